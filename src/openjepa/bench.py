@@ -1,0 +1,124 @@
+"""``openjepa bench``: I-JEPA training-step throughput beside this machine's measured matmul peak.
+
+For each ViT size and precision: images/s, achieved GFLOP/s (FLOPs of one
+forward+backward counted by ``torch.utils.flop_counter``, divided by the step
+time), the ratio to the peak GFLOP/s of a large matmul measured in the same
+run, and peak memory (CUDA: allocator peak; CPU: the process's peak RSS).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from openjepa.data.loader import TrainBatches
+from openjepa.data.images import ImageSet
+from openjepa.runconfig import build_config, build_method
+from openjepa.train.distributed import pick_device
+
+
+def matmul_peak_gflops(dtype: torch.dtype, device: torch.device, n: int = 2048, seconds: float = 2.0) -> float:
+    """Best GFLOP/s of ``n x n`` matmuls over about ``seconds``."""
+    a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
+    best, deadline = 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        _sync(device)
+        t0 = time.perf_counter()
+        for _ in range(4):
+            a @ b
+        _sync(device)
+        best = max(best, 4 * 2 * n**3 / (time.perf_counter() - t0) / 1e9)
+    return best
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _reset_peak_memory(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    else:
+        with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # resets the kernel's peak-RSS counter for this process
+
+
+def _peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    with contextlib.suppress(OSError), open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def bench_setting(size: str, precision: str, *, image_size: int, patch: int, batch_size: int, steps: int,
+                  device: torch.device) -> dict:
+    """Time ``steps`` I-JEPA training steps of a ViT ``size`` encoder (after two warm-up steps)."""
+    width = {"tiny": 192, "small": 384, "base": 768, "large": 1024}[size]
+    cfg = build_config({"method": {"name": "ijepa", "predictor": {"width": width // 2, "depth": 6, "heads": max(1, width // 128)}},
+                        "encoder": {"size": size, "patch_size": patch},
+                        "data": {"image_size": image_size, "mean": [0.5] * 3, "std": [0.25] * 3},
+                        "channels": 3, "train": {"precision": precision}})
+    torch.manual_seed(0)
+    method = build_method(cfg).to(device)
+    optimizer = torch.optim.AdamW([p for p in method.parameters() if p.requires_grad], lr=1e-4)
+    images = ImageSet(torch.randint(0, 256, (batch_size, 3, image_size, image_size), dtype=torch.uint8),
+                      torch.zeros(batch_size, dtype=torch.long), ["x"])
+    batch = next(TrainBatches(images, batch_size, 0, extras=method.sample_extras()).iterate(0, 1))
+    batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+    cast = torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
+
+    def step() -> None:
+        with cast:
+            loss = method(batch).loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        method.after_step(1, 100)
+
+    with FlopCounterMode(display=False) as counter:
+        with cast:
+            method(batch).loss.backward()
+    flops = counter.get_total_flops()
+    step()
+    step()
+    _sync(device)
+    _reset_peak_memory(device)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    _sync(device)
+    seconds = (time.perf_counter() - t0) / steps
+    params = sum(p.numel() for p in method.encoder.parameters())
+    return {"size": size, "precision": precision, "encoder_params_m": params / 1e6, "tokens": method.encoder.grid[0] ** 2,
+            "step_s": seconds, "images_per_s": batch_size / seconds, "gflops": flops / seconds / 1e9,
+            "peak_memory_mb": _peak_memory_mb(device)}
+
+
+def run_bench(sizes: list[str], precisions: list[str], *, steps: int = 5, batch_size: int = 64, image_size: int = 64,
+              patch: int = 8, device: str = "auto") -> list[dict]:
+    dev = pick_device(device)
+    print(f"I-JEPA training step on {dev} ({torch.get_num_threads()} threads), batch {batch_size}, "
+          f"{image_size}px images, patch {patch}, {steps} timed steps per setting")
+    peaks = {p: matmul_peak_gflops(torch.float32 if p == "fp32" else torch.bfloat16, dev) for p in precisions}
+    for p, v in peaks.items():
+        print(f"machine peak ({p} {2048}x{2048} matmul): {v:.0f} GFLOP/s")
+    header = f"{'model':8}{'prec':6}{'params':>9}{'step s':>9}{'img/s':>9}{'GFLOP/s':>10}{'of peak':>9}{'peak MB':>10}"
+    print(header)
+    rows = []
+    for size in sizes:
+        for precision in precisions:
+            r = bench_setting(size, precision, image_size=image_size, patch=patch, batch_size=batch_size,
+                              steps=steps, device=dev)
+            r["peak_gflops"] = peaks[precision]
+            r["fraction_of_peak"] = r["gflops"] / peaks[precision]
+            rows.append(r)
+            print(f"{size:8}{precision:6}{r['encoder_params_m']:>8.1f}M{r['step_s']:>9.3f}{r['images_per_s']:>9.1f}"
+                  f"{r['gflops']:>10.1f}{r['fraction_of_peak']:>9.1%}{r['peak_memory_mb']:>10.0f}")
+    return rows

@@ -1,0 +1,200 @@
+"""``openjepa`` command line: a thin layer over the Python API."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+RECIPE_HELP = "recipe name (see `openjepa recipes`) or a YAML file"
+OVERRIDE_HELP = "config overrides as key.sub=value, e.g. optim.lr=5e-4 method.mask.num_targets=3"
+
+
+def _train_parser(sub) -> None:
+    p = sub.add_parser("train", help="train a recipe", description=(
+        "Train a recipe into --out, or continue a stopped run with --resume DIR. Stop any time with Ctrl-C: "
+        "a checkpoint is written and --resume continues with identical numbers."))
+    p.add_argument("args", nargs="*", metavar="RECIPE [key=value ...]", help=f"{RECIPE_HELP}; then {OVERRIDE_HELP}")
+    p.add_argument("--out", type=Path, help="run folder to create (must not hold a run already)")
+    p.add_argument("--data", help="dataset: built-in name (shapes, digits) or a folder of class folders, "
+                                  "MNIST IDX files or CIFAR batches (sets data.dataset)")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--minutes", type=float, help="time budget: the schedule is fitted to it (sets train.minutes)")
+    budget.add_argument("--steps", type=int, help="schedule length in optimizer steps (sets train.steps)")
+    p.add_argument("--seed", type=int, help="seed of initialisation, data order and masks (sets train.seed)")
+    p.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR from its latest checkpoint")
+    p.add_argument("--stop-at", type=int, metavar="N", help="stop (with a checkpoint) after step N, keeping the schedule")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _cmd_train(args) -> int:
+    from openjepa.config import ConfigError
+    from openjepa.runconfig import build_config, recipe_dict
+    from openjepa.train.trainer import fit
+
+    recipe = [a for a in args.args if "=" not in a]
+    overrides = [a for a in args.args if "=" in a]
+    if args.resume is not None:
+        if recipe or overrides or args.out or args.data or args.steps or args.seed is not None:
+            raise ConfigError("--resume DIR continues a run as configured; only --minutes and --stop-at may be given")
+        from openjepa.train.trainer import load_run_config
+
+        cfg = load_run_config(args.resume)
+        cfg.train.minutes = args.minutes if args.minutes is not None else cfg.train.minutes
+        cfg.train.stop_at = args.stop_at
+        fit(cfg, args.resume, resume=True, progress=not args.quiet)
+        return 0
+    if len(recipe) != 1:
+        raise ConfigError(f"give exactly one recipe, got {recipe or 'none'}; see `openjepa recipes`")
+    if args.out is None:
+        raise ConfigError("--out DIR is required (the run folder to create)")
+    flags = []
+    if args.data:
+        flags.append(f"data.dataset={args.data}")
+    if args.minutes is not None:
+        flags.append(f"train.minutes={args.minutes}")
+    if args.steps is not None:
+        flags += [f"train.steps={args.steps}", "train.minutes=null"]
+    if args.seed is not None:
+        flags.append(f"train.seed={args.seed}")
+    if args.stop_at is not None:
+        flags.append(f"train.stop_at={args.stop_at}")
+    cfg = build_config(recipe_dict(recipe[0]), overrides + flags)
+    fit(cfg, args.out, progress=not args.quiet)
+    print(f"trained: {args.out} (evaluate with: openjepa eval {args.out})")
+    return 0
+
+
+def _cmd_recipes(args) -> int:
+    from openjepa.runconfig import list_recipes
+
+    recipes = list_recipes()
+    width = max(len(name) for name, _ in recipes)
+    for name, description in recipes:
+        print(f"{name:<{width}}  {description}")
+    return 0
+
+
+def _cmd_eval(args) -> int:
+    from openjepa.eval.evaluate import evaluate_run
+    from openjepa.eval.report import format_table
+
+    results = evaluate_run(args.run, args.data, device=args.device)
+    print(format_table(results))
+    print(f"wrote {args.run / 'eval.json'}")
+    return 0
+
+
+def _cmd_embed(args) -> int:
+    import numpy as np
+
+    from openjepa.api import embed
+
+    features = embed(args.model, args.images, tokens=args.tokens, batch_size=args.batch_size)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    np.save(args.out, features)
+    print(f"wrote {args.out}: {features.shape[0]} images -> {tuple(features.shape[1:])} features")
+    return 0
+
+
+def _cmd_export_hf(args) -> int:
+    from openjepa.api import load
+    from openjepa.interop.hf_ijepa import export_hf_ijepa
+
+    vit = load(args.run, encoder=args.encoder)
+    export_hf_ijepa(vit, args.out, vit.input_mean, vit.input_std)
+    print(f"wrote {args.out} (load with transformers.IJepaModel.from_pretrained)")
+    return 0
+
+
+def _cmd_demo(args) -> int:
+    from openjepa.demo import run_demo
+
+    run_demo(args.out, minutes=args.minutes)
+    return 0
+
+
+def _cmd_bench(args) -> int:
+    from openjepa.bench import run_bench
+
+    run_bench(sizes=args.sizes, precisions=args.precision, steps=args.steps, batch_size=args.batch_size)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="openjepa", description="Joint Embedding Predictive Architectures: "
+                                     "train, evaluate and use JEPA encoders.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="train a small I-JEPA on built-in shapes, evaluate it, write a report",
+                       description="Train ijepa_tiny on the built-in shapes dataset within a time budget, then "
+                                   "compare linear/kNN/low-shot accuracy with the random-init encoder and raw pixels.")
+    p.add_argument("--out", type=Path, help="output folder (default: runs/demo-<time>)")
+    p.add_argument("--minutes", type=float, default=6.5, help="training time budget (default 6.5)")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("recipes", help="list the recipes", description="List every shipped recipe, one line each.")
+    p.set_defaults(func=_cmd_recipes)
+
+    _train_parser(sub)
+    sub.choices["train"].set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("eval", help="evaluate a run", description=(
+        "Linear-probe, kNN and low-shot (10 labels per class) accuracy of the run's encoder, of the same "
+        "architecture at random init, and of raw pixels, on the test split. Writes RUN/eval.json."))
+    p.add_argument("run", type=Path, help="run folder")
+    p.add_argument("--data", help="evaluate on this dataset instead of the run's (same channels)")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser("embed", help="write embeddings of images", description=(
+        "Embed image files with a run's encoder (or an HF I-JEPA folder) and save them as .npy: (N, D) "
+        "mean-pooled features, or (N, T, D) tokens with --tokens."))
+    p.add_argument("model", type=Path, help="run folder or HF I-JEPA folder")
+    p.add_argument("images", nargs="+", type=Path, help="image files")
+    p.add_argument("--out", type=Path, required=True, help="output .npy file")
+    p.add_argument("--tokens", action="store_true", help="save per-token features instead of their mean")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.set_defaults(func=_cmd_embed)
+
+    p = sub.add_parser("export-hf", help="export a run's encoder as an HF I-JEPA folder", description=(
+        "Write config.json, model.safetensors and preprocessor_config.json that "
+        "transformers.IJepaModel.from_pretrained reads."))
+    p.add_argument("run", type=Path, help="run folder")
+    p.add_argument("--out", type=Path, required=True, help="folder to write")
+    p.add_argument("--encoder", choices=["target", "context"], help="which encoder (default: the run's eval choice)")
+    p.set_defaults(func=_cmd_export_hf)
+
+    p = sub.add_parser("bench", help="measure training-step throughput against the machine's peak", description=(
+        "Time I-JEPA training steps (images/s, achieved GFLOP/s, peak memory) for ViT sizes and precisions, "
+        "beside the matmul peak GFLOP/s of this machine measured in the same run."))
+    p.add_argument("--sizes", nargs="+", default=["tiny", "small"], help="ViT sizes (default: tiny small)")
+    p.add_argument("--precision", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
+    p.add_argument("--steps", type=int, default=5, help="timed steps per setting (default 5)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.set_defaults(func=_cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # key=value overrides may follow the options of `train`
+        if args.command != "train" or any("=" not in e or e.startswith("-") for e in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.args += extra
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s: %(message)s")
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)
+    from openjepa.errors import USER_ERRORS
+
+    try:
+        code = args.func(args)
+    except USER_ERRORS as err:
+        print(f"openjepa: error: {err}", file=sys.stderr)
+        code = 2
+    except KeyboardInterrupt as err:
+        print(f"openjepa: interrupted{': ' + str(err) if str(err) else ''}", file=sys.stderr)
+        code = 130
+    sys.exit(code)

@@ -1,0 +1,104 @@
+"""Deterministic training batches.
+
+Step ``s`` reads positions ``[p*B, (p+1)*B)`` of the permutation of epoch
+``e = s // steps_per_epoch`` (``p = s % steps_per_epoch``, ``B`` the global
+batch); rank ``r`` of ``W`` takes its contiguous share. The permutation is a
+function of ``(seed, epoch)``, and per-sample extras (masks) of
+``(seed, epoch, index)``, so a run resumed at any step, or split over any number
+of processes or loader workers, sees exactly the same global batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+
+class SampleExtras(Protocol):
+    """Per-batch extras drawn from the sample keys, e.g. masks: ``(seed, epoch, indices) -> tensors``."""
+
+    def __call__(self, seed: int, epoch: int, indices: list[int]) -> dict[str, torch.Tensor]: ...
+
+
+def epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
+    return np.random.default_rng([seed, epoch, 0x5EED]).permutation(n)
+
+
+class _Keyed(Dataset):
+    """``dataset[(step, epoch, index)] -> (step, epoch, index, image, label)``."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int, int]) -> tuple:
+        image, label = self.dataset[key[2]]
+        return (*key, image, label)
+
+
+class _Collate:
+    def __init__(self, seed: int, extras: SampleExtras | None):
+        self.seed = seed
+        self.extras = extras
+
+    def __call__(self, items: list[tuple]) -> dict[str, Any]:
+        step, epoch = items[0][0], items[0][1]
+        indices = [it[2] for it in items]
+        batch: dict[str, Any] = {
+            "image": torch.stack([it[3] for it in items]).float().div_(255),
+            "label": torch.tensor([it[4] for it in items], dtype=torch.long),
+            "index": torch.tensor(indices, dtype=torch.long),
+            "step": step,
+            "epoch": epoch,
+            "seed": int(np.random.default_rng([self.seed, step, 0xA06]).integers(2**62)),
+        }
+        if self.extras is not None:
+            batch.update(self.extras(self.seed, epoch, indices))
+        return batch
+
+
+class _StepSampler:
+    def __init__(self, n: int, global_batch: int, seed: int, rank: int, world: int, start: int, stop: int):
+        self.n, self.global_batch, self.seed = n, global_batch, seed
+        self.rank, self.world, self.start, self.stop = rank, world, start, stop
+        self.steps_per_epoch = n // global_batch
+
+    def __len__(self) -> int:
+        return max(0, self.stop - self.start)
+
+    def __iter__(self) -> Iterator[list[tuple[int, int, int]]]:
+        local = self.global_batch // self.world
+        perm, perm_epoch = None, -1
+        for step in range(self.start, self.stop):
+            epoch, pos = divmod(step, self.steps_per_epoch)
+            if epoch != perm_epoch:
+                perm, perm_epoch = epoch_permutation(self.n, self.seed, epoch), epoch
+            first = pos * self.global_batch + self.rank * local
+            yield [(step, epoch, int(i)) for i in perm[first : first + local]]
+
+
+class TrainBatches:
+    """Iterable of batches for steps ``[start, stop)`` of a run; see the module docstring."""
+
+    def __init__(self, dataset: Dataset, global_batch: int, seed: int, *, extras: SampleExtras | None = None,
+                 rank: int = 0, world: int = 1, num_workers: int = 0):
+        n = len(dataset)
+        if global_batch % world:
+            raise ValueError(f"batch size {global_batch} is not divisible by the {world} processes")
+        if n < global_batch:
+            raise ValueError(f"the dataset has {n} images, fewer than one batch of {global_batch}; lower train.batch_size")
+        self.dataset, self.global_batch, self.seed = dataset, global_batch, seed
+        self.extras, self.rank, self.world, self.num_workers = extras, rank, world, num_workers
+        self.steps_per_epoch = n // global_batch
+
+    def iterate(self, start: int, stop: int) -> Iterator[dict[str, Any]]:
+        sampler = _StepSampler(len(self.dataset), self.global_batch, self.seed, self.rank, self.world, start, stop)
+        loader = DataLoader(_Keyed(self.dataset), batch_sampler=sampler, collate_fn=_Collate(self.seed, self.extras),
+                            num_workers=self.num_workers, persistent_workers=False)
+        yield from loader

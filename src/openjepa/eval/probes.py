@@ -1,0 +1,89 @@
+"""Probes on frozen features ``(N, D)``: linear (logistic regression), kNN, low-shot.
+
+All standardise features with the training split's mean and std first, so the
+trained encoder, the random-init encoder and raw pixels are read the same way.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+WEIGHT_DECAYS = (1e-5, 1e-4, 1e-3, 1e-2)
+
+
+def standardize(train: torch.Tensor, *others: torch.Tensor) -> list[torch.Tensor]:
+    mean, std = train.mean(0), train.std(0).clamp_min(1e-6)
+    return [(x - mean) / std for x in (train, *others)]
+
+
+def fit_logistic(x: torch.Tensor, y: torch.Tensor, num_classes: int, weight_decay: float,
+                 max_iter: int = 300) -> torch.nn.Linear:
+    """Multinomial logistic regression by full-batch L-BFGS: mean CE + ``weight_decay`` * ||W||^2."""
+    model = torch.nn.Linear(x.shape[1], num_classes)
+    torch.nn.init.zeros_(model.weight)
+    torch.nn.init.zeros_(model.bias)
+    opt = torch.optim.LBFGS(model.parameters(), lr=1.0, max_iter=max_iter, history_size=20,
+                            line_search_fn="strong_wolfe", tolerance_grad=1e-6, tolerance_change=1e-9)
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y) + weight_decay * model.weight.square().sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return model
+
+
+@torch.no_grad()
+def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    return float((model(x).argmax(1) == y).float().mean())
+
+
+def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
+                 *, seed: int = 0) -> dict[str, float]:
+    """Test accuracy of a logistic regression whose L2 strength is picked on 10% of the training split."""
+    train_x, test_x = standardize(train_x, test_x)
+    num_classes = int(max(train_y.max(), test_y.max())) + 1
+    perm = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(seed))
+    n_val = max(num_classes, len(train_x) // 10)
+    val, fit = perm[:n_val], perm[n_val:]
+    scores = {wd: accuracy(fit_logistic(train_x[fit], train_y[fit], num_classes, wd), train_x[val], train_y[val])
+              for wd in WEIGHT_DECAYS}
+    best = max(scores, key=lambda wd: (scores[wd], wd))
+    model = fit_logistic(train_x, train_y, num_classes, best)
+    return {"accuracy": accuracy(model, test_x, test_y), "weight_decay": best}
+
+
+@torch.no_grad()
+def knn_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
+              *, k: int = 20, temperature: float = 0.07) -> float:
+    """Weighted kNN on cosine similarity (votes ``exp(sim / T)``), as in DINO's evaluation."""
+    train_x, test_x = (F.normalize(x, dim=1) for x in standardize(train_x, test_x))
+    num_classes = int(max(train_y.max(), test_y.max())) + 1
+    k = min(k, len(train_x))
+    correct = 0
+    for start in range(0, len(test_x), 1024):
+        sims, idx = (test_x[start : start + 1024] @ train_x.T).topk(k, dim=1)
+        votes = torch.zeros(len(idx), num_classes).scatter_add_(1, train_y[idx], (sims / temperature).exp())
+        correct += int((votes.argmax(1) == test_y[start : start + 1024]).sum())
+    return correct / len(test_x)
+
+
+def lowshot_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
+                  *, per_class: int = 10, repeats: int = 5, weight_decay: float = 1e-2, seed: int = 0) -> float:
+    """Mean test accuracy of logistic regressions fit on ``per_class`` labelled examples per class."""
+    train_x, test_x = standardize(train_x, test_x)
+    num_classes = int(max(train_y.max(), test_y.max())) + 1
+    gen = torch.Generator().manual_seed(seed)
+    scores = []
+    for _ in range(repeats):
+        picks = []
+        for c in range(num_classes):
+            members = (train_y == c).nonzero().flatten()
+            picks.append(members[torch.randperm(len(members), generator=gen)[:per_class]])
+        chosen = torch.cat(picks)
+        model = fit_logistic(train_x[chosen], train_y[chosen], num_classes, weight_decay)
+        scores.append(accuracy(model, test_x, test_y))
+    return sum(scores) / len(scores)

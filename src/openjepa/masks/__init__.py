@@ -1,0 +1,16 @@
+"""Maskers: token grid -> context indices and target index sets."""
+
+from openjepa.masks.multiblock import (
+    BlockMasks,
+    MultiBlockConfig,
+    MultiBlockMasker,
+    collate_block_masks,
+    pad_index_sets,
+    sample_block,
+    sample_rng,
+)
+
+__all__ = [
+    "BlockMasks", "MultiBlockConfig", "MultiBlockMasker", "collate_block_masks", "pad_index_sets",
+    "sample_block", "sample_rng",
+]

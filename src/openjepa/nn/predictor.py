@@ -1,0 +1,90 @@
+"""Mask-token predictor: context features + target positions -> predicted target features."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from openjepa.nn.block import Block, init_weights, rescale_residual_branches
+from openjepa.nn.posembed import sincos_grid
+
+
+@dataclass
+class PredictorConfig:
+    """A narrow ViT run over context tokens and one mask token per target position."""
+
+    width: int = 384
+    depth: int = 12
+    heads: int = 12
+    mlp_ratio: float = 4.0
+
+
+def gather_tokens(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``x (B, N, D)`` at ``index (B, L)`` -> ``(B, L, D)``."""
+    return torch.gather(x, 1, index[..., None].expand(-1, -1, x.shape[-1]))
+
+
+def block_attention_mask(num_ctx: int, num_blocks: int, block_len: int, valid: torch.Tensor | None) -> torch.Tensor:
+    """Bool mask ``(B or 1, 1, L, L)`` over ``[context, block 1, ..., block K]`` (True = may attend).
+
+    Context tokens see context only; each block's queries see the context and
+    their own block. Each block's prediction is thus independent of the others,
+    exactly as if every block were predicted in a pass of its own.
+    """
+    group = torch.cat([torch.zeros(num_ctx, dtype=torch.long),
+                       torch.arange(1, num_blocks + 1).repeat_interleave(block_len)])
+    allowed = (group[None, :] == 0) | (group[None, :] == group[:, None])  # (L, L): query row, key column
+    if valid is None:
+        return allowed[None, None]
+    return allowed[None, None].to(valid.device) & valid[:, None, None, :]
+
+
+class MaskTokenPredictor(nn.Module):
+    """Predict encoder features at target positions from context features.
+
+    Inputs: context features ``ctx (B, Lc, D_enc)`` at grid indices ``ctx_idx (B, Lc)``
+    and ``K`` target blocks ``tgt_idx (B, K, Lt)``. Output: ``(B, K, Lt, D_enc)``.
+    Index sets may be padded; ``ctx_valid (B, Lc)`` / ``tgt_valid (B, K, Lt)`` mark
+    real entries. All blocks share one sequence; see :func:`block_attention_mask`.
+    """
+
+    def __init__(self, config: PredictorConfig, enc_dim: int, grid: tuple[int, ...]):
+        super().__init__()
+        self.grid = tuple(grid)
+        self.embed = nn.Linear(enc_dim, config.width)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, config.width))
+        self.register_buffer("pos_embed", sincos_grid(self.grid, config.width)[None])
+        self.blocks = nn.ModuleList(Block(config.width, config.heads, config.mlp_ratio) for _ in range(config.depth))
+        self.norm = nn.LayerNorm(config.width, eps=1e-6)
+        self.proj = nn.Linear(config.width, enc_dim)
+        self.apply(init_weights)
+        nn.init.trunc_normal_(self.mask_token, std=0.02)
+        rescale_residual_branches(self.blocks)
+
+    def forward(
+        self,
+        ctx: torch.Tensor,
+        ctx_idx: torch.Tensor,
+        tgt_idx: torch.Tensor,
+        ctx_valid: torch.Tensor | None = None,
+        tgt_valid: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        B, K, Lt = tgt_idx.shape
+        Lc = ctx.shape[1]
+        pos = self.pos_embed.expand(B, -1, -1)
+        ctx = self.embed(ctx) + gather_tokens(pos, ctx_idx)
+        queries = self.mask_token.expand(B, K * Lt, -1) + gather_tokens(pos, tgt_idx.reshape(B, K * Lt))
+        x = torch.cat([ctx, queries], dim=1)
+        valid = None
+        if ctx_valid is not None or tgt_valid is not None:
+            valid = torch.cat([
+                ctx_valid if ctx_valid is not None else torch.ones(B, Lc, dtype=torch.bool, device=x.device),
+                tgt_valid.reshape(B, K * Lt) if tgt_valid is not None
+                else torch.ones(B, K * Lt, dtype=torch.bool, device=x.device),
+            ], dim=1)
+        mask = block_attention_mask(Lc, K, Lt, valid).to(x.device)
+        for block in self.blocks:
+            x = block(x, mask)
+        return self.proj(self.norm(x[:, Lc:])).reshape(B, K, Lt, -1)

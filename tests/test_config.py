@@ -1,0 +1,58 @@
+import pytest
+
+from openjepa.config import ConfigError, parse_overrides
+from openjepa.methods import IJepaConfig, LeJepaConfig
+from openjepa.runconfig import build_config, list_recipes, recipe_dict
+
+
+def test_unknown_key_names_the_nearest_valid_key():
+    with pytest.raises(ConfigError, match=r"unknown config key 'config\.optim\.lrr'.*did you mean 'lr'"):
+        build_config(recipe_dict("ijepa_tiny"), ["optim.lrr=1e-3"])
+
+
+def test_unknown_nested_key_and_section():
+    with pytest.raises(ConfigError, match=r"config\.method\.mask\.num_target'.*'num_targets'"):
+        build_config(recipe_dict("ijepa_tiny"), ["method.mask.num_target=3"])
+    with pytest.raises(ConfigError, match="did you mean 'optim'"):
+        build_config({"optimm": {"lr": 1.0}})
+
+
+def test_overrides_are_coerced_to_the_field_types():
+    cfg = build_config(recipe_dict("ijepa_tiny"), ["optim.lr=5e-4", "train.steps=7", "method.mask.target_scale=[0.1,0.3]",
+                                                    "train.minutes=null", "method.target.detach=false"])
+    assert cfg.optim.lr == 5e-4 and isinstance(cfg.optim.lr, float)
+    assert cfg.train.steps == 7 and cfg.train.minutes is None
+    assert cfg.method.mask.target_scale == (0.1, 0.3)
+    assert cfg.method.target.detach is False
+
+
+def test_bad_values_are_errors_that_name_the_key():
+    with pytest.raises(ConfigError, match=r"config\.train\.steps: expected an integer"):
+        build_config(recipe_dict("ijepa_tiny"), ["train.steps=lots"])
+    with pytest.raises(ConfigError, match=r"train.precision: expected one of"):
+        build_config(recipe_dict("ijepa_tiny"), ["train.precision=fp8"])
+    with pytest.raises(ConfigError, match="0 < low <= high"):
+        build_config(recipe_dict("ijepa_tiny"), ["method.mask.target_scale=[0.3,0.1]"])
+    with pytest.raises(ConfigError, match="not of the form"):
+        parse_overrides(["optim.lr"])
+
+
+def test_method_is_a_tagged_union():
+    cfg = build_config(recipe_dict("ijepa_tiny"), ["method.name=lejepa"])
+    assert isinstance(cfg.method, LeJepaConfig)
+    with pytest.raises(ConfigError, match="did you mean 'ijepa'"):
+        build_config({"method": {"name": "ijepaa"}})
+    assert isinstance(build_config({}).method, IJepaConfig)
+
+
+def test_unknown_recipe_suggests_one():
+    with pytest.raises(ConfigError, match="did you mean 'ijepa_tiny'"):
+        recipe_dict("ijepa_tinyy")
+
+
+def test_every_shipped_recipe_builds():
+    recipes = dict(list_recipes())
+    for name in ("ijepa_tiny", "lejepa_tiny", "ijepa_sigreg_tiny"):
+        assert name in recipes and recipes[name]
+    for name in recipes:
+        build_config(recipe_dict(name))

@@ -1,0 +1,86 @@
+"""Two gloo processes on half a global batch each must match one process on the whole batch."""
+
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from torch.nn.parallel import DistributedDataParallel
+
+from openjepa.data.digits import load_digits
+from openjepa.data.loader import TrainBatches
+from openjepa.runconfig import build_config, build_method, recipe_dict
+from openjepa.train.checkpoint import latest_checkpoint, load_checkpoint
+from openjepa.train.metrics import read_metrics
+from openjepa.train.trainer import fill_data_facts
+
+# EMA target, batch-standardised targets (global statistics) and SIGReg (global characteristic function)
+DDP_OVERRIDES = ["method.target_norm=batch", "method.sigreg.weight=0.5", "method.sigreg_on=context_pooled"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _one_step(rank: int, world: int, overrides: list[str], out_path: str, port: int) -> None:
+    torch.set_num_threads(1)
+    if world > 1:
+        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+        dist.init_process_group("gloo", rank=rank, world_size=world)
+    data = load_digits(size=16)
+    cfg = fill_data_facts(build_config(recipe_dict("ijepa_tiny"), overrides), data)
+    torch.manual_seed(0)
+    method = build_method(cfg)
+    model = DistributedDataParallel(method) if world > 1 else method
+    batch = next(TrainBatches(data.train, 16, 0, extras=method.sample_extras(), rank=rank, world=world).iterate(3, 4))
+    out = model(batch)
+    out.loss.backward()
+    grads = {n: p.grad.clone() for n, p in method.named_parameters() if p.grad is not None}
+    with torch.no_grad():
+        for p in method.parameters():
+            if p.grad is not None:
+                p -= 0.5 * p.grad
+    method.after_step(1, 10)
+    if rank == 0:
+        target = {k: v.clone() for k, v in method.target.copy.state_dict().items()}
+        torch.save({"grads": grads, "sigreg": out.logs["sigreg"], "target": target}, out_path)
+    if world > 1:
+        dist.destroy_process_group()
+
+
+def test_ddp_matches_a_single_process_on_the_same_global_batch(tmp_path, tiny_overrides):
+    overrides = tiny_overrides + DDP_OVERRIDES
+    _one_step(0, 1, overrides, str(tmp_path / "single.pt"), 0)
+    mp.spawn(_one_step, args=(2, overrides, str(tmp_path / "ddp.pt"), _free_port()), nprocs=2, join=True)
+    single, ddp = torch.load(tmp_path / "single.pt"), torch.load(tmp_path / "ddp.pt")
+    assert torch.allclose(single["sigreg"], ddp["sigreg"], rtol=1e-5)
+    assert single["grads"].keys() == ddp["grads"].keys() and len(single["grads"]) > 10
+    for name, g in single["grads"].items():
+        assert torch.allclose(g, ddp["grads"][name], rtol=1e-4, atol=1e-7), name
+    for name, w in single["target"].items():
+        assert torch.allclose(w, ddp["target"][name], rtol=1e-5, atol=1e-7), name
+
+
+def test_torchrun_training_matches_single_process(tmp_path, tiny_overrides):
+    overrides = tiny_overrides + DDP_OVERRIDES + ["train.steps=4", "train.threads=1"]
+    single, multi = tmp_path / "single", tmp_path / "ddp"
+    base = [sys.executable, "-m", "openjepa", "train", "ijepa_tiny", "--quiet", *overrides]
+    subprocess.run(base + ["--out", str(single)], check=True, stdout=subprocess.DEVNULL)
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "openjepa",
+                "train", "ijepa_tiny", "--quiet", "--out", str(multi), *overrides]
+    subprocess.run(torchrun, check=True, stdout=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    a, b = read_metrics(single / "metrics.jsonl"), read_metrics(multi / "metrics.jsonl")
+    assert [r["step"] for r in b] == [1, 2, 3, 4]
+    for ra, rb in zip(a, b):
+        assert ra["loss"] == pytest.approx(rb["loss"], rel=1e-4)
+        assert ra["sigreg"] == pytest.approx(rb["sigreg"], rel=1e-4)
+    wa = load_checkpoint(latest_checkpoint(single), with_optimizer=False)[0]
+    wb = load_checkpoint(latest_checkpoint(multi), with_optimizer=False)[0]
+    for name in wa:
+        assert torch.allclose(wa[name], wb[name], rtol=1e-3, atol=1e-5), name

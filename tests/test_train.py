@@ -1,0 +1,133 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from openjepa.data.digits import load_digits
+from openjepa.runconfig import build_config, recipe_dict
+from openjepa.train.checkpoint import latest_checkpoint, load_checkpoint
+from openjepa.train.metrics import read_metrics
+from openjepa.train.trainer import TrainingError, TrainingInterrupted, fit
+
+DATA = load_digits(size=16)
+
+
+def _fit(tmp, overrides, recipe="ijepa_tiny", resume=False):
+    cfg = build_config(recipe_dict(recipe), overrides)
+    return fit(None if resume else cfg, tmp, resume=resume, progress=False, data=DATA)
+
+
+def _losses(run):
+    return [(r["step"], r["loss"]) for r in read_metrics(run / "metrics.jsonl")]
+
+
+def test_a_run_logs_every_step_and_writes_checkpoints(tmp_path, tiny_overrides):
+    run = _fit(tmp_path / "r", tiny_overrides + ["train.steps=12"])
+    records = read_metrics(run / "metrics.jsonl")
+    assert [r["step"] for r in records] == list(range(1, 13))
+    assert all({"loss", "lr", "token_std", "rankme", "momentum"} <= set(r) for r in records)
+    assert latest_checkpoint(run).name == "step_00000012"
+    assert (run / "plots" / "loss.png").is_file() and (run / "plots" / "collapse.png").is_file()
+    saved = json.loads((latest_checkpoint(run) / "state.json").read_text())
+    assert saved["step"] == 12 and saved["total_steps"] == 12
+    # EMA momentum follows its linear schedule, and the target really moved towards the encoder
+    assert records[0]["momentum"] == pytest.approx(0.996 + 0.004 / 12)
+    weights = load_checkpoint(latest_checkpoint(run), with_optimizer=False)[0]
+    assert not torch.equal(weights["target.copy.blocks.0.attn.qkv.weight"], weights["encoder.blocks.0.attn.qkv.weight"])
+
+
+@pytest.mark.parametrize("recipe", ["ijepa_tiny", "lejepa_tiny", "ijepa_sigreg_tiny"])
+def test_resume_reproduces_every_step(tmp_path, tiny_overrides, recipe):
+    extra = []
+    if recipe == "lejepa_tiny":
+        tiny_overrides = [o for o in tiny_overrides if not o.startswith("method.predictor")]
+        extra = ["method.local_view.size=8", "method.projector.hidden=32", "method.projector.out=16"]
+    straight = _fit(tmp_path / "a", tiny_overrides + extra + ["train.steps=40"], recipe)
+    stopped = _fit(tmp_path / "b", tiny_overrides + extra + ["train.steps=40", "train.stop_at=20"], recipe)
+    assert _losses(stopped)[-1][0] == 20
+    _fit(stopped, [], recipe, resume=True)
+    a, b = _losses(straight), _losses(stopped)
+    assert [s for s, _ in b] == list(range(1, 41))
+    assert a == b  # identical, not merely close
+
+
+def test_resume_after_kill_9_reproduces_the_run(tmp_path, tiny_overrides):
+    ref = _fit(tmp_path / "ref", tiny_overrides + ["train.steps=40"])
+    run = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "openjepa", "train", "ijepa_tiny", "--out", str(run), "--steps", "40", "--quiet",
+           *tiny_overrides, "train.checkpoint_every=5"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(read_metrics(run / "metrics.jsonl")) < 23:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    logged = len(read_metrics(run / "metrics.jsonl"))
+    assert 5 <= logged < 40, "the run should have been killed mid-way"
+    subprocess.run([sys.executable, "-m", "openjepa", "train", "--resume", str(run), "--quiet"], check=True,
+                   stdout=subprocess.DEVNULL)
+    assert _losses(run) == _losses(ref)
+
+
+def test_ctrl_c_checkpoints_then_resume_finishes(tmp_path, tiny_overrides):
+    run = tmp_path / "r"
+    cmd = [sys.executable, "-m", "openjepa", "train", "ijepa_tiny", "--out", str(run), "--steps", "400", "--quiet",
+           *tiny_overrides, "train.checkpoint_every=1000"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(read_metrics(run / "metrics.jsonl")) < 5:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "--resume" in err
+    step = int(latest_checkpoint(run).name.split("_")[1])
+    assert step == len(read_metrics(run / "metrics.jsonl")) >= 5
+
+
+def test_nan_loss_stops_with_a_clear_error_and_keeps_checkpoints(tmp_path, tiny_overrides, monkeypatch):
+    run = _fit(tmp_path / "r", tiny_overrides + ["train.steps=30", "train.stop_at=10"])
+    before = {p.name: p.read_bytes() for p in latest_checkpoint(run).iterdir()}
+    from openjepa.methods.ijepa import IJepa
+
+    original = IJepa.forward
+
+    def poisoned(self, batch):
+        out = original(self, batch)
+        if batch["step"] >= 13:
+            out.loss = out.loss * float("nan")
+        return out
+
+    monkeypatch.setattr(IJepa, "forward", poisoned)
+    with pytest.raises(TrainingError, match=r"non-finite loss at step 14.*step 10.*intact"):
+        _fit(run, [], resume=True)
+    assert latest_checkpoint(run).name == "step_00000010"
+    assert {p.name: p.read_bytes() for p in latest_checkpoint(run).iterdir()} == before
+
+
+def test_an_existing_run_is_never_overwritten(tmp_path, tiny_overrides):
+    run = _fit(tmp_path / "r", tiny_overrides + ["train.steps=3"])
+    config = (run / "config.yaml").read_text()
+    with pytest.raises(TrainingError, match="already holds a run.*--resume"):
+        _fit(run, tiny_overrides + ["train.steps=3"])
+    assert (run / "config.yaml").read_text() == config
+
+
+def test_time_budget_fits_the_schedule(tmp_path, tiny_overrides):
+    run = _fit(tmp_path / "r", tiny_overrides + ["train.minutes=0.1"])
+    records = read_metrics(run / "metrics.jsonl")
+    state = json.loads((latest_checkpoint(run) / "state.json").read_text())
+    assert state["total_steps"] > 12 and records[-1]["time"] < 0.1 * 60 + 5
+    assert records[-1]["step"] == state["step"]
+
+
+def test_wrong_image_size_for_the_patch_is_a_clear_error(tmp_path, tiny_overrides):
+    from openjepa.config import ConfigError
+
+    cfg = build_config(recipe_dict("ijepa_tiny"), tiny_overrides + ["data.image_size=18", "train.steps=2"])
+    with pytest.raises(ConfigError, match="not a multiple of encoder.patch_size 4"):
+        fit(cfg, tmp_path / "r", progress=False)
