@@ -1,0 +1,80 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+OPENJEPA = [sys.executable, "-m", "openjepa"]
+
+
+def _run(*args, check=True):
+    proc = subprocess.run([*OPENJEPA, *map(str, args)], capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"openjepa {' '.join(map(str, args))} failed:\n{proc.stderr}")
+    return proc
+
+
+def test_recipes_lists_the_tiny_recipes():
+    out = _run("recipes").stdout
+    for name in ("ijepa_tiny", "lejepa_tiny", "ijepa_sigreg_tiny"):
+        assert any(line.startswith(name + " ") and len(line) > len(name) + 10 for line in out.splitlines())
+
+
+@pytest.mark.parametrize("command", ["train", "eval", "embed", "demo", "bench", "export-hf", "recipes"])
+def test_every_command_explains_its_options(command):
+    out = _run(command, "--help").stdout
+    assert "usage: openjepa" in out
+    if command == "train":
+        for option in ("--out", "--data", "--minutes", "--steps", "--resume", "--seed", "key.sub=value"):
+            assert option in out
+
+
+def _image_folder(root, n=12, size=16):
+    rng = np.random.default_rng(0)
+    for split, count in (("train", n), ("test", n // 2)):
+        for c in range(3):
+            folder = root / split / f"class{c}"
+            folder.mkdir(parents=True)
+            for i in range(count):
+                img = np.zeros((size, size), np.uint8)
+                img[:, c * 5 : c * 5 + 5] = 200 + rng.integers(0, 50)
+                Image.fromarray(img).save(folder / f"{i}.png")
+
+
+def test_train_eval_embed_export_on_a_users_folder(tmp_path, tiny_overrides):
+    data = tmp_path / "data"
+    _image_folder(data)
+    run = tmp_path / "run"
+    overrides = [o for o in tiny_overrides if not o.startswith("data.")] + ["train.batch_size=12"]
+    out = _run("train", "ijepa_tiny", "--out", run, "--data", data, "--steps", 4, "--quiet", *overrides)
+    assert "openjepa eval" in out.stdout
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 4
+    out = _run("eval", run).stdout
+    assert "raw pixels" in out and "linear probe" in out
+    results = json.loads((run / "eval.json").read_text())
+    assert results["meta"]["classes"] == 3 and results["meta"]["test_images"] == 18
+    images = sorted((data / "test" / "class1").glob("*.png"))[:5]
+    _run("embed", run, *images, "--out", tmp_path / "f.npy")
+    assert np.load(tmp_path / "f.npy").shape == (5, 32)
+    _run("embed", run, *images[:2], "--out", tmp_path / "t.npy", "--tokens")
+    assert np.load(tmp_path / "t.npy").shape == (2, 16, 32)
+    _run("export-hf", run, "--out", tmp_path / "hf")
+    assert (tmp_path / "hf" / "model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["train", "ijepa_tiny", "--out", "{tmp}/r", "optim.lrr=1"], "unknown config key 'config.optim.lrr'; did you mean 'lr'"),
+    (["train", "ijepa_tinyy", "--out", "{tmp}/r"], "did you mean 'ijepa_tiny'"),
+    (["train", "ijepa_tiny", "--out", "{tmp}/r", "--data", "{tmp}/nothing"], "data not found"),
+    (["train", "ijepa_tiny", "--out", "{tmp}/r", "--data", "{tmp}/empty"], "no images found"),
+    (["train", "--resume", "{tmp}/nothing"], "is not an openjepa run"),
+    (["eval", "{tmp}/nothing"], "is not an openjepa run"),
+    (["embed", "{tmp}/nothing", "x.png", "--out", "{tmp}/x.npy"], "neither an openjepa run"),
+])
+def test_bad_input_is_a_one_line_error(tmp_path, args, message):
+    (tmp_path / "empty" / "a").mkdir(parents=True)
+    proc = _run(*[a.format(tmp=tmp_path) for a in args], check=False)
+    assert proc.returncode == 2
+    assert message in proc.stderr and "Traceback" not in proc.stderr

@@ -1,0 +1,42 @@
+import json
+
+import pytest
+import torch
+
+from openjepa.data.digits import load_digits
+from openjepa.eval import knn_probe, linear_probe, lowshot_probe
+from openjepa.eval.evaluate import evaluate_run
+from openjepa.runconfig import build_config, recipe_dict
+from openjepa.train.trainer import fit
+
+
+def _blobs(n, d=8, classes=4, spread=0.3, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    centres = torch.randn(classes, d, generator=gen) * 3
+    y = torch.arange(n) % classes
+    return centres[y] + spread * torch.randn(n, d, generator=gen), y
+
+
+def test_probes_read_separable_features_and_not_noise():
+    x, y = _blobs(600)
+    x, y, xt, yt = x[:400], y[:400], x[400:], y[400:]
+    assert linear_probe(x, y, xt, yt)["accuracy"] > 0.97
+    assert knn_probe(x, y, xt, yt) > 0.97
+    assert lowshot_probe(x, y, xt, yt, per_class=5, repeats=2) > 0.9
+    noise = torch.randn(400, 8)
+    chance = linear_probe(noise, y, torch.randn(200, 8), yt)["accuracy"]
+    assert chance < 0.4
+
+
+def test_eval_json_contract(tmp_path, tiny_overrides):
+    run = fit(build_config(recipe_dict("ijepa_tiny"), tiny_overrides + ["train.steps=3"]), tmp_path / "run",
+              progress=False, data=load_digits(size=16))
+    results = evaluate_run(run)
+    saved = json.loads((run / "eval.json").read_text())
+    assert set(saved) >= {"linear", "knn", "lowshot"}
+    for probe in ("linear", "knn", "lowshot"):
+        assert set(saved[probe]) >= {"trained", "random_init", "raw_input"}
+        assert all(0.0 <= v <= 1.0 for v in saved[probe].values())
+    # digits are easy: every feature set is far above chance (0.1)
+    assert results["linear"]["raw_input"] > 0.8 and results["knn"]["random_init"] > 0.3
+    assert (run / "plots" / "pca.png").is_file() and (run / "report.md").is_file()
