@@ -57,11 +57,14 @@ def test_resume_reproduces_every_step(tmp_path, tiny_overrides, recipe):
 
 
 def test_resume_after_kill_9_reproduces_the_run(tmp_path, tiny_overrides):
-    ref = _fit(tmp_path / "ref", tiny_overrides + ["train.steps=40"])
-    run = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "openjepa", "train", "ijepa_tiny", "--out", str(run), "--steps", "40", "--quiet",
-           *tiny_overrides, "train.checkpoint_every=5"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    def command(out):
+        return [sys.executable, "-m", "openjepa", "train", "ijepa_tiny", "--out", str(out), "--steps", "40", "--quiet",
+                *tiny_overrides, "train.checkpoint_every=5"]
+
+    # the reference runs in its own process too, so both see the same thread count and kernels
+    ref, run = tmp_path / "ref", tmp_path / "killed"
+    subprocess.run(command(ref), check=True, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(command(run), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while time.time() < deadline and len(read_metrics(run / "metrics.jsonl")) < 23:
         time.sleep(0.05)

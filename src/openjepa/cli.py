@@ -80,9 +80,9 @@ def _cmd_eval(args) -> int:
     from openjepa.eval.evaluate import evaluate_run
     from openjepa.eval.report import format_table
 
-    results = evaluate_run(args.run, args.data, device=args.device)
+    results = evaluate_run(args.run, args.data, device=args.device, encoder=args.encoder, out=args.out)
     print(format_table(results))
-    print(f"wrote {args.run / 'eval.json'}")
+    print(f"wrote {args.out or args.run / 'eval.json'}")
     return 0
 
 
@@ -146,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
         "architecture at random init, and of raw pixels, on the test split. Writes RUN/eval.json."))
     p.add_argument("run", type=Path, help="run folder")
     p.add_argument("--data", help="evaluate on this dataset instead of the run's (same channels)")
+    p.add_argument("--encoder", choices=["target", "context"],
+                   help="which encoder to probe (default: the run's eval.encoder, 'target' for I-JEPA)")
+    p.add_argument("--out", type=Path, help="write the results here instead of RUN/eval.json")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     p.set_defaults(func=_cmd_eval)
 

@@ -69,12 +69,19 @@ def probe_all(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor
     }
 
 
-def evaluate_run(run_dir: str | Path, data_path: str | None = None, *, device: str = "auto") -> dict:
-    """Probe the run's encoder against random init and raw pixels; writes and returns ``eval.json``."""
+def evaluate_run(run_dir: str | Path, data_path: str | None = None, *, device: str = "auto",
+                 encoder: str | None = None, out: str | Path | None = None) -> dict:
+    """Probe the run's encoder against random init and raw pixels; writes and returns ``eval.json``.
+
+    ``encoder`` (``target``/``context``) overrides the run's ``eval.encoder``; ``out``
+    names another file than ``RUN/eval.json``.
+    """
     run_dir = Path(run_dir)
     device = pick_device(device)
     started = time.perf_counter()
     cfg, trained = load_trained_method(run_dir, device)
+    if encoder is not None:
+        cfg.eval.encoder = encoder
     data = evaluation_data(cfg, data_path)
     train, test = data.train, data.test
     if cfg.eval.max_train and len(train) > cfg.eval.max_train:
@@ -101,7 +108,7 @@ def evaluate_run(run_dir: str | Path, data_path: str | None = None, *, device: s
         "encoder": cfg.eval.encoder, "features": "mean-pooled final-layer tokens, standardised",
         "seconds": round(time.perf_counter() - started, 1),
     }
-    write_json_atomic(run_dir / "eval.json", results)
+    write_json_atomic(Path(out) if out else run_dir / "eval.json", results)
     write_report(run_dir, results, sorted(pictures))
     return results
 

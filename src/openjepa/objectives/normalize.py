@@ -20,28 +20,30 @@ def _global_mean(x: torch.Tensor, count: int) -> torch.Tensor:
     return total / count
 
 
-def batch_standardize(targets: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """Centre each (position, feature) over the batch, then scale each feature to unit std.
+def batch_centre(targets: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """LayerNorm each token, centre each (position, feature) over the batch, divide by the global RMS.
 
-    Removes what every image shares at a position (the position signal), so the
-    targets carry only what differs between images. Statistics cover the global
-    batch under torch.distributed and are constants for autograd (gradients,
-    where targets have them, flow through the features only). ``(B, N, D) -> (B, N, D)``.
+    Removes what every image shares at a position (the position signal and, on
+    sparse images, the blank background), which would otherwise dominate the
+    targets and let the loss fall by shrinking the content; the global RMS keeps
+    the content's total energy fixed without amplifying any single near-constant
+    feature. Statistics cover the global batch under torch.distributed and are
+    constants for autograd. ``(B, N, D) -> (B, N, D)``.
     """
-    x = targets.float()
-    B, N, D = x.shape
+    x = F.layer_norm(targets.float(), targets.shape[-1:])
+    B = x.shape[0]
     with torch.no_grad():
         mean = _global_mean(x, B)
-        var = _global_mean((x - mean).square().reshape(B * N, D), B * N)
-    return ((x - mean) / (var + eps).sqrt()).to(targets.dtype)
+        rms = _global_mean((x - mean).square().mean(dim=(1, 2)), B).sqrt()
+    return ((x - mean) / (rms + eps)).to(targets.dtype)
 
 
 def normalize_targets(targets: torch.Tensor, kind: TargetNorm) -> torch.Tensor:
-    """``layer``: per-token LayerNorm without affine (I-JEPA); ``batch``: :func:`batch_standardize`."""
+    """``layer``: per-token LayerNorm without affine (I-JEPA); ``batch``: :func:`batch_centre`."""
     if kind == "layer":
         return F.layer_norm(targets, targets.shape[-1:])
     if kind == "batch":
-        return batch_standardize(targets)
+        return batch_centre(targets)
     if kind == "none":
         return targets
     raise ValueError(f"unknown target normalisation '{kind}'; expected layer, batch or none")
