@@ -11,6 +11,7 @@ TINY = [
     "data.dataset=digits", "data.image_size=16",
     "encoder.patch_size=4", "encoder.width=32", "encoder.depth=2", "encoder.heads=2",
     "method.predictor.width=16", "method.predictor.depth=1", "method.predictor.heads=2",
+    "method.projector.hidden=32", "method.projector.out=16",
     "train.batch_size=16", "train.precision=fp32", "train.checkpoint_every=10", "optim.warmup_steps=5",
     "eval.lowshot_repeats=2",
 ]

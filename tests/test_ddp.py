@@ -18,8 +18,10 @@ from openjepa.train.checkpoint import latest_checkpoint, load_checkpoint
 from openjepa.train.metrics import read_metrics
 from openjepa.train.trainer import fill_data_facts
 
-# EMA target, batch-standardised targets (global statistics) and SIGReg (global characteristic function)
-DDP_OVERRIDES = ["method.target_norm=batch", "method.sigreg.weight=0.5", "method.sigreg_on=context_pooled"]
+# EMA target, batch-standardised targets (global statistics), the whole-image term through a BatchNorm
+# projector (global batch statistics) and SIGReg (global characteristic function)
+DDP_OVERRIDES = ["method.target_norm=batch", "method.sigreg.weight=0.5", "method.sigreg_on=context_pooled",
+                 "method.projector={hidden: 32, out: 16, norm: batch}", "method.global_weight=1.0", "method.view=null"]
 
 
 def _free_port() -> int:
@@ -62,13 +64,17 @@ def test_ddp_matches_a_single_process_on_the_same_global_batch(tmp_path, tiny_ov
     assert torch.allclose(single["sigreg"], ddp["sigreg"], rtol=1e-5)
     assert single["grads"].keys() == ddp["grads"].keys() and len(single["grads"]) > 10
     for name, g in single["grads"].items():
-        assert torch.allclose(g, ddp["grads"][name], rtol=1e-4, atol=1e-7), name
+        # atol: some gradients are zero up to rounding (a shift that the projector's BatchNorm removes)
+        assert torch.allclose(g, ddp["grads"][name], rtol=1e-4, atol=1e-6), name
     for name, w in single["target"].items():
         assert torch.allclose(w, ddp["target"][name], rtol=1e-5, atol=1e-7), name
 
 
 def test_torchrun_training_matches_single_process(tmp_path, tiny_overrides):
-    overrides = tiny_overrides + DDP_OVERRIDES + ["train.steps=4", "train.threads=1"]
+    # without the BatchNorm projector: a shift it removes leaves some gradients zero up to rounding, and
+    # Adam turns that rounding noise into full-size steps that differ between any two summation orders
+    overrides = tiny_overrides + DDP_OVERRIDES + ["method.projector=null", "method.global_weight=0",
+                                                  "train.steps=4", "train.threads=1"]
     single, multi = tmp_path / "single", tmp_path / "ddp"
     base = [sys.executable, "-m", "openjepa", "train", "ijepa_tiny", "--quiet", *overrides]
     subprocess.run(base + ["--out", str(single)], check=True, stdout=subprocess.DEVNULL)

@@ -55,7 +55,7 @@ def test_cpu_bf16_attention_path_matches_sdpa():
 
 
 def test_block_mask_lets_context_see_only_context():
-    m = block_attention_mask(torch.tensor([0, 0, 1, 2]), valid=None)[0, 0]
+    m = block_attention_mask(num_ctx=2, num_blocks=2, block_len=1, valid=None)[0, 0]
     expected = torch.tensor([[1, 1, 0, 0], [1, 1, 0, 0], [1, 1, 1, 0], [1, 1, 0, 1]], dtype=torch.bool)
     assert torch.equal(m, expected)
 
@@ -76,16 +76,3 @@ def test_predictor_blocks_are_independent_and_match_one_pass_per_block():
     valid[:, :, 2] = False
     padded = pred(ctx, ctx_idx, torch.cat([tgt, tgt[:, :, :1]], dim=2), tgt_valid=valid)
     assert torch.allclose(padded[:, :, :2], joint, atol=1e-5)
-
-
-def test_global_query_sees_only_the_context_and_leaves_blocks_unchanged():
-    torch.manual_seed(0)
-    pred = MaskTokenPredictor(PredictorConfig(width=16, depth=2, heads=2), 32, (4, 4), global_query=True).eval()
-    ctx, ctx_idx = torch.randn(2, 5, 32), torch.arange(5).expand(2, 5)
-    tgt = torch.tensor([[[10, 11], [12, 13]], [[6, 7], [8, 9]]])
-    blocks, whole = pred(ctx, ctx_idx, tgt, with_global=True)
-    assert whole.shape == (2, 32) and torch.allclose(blocks, pred(ctx, ctx_idx, tgt), atol=1e-5)
-    _, other_targets = pred(ctx, ctx_idx, tgt.flip(-1) + 1, with_global=True)
-    assert torch.allclose(whole, other_targets, atol=1e-5)
-    with pytest.raises(ValueError, match="global query"):
-        MaskTokenPredictor(PredictorConfig(width=16, depth=1, heads=2), 32, (4, 4))(ctx, ctx_idx, tgt, with_global=True)

@@ -46,7 +46,7 @@ def test_resume_reproduces_every_step(tmp_path, tiny_overrides, recipe):
     extra = []
     if recipe == "lejepa_tiny":
         tiny_overrides = [o for o in tiny_overrides if not o.startswith("method.predictor")]
-        extra = ["method.local_view.size=8", "method.projector.hidden=32", "method.projector.out=16"]
+        extra = ["method.local_view.size=8"]
     straight = _fit(tmp_path / "a", tiny_overrides + extra + ["train.steps=40"], recipe)
     stopped = _fit(tmp_path / "b", tiny_overrides + extra + ["train.steps=40", "train.stop_at=20"], recipe)
     assert _losses(stopped)[-1][0] == 20

@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 
-from openjepa.data.augment import resized_crop
+from openjepa.data.augment import ViewConfig, random_view
 from openjepa.masks.multiblock import MultiBlockConfig, MultiBlockMasker, collate_block_masks
 from openjepa.methods.base import Method, Normalize, StepOutput
 from openjepa.methods.targets import TargetConfig, TargetEncoder
@@ -28,16 +27,21 @@ from openjepa.objectives.sigreg import SIGRegConfig, sigreg
 
 @dataclass
 class IJepaConfig:
-    """I-JEPA settings. ``target_norm``: ``layer`` (I-JEPA) or ``batch`` (see
-    :func:`~openjepa.objectives.normalize.batch_centre`). ``sigreg_on`` picks the embeddings SIGReg sees when its weight is > 0:
-    ``context``/``target`` tokens (flattened over batch and positions) or their per-image means.
-    ``sigreg_projector``: an MLP between the pooled embeddings and SIGReg (as LeJEPA and
-    LeWorldModel use); None applies SIGReg to the embeddings themselves.
-    ``crop_scale``: random resized crops of this area range (the reference uses (0.3, 1.0)); None: none.
-    ``global_weight``: weight of a whole-image term (0 in the reference): a learned predictor query
-    that sees only the context predicts the mean-pooled, normalised target of the full image. It
-    asks the context for what the image is, not only for what lies where, which on small token
-    grids keeps the features from settling on position."""
+    """I-JEPA settings.
+
+    ``target_norm``: ``layer`` (I-JEPA) or ``batch`` (see :func:`~openjepa.objectives.normalize.batch_centre`).
+    ``view``: each step sees an augmented view of its images (the reference uses random resized
+    crops of scale (0.3, 1.0) and nothing else); None: the images as they are.
+    ``projector``: an MLP on mean-pooled embeddings (as LeJEPA and LeWorldModel use), read by the
+    whole-image term and by SIGReg on pooled embeddings.
+    ``global_weight``: weight of a whole-image term, 0 in the reference: the projected mean of the
+    context tokens must match the projected mean of the target encoder's tokens of the whole image
+    (of a second, independent view when ``view`` is set). Block prediction alone asks only what lies
+    where; on small token grids that settles on position within minutes, and this term asks what the
+    image is. It needs a projector and an anti-collapse term (SIGReg) next to it.
+    ``sigreg_on``: the embeddings SIGReg sees when its weight is > 0: ``context``/``target`` tokens
+    (flattened over batch and positions) or their per-image means (projected when a projector is set).
+    """
 
     name: Literal["ijepa"] = "ijepa"
     predictor: PredictorConfig = field(default_factory=lambda: PredictorConfig(width=384, depth=12, heads=12))
@@ -45,15 +49,17 @@ class IJepaConfig:
     target: TargetConfig = field(default_factory=TargetConfig)
     distance: Distance = "smooth_l1"
     target_norm: TargetNorm = "layer"
+    view: ViewConfig | None = None
+    projector: ProjectorConfig | None = None
+    global_weight: float = 0.0
     sigreg: SIGRegConfig = field(default_factory=SIGRegConfig)
     sigreg_on: Literal["context_tokens", "context_pooled", "target_tokens", "target_pooled"] = "target_pooled"
-    crop_scale: tuple[float, float] | None = None
-    sigreg_projector: ProjectorConfig | None = None
-    global_weight: float = 0.0
 
     def validate(self) -> None:
-        if self.sigreg_projector is not None and self.sigreg_on.endswith("tokens"):
-            raise ValueError("sigreg_projector applies to pooled embeddings: use sigreg_on=context_pooled or target_pooled")
+        if self.global_weight > 0 and self.projector is None:
+            raise ValueError("method.global_weight > 0 needs method.projector, e.g. {hidden: 512, out: 128}")
+        if self.global_weight < 0:
+            raise ValueError(f"method.global_weight must be >= 0, got {self.global_weight}")
         if self.sigreg.weight > 0 and self.sigreg_on.startswith("target") and not (
             self.target.mode == "shared" and not self.target.detach
         ):
@@ -78,51 +84,62 @@ class IJepa(Method):
         self.normalize = normalize
         self.encoder = encoder
         self.target = TargetEncoder(config.target, encoder)
-        self.predictor = MaskTokenPredictor(config.predictor, encoder.width, encoder.grid,
-                                            global_query=config.global_weight > 0)
+        self.predictor = MaskTokenPredictor(config.predictor, encoder.width, encoder.grid)
         self.masker = MultiBlockMasker(config.mask, encoder.grid)
-        self.sigreg_projector = (build_projector(config.sigreg_projector, encoder.width)
-                                 if config.sigreg_projector is not None else None)
+        self.projector = build_projector(config.projector, encoder.width) if config.projector is not None else None
 
     def sample_extras(self) -> BlockMaskExtras:
         return BlockMaskExtras(self.masker)
 
     def forward(self, batch: dict) -> StepOutput:
-        images = batch["image"]
-        if self.config.crop_scale is not None:
-            gen = torch.Generator().manual_seed(batch["seed"])
-            images = resized_crop(images, images.shape[-1], self.config.crop_scale, (0.75, 4 / 3), 0.0, gen)
-        images = self.normalize(images)
+        cfg = self.config
+        gen = torch.Generator().manual_seed(batch["seed"])
+        images = self.normalize(self._view(batch["image"], gen))
         ctx_idx, ctx_valid = batch["ctx_idx"], batch["ctx_valid"]
         tgt_idx, tgt_valid = batch["tgt_idx"], batch["tgt_valid"]  # (B, K, Lt)
         B, K, Lt = tgt_idx.shape
 
         context = self.encoder.encode(self.encoder.tokenize(images), ctx_idx, ctx_valid)  # (B, Lc, D)
-        with torch.set_grad_enabled(self.target.gives_gradients and torch.is_grad_enabled()):
-            full = self.target.net(images)  # (B, N, D)
-        targets = normalize_targets(full, self.config.target_norm)
+        full = self._target(images, self.target.gives_gradients)  # (B, N, D)
+        targets = normalize_targets(full, cfg.target_norm)
         targets = gather_tokens(targets, tgt_idx.reshape(B, K * Lt)).reshape(B, K, Lt, -1)
 
-        use_global = self.config.global_weight > 0
-        pred = self.predictor(context, ctx_idx, tgt_idx, ctx_valid, tgt_valid, with_global=use_global)
-        pred, whole = pred if use_global else (pred, None)  # (B, K, Lt, D), (B, D)
-        distance = token_distance(pred.float(), targets.float(), self.config.distance)  # (B, K, Lt)
+        pred = self.predictor(context, ctx_idx, tgt_idx, ctx_valid, tgt_valid)  # (B, K, Lt, D)
+        distance = token_distance(pred.float(), targets.float(), cfg.distance)  # (B, K, Lt)
         pred_loss = masked_mean(distance, tgt_valid).mean()
         logs = {"pred_loss": pred_loss.detach(), "token_std": token_std(full), "rankme": rankme(full.mean(1))}
         loss = pred_loss
-        if use_global:
-            pooled = F.layer_norm(normalize_targets(full, self.config.target_norm).float().mean(1), full.shape[-1:])
-            global_loss = token_distance(whole.float(), pooled, self.config.distance).mean()
-            loss = loss + self.config.global_weight * global_loss
+
+        pooled_ctx = masked_mean(context.transpose(1, 2), ctx_valid[:, None])  # (B, D)
+        z_ctx = self.projector(pooled_ctx).float() if self.projector is not None else None
+        if cfg.global_weight > 0:
+            # with a shared encoder both sides of this term learn, as in LeJEPA; target.detach stops
+            # gradients through the block targets only
+            whole_grad = cfg.target.mode == "shared"
+            reuse = cfg.view is None and whole_grad == self.target.gives_gradients
+            whole = full if reuse else self._target(
+                self.normalize(self._view(batch["image"], gen)) if cfg.view is not None else images, whole_grad)
+            global_loss = (z_ctx - self.projector(whole.mean(1)).float()).square().mean()
+            loss = loss + cfg.global_weight * global_loss
             logs["global_loss"] = global_loss.detach()
-        if self.config.sigreg.weight > 0:
-            reg = sigreg(self._sigreg_input(context, ctx_valid, full), seed=batch["step"],
-                         slices=self.config.sigreg.slices, knots=self.config.sigreg.knots, t_max=self.config.sigreg.t_max)
-            loss = loss + self.config.sigreg.weight * reg
+        if cfg.sigreg.weight > 0:
+            reg = sigreg(self._sigreg_input(context, ctx_valid, pooled_ctx, z_ctx, full), seed=batch["step"],
+                         slices=cfg.sigreg.slices, knots=cfg.sigreg.knots, t_max=cfg.sigreg.t_max)
+            loss = loss + cfg.sigreg.weight * reg
             logs["sigreg"] = reg.detach()
         return StepOutput(loss, logs)
 
-    def _sigreg_input(self, context: torch.Tensor, ctx_valid: torch.Tensor, full: torch.Tensor) -> torch.Tensor:
+    def _view(self, images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """An augmented view per ``config.view`` of ``(B, C, H, W)`` images, or the images themselves."""
+        return images if self.config.view is None else random_view(images, self.config.view, gen)
+
+    def _target(self, images: torch.Tensor, grad: bool) -> torch.Tensor:
+        """Target tokens ``(B, N, D)``; gradients flow only if ``grad`` (and autograd is on)."""
+        with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
+            return self.target.net(images)
+
+    def _sigreg_input(self, context: torch.Tensor, ctx_valid: torch.Tensor, pooled_ctx: torch.Tensor,
+                      z_ctx: torch.Tensor | None, full: torch.Tensor) -> torch.Tensor:
         """The ``(N, D)`` embeddings that SIGReg regularizes, per ``sigreg_on``."""
         where = self.config.sigreg_on
         if where == "context_tokens":
@@ -130,11 +147,8 @@ class IJepa(Method):
         if where == "target_tokens":
             return full.reshape(-1, full.shape[-1])
         if where == "context_pooled":
-            weights = ctx_valid[..., None].to(context.dtype)
-            pooled = (context * weights).sum(1) / weights.sum(1)
-        else:
-            pooled = full.mean(1)
-        return pooled if self.sigreg_projector is None else self.sigreg_projector(pooled)
+            return pooled_ctx if z_ctx is None else z_ctx
+        return full.mean(1) if self.projector is None else self.projector(full.mean(1))
 
     def after_step(self, step: int, total_steps: int) -> dict[str, float]:
         m = self.target.update(self.encoder, step, total_steps)

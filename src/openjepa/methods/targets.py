@@ -13,7 +13,8 @@ from torch import nn
 @dataclass
 class TargetConfig:
     """``ema``: momentum goes linearly from ``momentum[0]`` to ``momentum[1]`` over the run.
-    ``shared``: the context encoder itself (``detach`` stops gradients through targets).
+    ``shared``: the context encoder itself (``detach`` stops gradients through the block targets;
+    I-JEPA's whole-image term keeps them on both sides).
     ``frozen``: a copy of the encoder as built (or loaded), never updated."""
 
     mode: Literal["ema", "shared", "frozen"] = "ema"

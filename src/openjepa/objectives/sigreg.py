@@ -18,7 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.distributed as dist
+
+from openjepa.nn.collectives import global_sum
 
 
 @dataclass
@@ -48,15 +49,6 @@ def quadrature(knots: int, t_max: float) -> tuple[torch.Tensor, torch.Tensor]:
     return t, weights * torch.exp(-t.square() / 2)
 
 
-def _global_sum(x: torch.Tensor) -> torch.Tensor:
-    """Sum over ranks, with gradients flowing back to every rank's input."""
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        from torch.distributed.nn.functional import all_reduce
-
-        return all_reduce(x, op=dist.ReduceOp.SUM)
-    return x
-
-
 def sigreg(
     z: torch.Tensor, *, seed: int, slices: int = 256, knots: int = 17, t_max: float = 3.0
 ) -> torch.Tensor:
@@ -68,8 +60,8 @@ def sigreg(
         t, weights = (v.to(z.device) for v in quadrature(knots, t_max))
         x = z @ random_slices(z.shape[1], slices, seed, z.device)  # (N, M)
         tx = x[..., None] * t  # (N, M, K)
-        n = _global_sum(torch.tensor(float(z.shape[0]), device=z.device).detach())
-        cos_mean = _global_sum(torch.cos(tx).sum(0)) / n
-        sin_mean = _global_sum(torch.sin(tx).sum(0)) / n
+        n = global_sum(torch.tensor(float(z.shape[0]), device=z.device).detach())
+        cos_mean = global_sum(torch.cos(tx).sum(0)) / n
+        sin_mean = global_sum(torch.sin(tx).sum(0)) / n
         gap = (cos_mean - torch.exp(-t.square() / 2)).square() + sin_mean.square()  # (M, K)
         return ((gap @ weights) * n).mean()
