@@ -100,3 +100,10 @@ def test_loader_splits_the_global_batch_over_ranks_and_resumes_mid_epoch():
     resumed = [b["index"] for b in TrainBatches(images, 8, seed=1).iterate(7, 12)]
     assert all(torch.equal(a, b) for a, b in zip(full[7:], resumed))
     assert sorted(torch.cat(full[:5]).tolist()) == list(range(40))  # one epoch = a permutation
+
+
+def test_batch_seed_is_a_function_of_step_and_rank():
+    images = ImageSet(torch.zeros(40, 1, 4, 4, dtype=torch.uint8), torch.zeros(40, dtype=torch.long), ["x"])
+    seeds = [[b["seed"] for b in TrainBatches(images, 8, seed=1, rank=r, world=2).iterate(0, 4)] for r in range(2)]
+    again = [b["seed"] for b in TrainBatches(images, 8, seed=1, rank=0, world=2).iterate(2, 4)]
+    assert len(set(seeds[0])) == 4 and set(seeds[0]).isdisjoint(seeds[1]) and again == seeds[0][2:]

@@ -43,9 +43,13 @@ class _Keyed(Dataset):
 
 
 class _Collate:
-    def __init__(self, seed: int, extras: SampleExtras | None):
+    """Stacks a step's samples. ``batch["seed"]`` seeds the batch-level draws (augmentations): a function
+    of (seed, step, rank), so ranks augment differently and a resumed run repeats its draws."""
+
+    def __init__(self, seed: int, extras: SampleExtras | None, rank: int):
         self.seed = seed
         self.extras = extras
+        self.rank = rank
 
     def __call__(self, items: list[tuple]) -> dict[str, Any]:
         step, epoch = items[0][0], items[0][1]
@@ -56,7 +60,7 @@ class _Collate:
             "index": torch.tensor(indices, dtype=torch.long),
             "step": step,
             "epoch": epoch,
-            "seed": int(np.random.default_rng([self.seed, step, 0xA06]).integers(2**62)),
+            "seed": int(np.random.default_rng([self.seed, step, self.rank, 0xA06]).integers(2**62)),
         }
         if self.extras is not None:
             batch.update(self.extras(self.seed, epoch, indices))
@@ -99,6 +103,7 @@ class TrainBatches:
 
     def iterate(self, start: int, stop: int) -> Iterator[dict[str, Any]]:
         sampler = _StepSampler(len(self.dataset), self.global_batch, self.seed, self.rank, self.world, start, stop)
-        loader = DataLoader(_Keyed(self.dataset), batch_sampler=sampler, collate_fn=_Collate(self.seed, self.extras),
+        collate = _Collate(self.seed, self.extras, self.rank)
+        loader = DataLoader(_Keyed(self.dataset), batch_sampler=sampler, collate_fn=collate,
                             num_workers=self.num_workers, persistent_workers=False)
         yield from loader

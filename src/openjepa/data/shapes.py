@@ -1,7 +1,7 @@
 """Procedural shapes: a built-in image dataset that needs no download.
 
-Ten shape classes drawn with a random colour, size, rotation and position on a
-random two-colour gradient with smooth noise. The class is a property of the
+Ten shape classes drawn with a random colour, size, tilt and position on a
+background of another random colour with smooth noise. The class is a property of the
 outline only: a person reads it at a glance, but raw pixels and a random-init
 ViT, where colour and position dominate, are near chance (about 0.16 and 0.12
 linear-probe accuracy), so an encoder has to learn shape to do well.
@@ -22,7 +22,7 @@ CLASSES = ["circle", "square", "triangle", "star", "cross", "ring", "crescent", 
 _SUPERSAMPLE = 2
 RADIUS = (0.3, 0.45)  # shape radius, fraction of the image side
 NOISE = 0.03  # std of the background's smooth noise
-SPREAD = 0.0  # how far apart the background gradient's two colours may lie (0: one flat colour)
+ROTATION = math.pi / 8  # shapes turn by up to this angle either way
 
 
 def _polygon(points: list[tuple[float, float]], angle: float, scale: float, cx: float, cy: float) -> list[tuple]:
@@ -52,15 +52,11 @@ _OUTLINES = {
 
 
 def _backgrounds(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
-    """``(n, size, size, 3)`` float32 in [0, 1]: gradients between two colours plus smooth noise."""
-    a, b = torch.from_numpy(rng.uniform(0, 1, (2, n, 3, 1, 1)).astype(np.float32))
-    b = a + SPREAD * (b - a)
-    angle = torch.from_numpy(rng.uniform(0, 2 * math.pi, (n, 1, 1, 1)).astype(np.float32))
-    axis = torch.linspace(-0.5, 0.5, size)
-    ramp = axis[None, :] * angle.cos() + axis[:, None] * angle.sin() + 0.5  # (n, 1, S, S)
+    """``(n, size, size, 3)`` float32 in [0, 1]: one random colour per image plus smooth noise."""
+    colour = torch.from_numpy(rng.uniform(0, 1, (n, 3, 1, 1)).astype(np.float32))
     noise = torch.from_numpy(rng.normal(0, NOISE, (n, 3, 4, 4)).astype(np.float32))
     noise = torch.nn.functional.interpolate(noise, size=(size, size), mode="bilinear", align_corners=True)
-    return (a + (b - a) * ramp + noise).clamp_(0, 1).permute(0, 2, 3, 1).numpy()
+    return (colour + noise).clamp_(0, 1).permute(0, 2, 3, 1).numpy()
 
 
 def _shape_colour(rng: np.random.Generator, background: np.ndarray) -> tuple[int, int, int]:
@@ -81,7 +77,7 @@ def draw_shape(rng: np.random.Generator, label: int, background: np.ndarray) -> 
     colour = _shape_colour(rng, background)
     radius = rng.uniform(*RADIUS) * big
     cx, cy = rng.uniform(radius, big - radius, 2)
-    angle = rng.uniform(0, 2 * math.pi)
+    angle = rng.uniform(-ROTATION, ROTATION)
     name = CLASSES[label]
     if name in ("circle", "ring", "crescent"):
         r = radius * 0.9
