@@ -50,3 +50,14 @@ def test_global_batchnorm_is_batchnorm_in_one_process():
     ours, ref = GlobalBatchNorm1d(6), torch.nn.BatchNorm1d(6)
     x = torch.randn(10, 6) * 3 + 1
     assert torch.allclose(ours(x), ref(x)) and torch.allclose(ours.running_var, ref.running_var)
+
+
+def test_sigreg_on_both_sides_of_the_whole_image_term(tiny_overrides):
+    with pytest.raises(ValueError, match="both_pooled"):
+        build_config(recipe_dict("ijepa_sigreg_tiny"), tiny_overrides + ["method.global_weight=0",
+                                                                         "method.sigreg_on=both_pooled"])
+    method, batch = _method_and_batch(tiny_overrides + ["method.sigreg_on=both_pooled"])
+    one_side, _ = _method_and_batch(tiny_overrides)
+    with torch.no_grad():
+        both, ctx_only = method(batch).logs["sigreg"], one_side(batch).logs["sigreg"]
+    assert torch.isfinite(both) and both != ctx_only

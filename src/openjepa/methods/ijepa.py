@@ -40,7 +40,8 @@ class IJepaConfig:
     where; on small token grids that settles on position within minutes, and this term asks what the
     image is. It needs a projector and an anti-collapse term (SIGReg) next to it.
     ``sigreg_on``: the embeddings SIGReg sees when its weight is > 0: ``context``/``target`` tokens
-    (flattened over batch and positions) or their per-image means (projected when a projector is set).
+    (flattened over batch and positions) or their per-image means (projected when a projector is set);
+    ``both_pooled``: the mean of SIGReg on both sides of the whole-image term (as LeJEPA does over views).
     """
 
     name: Literal["ijepa"] = "ijepa"
@@ -53,13 +54,16 @@ class IJepaConfig:
     projector: ProjectorConfig | None = None
     global_weight: float = 0.0
     sigreg: SIGRegConfig = field(default_factory=SIGRegConfig)
-    sigreg_on: Literal["context_tokens", "context_pooled", "target_tokens", "target_pooled"] = "target_pooled"
+    sigreg_on: Literal["context_tokens", "context_pooled", "target_tokens", "target_pooled", "both_pooled"] = (
+        "target_pooled")
 
     def validate(self) -> None:
         if self.global_weight > 0 and self.projector is None:
             raise ValueError("method.global_weight > 0 needs method.projector, e.g. {hidden: 512, out: 128}")
         if self.global_weight < 0:
             raise ValueError(f"method.global_weight must be >= 0, got {self.global_weight}")
+        if self.sigreg_on == "both_pooled" and self.global_weight <= 0:
+            raise ValueError("sigreg_on=both_pooled regularizes both sides of the whole-image term: set global_weight > 0")
         if self.sigreg.weight > 0 and self.sigreg_on.startswith("target") and not (
             self.target.mode == "shared" and not self.target.detach
         ):
@@ -119,12 +123,15 @@ class IJepa(Method):
             reuse = cfg.view is None and whole_grad == self.target.gives_gradients
             whole = full if reuse else self._target(
                 self.normalize(self._view(batch["image"], gen)) if cfg.view is not None else images, whole_grad)
-            global_loss = (z_ctx - self.projector(whole.mean(1)).float()).square().mean()
+            z_whole = self.projector(whole.mean(1)).float()
+            global_loss = (z_ctx - z_whole).square().mean()
             loss = loss + cfg.global_weight * global_loss
             logs["global_loss"] = global_loss.detach()
         if cfg.sigreg.weight > 0:
-            reg = sigreg(self._sigreg_input(context, ctx_valid, pooled_ctx, z_ctx, full), seed=batch["step"],
-                         slices=cfg.sigreg.slices, knots=cfg.sigreg.knots, t_max=cfg.sigreg.t_max)
+            embeddings = ([z_ctx, z_whole] if cfg.sigreg_on == "both_pooled"
+                          else [self._sigreg_input(context, ctx_valid, pooled_ctx, z_ctx, full)])
+            reg = sum(sigreg(z, seed=batch["step"], slices=cfg.sigreg.slices, knots=cfg.sigreg.knots,
+                             t_max=cfg.sigreg.t_max) for z in embeddings) / len(embeddings)
             loss = loss + cfg.sigreg.weight * reg
             logs["sigreg"] = reg.detach()
         return StepOutput(loss, logs)
