@@ -40,3 +40,9 @@ def test_eval_json_contract(tmp_path, tiny_overrides):
     # digits are easy: every feature set is far above chance (0.1)
     assert results["linear"]["raw_input"] > 0.8 and results["knn"]["random_init"] > 0.3
     assert (run / "plots" / "pca.png").is_file() and (run / "report.md").is_file()
+    # probing the context encoder into another file leaves the run's eval.json and report untouched
+    before = {name: (run / name).read_bytes() for name in ("eval.json", "report.md")}
+    context = evaluate_run(run, encoder="context", out=tmp_path / "context.json")
+    assert json.loads((tmp_path / "context.json").read_text())["meta"]["encoder"] == "context"
+    assert context["linear"]["trained"] != results["linear"]["trained"]
+    assert {name: (run / name).read_bytes() for name in before} == before

@@ -5,7 +5,6 @@ import torch
 
 from openjepa.data.digits import load_digits
 from openjepa.data.loader import TrainBatches
-from openjepa.nn.projector import GlobalBatchNorm1d
 from openjepa.runconfig import build_config, build_method, recipe_dict
 from openjepa.train.trainer import fill_data_facts
 
@@ -43,13 +42,6 @@ def test_views_are_a_function_of_the_batch_seed(tiny_overrides):
 def test_whole_image_term_needs_a_projector(tiny_overrides):
     with pytest.raises(ValueError, match="global_weight > 0 needs method.projector"):
         build_config(recipe_dict("ijepa_tiny"), tiny_overrides + ["method.projector=null", "method.global_weight=1"])
-
-
-def test_global_batchnorm_is_batchnorm_in_one_process():
-    torch.manual_seed(0)
-    ours, ref = GlobalBatchNorm1d(6), torch.nn.BatchNorm1d(6)
-    x = torch.randn(10, 6) * 3 + 1
-    assert torch.allclose(ours(x), ref(x)) and torch.allclose(ours.running_var, ref.running_var)
 
 
 def test_sigreg_on_both_sides_of_the_whole_image_term(tiny_overrides):

@@ -74,7 +74,7 @@ def evaluate_run(run_dir: str | Path, data_path: str | None = None, *, device: s
     """Probe the run's encoder against random init and raw pixels; writes and returns ``eval.json``.
 
     ``encoder`` (``target``/``context``) overrides the run's ``eval.encoder``; ``out``
-    names another file than ``RUN/eval.json``.
+    names another file than ``RUN/eval.json``, and then ``RUN/report.md`` is left as it is.
     """
     run_dir = Path(run_dir)
     device = pick_device(device)
@@ -108,8 +108,11 @@ def evaluate_run(run_dir: str | Path, data_path: str | None = None, *, device: s
         "encoder": cfg.eval.encoder, "features": "mean-pooled final-layer tokens, standardised",
         "seconds": round(time.perf_counter() - started, 1),
     }
-    write_json_atomic(Path(out) if out else run_dir / "eval.json", results)
-    write_report(run_dir, results, sorted(pictures))
+    if out:
+        write_json_atomic(Path(out), results)
+    else:
+        write_json_atomic(run_dir / "eval.json", results)
+        write_report(run_dir, results, sorted(pictures))
     return results
 
 

@@ -27,12 +27,7 @@ VIT_SIZES: dict[str, tuple[int, int, int, float]] = {
 
 @dataclass
 class ViTConfig:
-    """Encoder shape. ``size`` picks a standard ViT; ``width``/``depth``/``heads``/``mlp_ratio`` override it.
-
-    ``pos_scale`` multiplies the sincos position table: below 1 it keeps position
-    from swamping image content in the tokens, which matters on small, mostly
-    blank images (a digit's background patches all embed alike).
-    """
+    """Encoder shape. ``size`` picks a standard ViT; ``width``/``depth``/``heads``/``mlp_ratio`` override it."""
 
     size: Literal["tiny", "small", "base", "large", "huge", "giant"] = "tiny"
     patch_size: int = 16
@@ -43,7 +38,6 @@ class ViTConfig:
     qkv_bias: bool = True
     norm_eps: float = 1e-6
     pos_embed: Literal["sincos", "learned"] = "sincos"
-    pos_scale: float = 1.0
 
     def resolved(self) -> tuple[int, int, int, float]:
         """(width, depth, heads, mlp_ratio) after applying overrides to the size preset."""
@@ -69,7 +63,7 @@ class ViT(nn.Module):
         self.image_size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
         self.patch_embed = PatchEmbed2d(in_chans, width, config.patch_size)
         self.grid = self.patch_embed.grid(*self.image_size)
-        table = sincos_grid(self.grid, width)[None] * config.pos_scale
+        table = sincos_grid(self.grid, width)[None]
         if config.pos_embed == "learned":
             self.pos_embed = nn.Parameter(table)
         else:
@@ -89,7 +83,7 @@ class ViT(nn.Module):
         if grid == self.grid:
             return self.pos_embed
         if self.config.pos_embed == "sincos":
-            return (sincos_grid(grid, self.width)[None] * self.config.pos_scale).to(self.pos_embed)
+            return sincos_grid(grid, self.width)[None].to(self.pos_embed)
         table = self.pos_embed.reshape(1, *self.grid, self.width).permute(0, 3, 1, 2)
         table = F.interpolate(table, size=grid, mode="bicubic", align_corners=False)
         return table.permute(0, 2, 3, 1).reshape(1, grid[0] * grid[1], self.width)

@@ -8,16 +8,17 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
+from openjepa.nn.collectives import world_size
+
 TargetNorm = Literal["layer", "batch", "none"]
 
 
 def _global_mean(x: torch.Tensor, count: int) -> torch.Tensor:
     """Sum of ``x`` over dim 0 across all ranks, divided by the global ``count`` (no gradient)."""
     total = x.sum(0)
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+    if world_size() > 1:
         dist.all_reduce(total)
-        count *= dist.get_world_size()
-    return total / count
+    return total / (count * world_size())
 
 
 def batch_centre(targets: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
