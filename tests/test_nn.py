@@ -26,7 +26,7 @@ def test_vit_sizes(size, expected):
 
 
 def test_vit_shapes_and_bad_input():
-    vit = ViT(ViTConfig(width=32, depth=2, heads=2, patch_size=4), in_chans=1, image_size=16)
+    vit = ViT(ViTConfig(width=32, depth=2, heads=2, patch_size=4), in_chans=1, input_size=16)
     assert vit(torch.randn(3, 1, 16, 16)).shape == (3, 16, 32)
     assert vit(torch.randn(2, 1, 24, 24)).shape == (2, 36, 32)  # other sizes: fresh sincos table
     with pytest.raises(ValueError, match=r"expected images of shape \(B, 1, H, W\)"):
@@ -37,7 +37,7 @@ def test_vit_shapes_and_bad_input():
 
 def test_encoding_a_subset_with_padding_ignores_the_pads():
     torch.manual_seed(0)
-    vit = ViT(ViTConfig(width=32, depth=2, heads=2, patch_size=4), in_chans=1, image_size=16).eval()
+    vit = ViT(ViTConfig(width=32, depth=2, heads=2, patch_size=4), in_chans=1, input_size=16).eval()
     tokens = vit.tokenize(torch.randn(1, 1, 16, 16))
     keep = torch.tensor([[0, 3, 5, 9]])
     plain = vit.encode(tokens, keep)

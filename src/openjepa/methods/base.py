@@ -18,21 +18,22 @@ class StepOutput:
 
 
 class Normalize(nn.Module):
-    """Per-channel ``(x - mean) / std`` for images ``(B, C, H, W)`` in [0, 1]."""
+    """Per-channel ``(x - mean) / std`` for images ``(B, C, H, W)`` or clips ``(B, C, T, H, W)`` in [0, 1]."""
 
     def __init__(self, mean: list[float], std: list[float]):
         super().__init__()
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32)[None, :, None, None], persistent=False)
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32)[None, :, None, None], persistent=False)
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32), persistent=False)
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32), persistent=False)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return (images - self.mean) / self.std
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = (1, -1) + (1,) * (x.ndim - 2)
+        return (x - self.mean.view(shape)) / self.std.view(shape)
 
 
 class Method(nn.Module):
     """A JEPA family member: ``forward(batch) -> StepOutput``.
 
-    ``batch`` holds ``image (B, C, H, W)`` in [0, 1], ``step``, ``seed`` and what
+    ``batch`` holds ``image`` (images ``(B, C, H, W)`` or clips ``(B, C, T, H, W)``) in [0, 1], ``step``, ``seed`` and what
     :meth:`sample_extras` adds (masks). The trainer calls :meth:`after_step`
     after each optimizer step and never looks inside.
     """

@@ -104,14 +104,19 @@ class IJepa(Method):
         B, K, Lt = tgt_idx.shape
 
         context = self.encoder.encode(self.encoder.tokenize(images), ctx_idx, ctx_valid)  # (B, Lc, D)
-        full = self._target(images, self.target.gives_gradients)  # (B, N, D)
-        targets = normalize_targets(full, cfg.target_norm)
+        # with a shared encoder and no second view, one pass over the whole image serves both the
+        # block targets (detached when target.detach) and the whole-image term (with gradients)
+        whole_grad = cfg.global_weight > 0 and cfg.target.mode == "shared"
+        one_pass = cfg.view is None
+        full = self._target(images, self.target.gives_gradients or (one_pass and whole_grad))  # (B, N, D)
+        seen = full.detach()
+        targets = normalize_targets(full if self.target.gives_gradients else seen, cfg.target_norm)
         targets = gather_tokens(targets, tgt_idx.reshape(B, K * Lt)).reshape(B, K, Lt, -1)
 
         pred = self.predictor(context, ctx_idx, tgt_idx, ctx_valid, tgt_valid)  # (B, K, Lt, D)
         distance = token_distance(pred.float(), targets.float(), cfg.distance)  # (B, K, Lt)
         pred_loss = masked_mean(distance, tgt_valid).mean()
-        logs = {"pred_loss": pred_loss.detach(), "token_std": token_std(full), "rankme": rankme(full.mean(1))}
+        logs = {"pred_loss": pred_loss.detach(), "token_std": token_std(seen), "rankme": rankme(seen.mean(1))}
         loss = pred_loss
 
         pooled_ctx = masked_mean(context.transpose(1, 2), ctx_valid[:, None])  # (B, D)
@@ -119,10 +124,7 @@ class IJepa(Method):
         if cfg.global_weight > 0:
             # with a shared encoder both sides of this term learn, as in LeJEPA; target.detach stops
             # gradients through the block targets only
-            whole_grad = cfg.target.mode == "shared"
-            reuse = cfg.view is None and whole_grad == self.target.gives_gradients
-            whole = full if reuse else self._target(
-                self.normalize(self._view(batch["image"], gen)) if cfg.view is not None else images, whole_grad)
+            whole = full if one_pass else self._target(self.normalize(self._view(batch["image"], gen)), whole_grad)
             z_whole = self.projector(whole.mean(1)).float()
             global_loss = (z_ctx - z_whole).square().mean()
             loss = loss + cfg.global_weight * global_loss

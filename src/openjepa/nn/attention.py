@@ -6,6 +6,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from openjepa.nn.rope import apply_rope
+
+RopeTables = tuple[torch.Tensor, torch.Tensor]  # (cos, sin), each (B or 1, 1, N, head_dim)
+
 
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: torch.Tensor | None) -> torch.Tensor:
     """``softmax(q k^T / sqrt(d)) v`` on ``(B, H, N, d)``.
@@ -33,6 +37,7 @@ class Attention(nn.Module):
     """Self-attention ``(B, N, D) -> (B, N, D)`` with a fused qkv projection.
 
     ``attn_mask`` is a bool tensor broadcastable to ``(B, heads, N, N)``; True means "may attend".
+    ``rope``: rotary tables (see :mod:`openjepa.nn.rope`) applied to queries and keys.
     """
 
     def __init__(self, dim: int, heads: int, qkv_bias: bool = True):
@@ -43,8 +48,11 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None,
+                rope: RopeTables | None = None) -> torch.Tensor:
         B, N, D = x.shape
         q, k, v = self.qkv(x).view(B, N, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
+        if rope is not None:
+            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
         out = attention(q, k, v, attn_mask)
         return self.proj(out.transpose(1, 2).reshape(B, N, D))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from openjepa.nn.attention import Attention
+from openjepa.nn.attention import Attention, RopeTables
 
 
 class MLP(nn.Module):
@@ -31,8 +31,9 @@ class Block(nn.Module):
         self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
         self.mlp = MLP(dim, int(dim * mlp_ratio))
 
-    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x), attn_mask)
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None,
+                rope: RopeTables | None = None) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x), attn_mask, rope)
         return x + self.mlp(self.norm2(x))
 
 

@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
 
 from openjepa.nn.block import Block, init_weights, rescale_residual_branches
 from openjepa.nn.posembed import sincos_grid
+from openjepa.nn.rope import grid_coords, rope_tables
 
 
 @dataclass
 class PredictorConfig:
-    """A narrow ViT run over context tokens and one mask token per target position."""
+    """A narrow ViT run over context tokens and one mask token per target position.
+
+    ``pos_embed``: a fixed sincos table added to every token, or RoPE (V-JEPA 2) on their grid
+    positions; ``rope_reference_quirk`` as in :class:`~openjepa.nn.vit.ViTConfig`.
+    """
 
     width: int = 384
     depth: int = 12
     heads: int = 12
     mlp_ratio: float = 4.0
+    pos_embed: Literal["sincos", "rope"] = "sincos"
+    rope_reference_quirk: bool = False
 
 
 def gather_tokens(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -48,19 +56,26 @@ class MaskTokenPredictor(nn.Module):
     and ``K`` target blocks ``tgt_idx (B, K, Lt)``. Output: ``(B, K, Lt, D_enc)``.
     Index sets may be padded; ``ctx_valid (B, Lc)`` / ``tgt_valid (B, K, Lt)`` mark
     real entries. All blocks share one sequence; see :func:`block_attention_mask`.
+    ``num_mask_tokens``: learned mask tokens, one per masking configuration (V-JEPA
+    draws short- and long-range masks); ``forward(mask_index=m)`` picks token ``m``.
+    ``levels``: predict that many encoder layers at once (V-JEPA 2.1's deep
+    supervision): the output width is ``levels * D_enc``.
     """
 
-    def __init__(self, config: PredictorConfig, enc_dim: int, grid: tuple[int, ...]):
+    def __init__(self, config: PredictorConfig, enc_dim: int, grid: tuple[int, ...], num_mask_tokens: int = 1,
+                 levels: int = 1):
         super().__init__()
+        self.config = config
         self.grid = tuple(grid)
         self.embed = nn.Linear(enc_dim, config.width)
-        self.mask_token = nn.Parameter(torch.zeros(1, 1, config.width))
-        self.register_buffer("pos_embed", sincos_grid(self.grid, config.width)[None])
+        self.mask_tokens = nn.Parameter(torch.zeros(num_mask_tokens, 1, config.width))
+        if config.pos_embed == "sincos":
+            self.register_buffer("pos_embed", sincos_grid(self.grid, config.width)[None])
         self.blocks = nn.ModuleList(Block(config.width, config.heads, config.mlp_ratio) for _ in range(config.depth))
         self.norm = nn.LayerNorm(config.width, eps=1e-6)
-        self.proj = nn.Linear(config.width, enc_dim)
+        self.proj = nn.Linear(config.width, enc_dim * levels)
         self.apply(init_weights)
-        nn.init.trunc_normal_(self.mask_token, std=0.02)
+        nn.init.trunc_normal_(self.mask_tokens, std=0.02)
         rescale_residual_branches(self.blocks)
 
     def forward(
@@ -70,13 +85,23 @@ class MaskTokenPredictor(nn.Module):
         tgt_idx: torch.Tensor,
         ctx_valid: torch.Tensor | None = None,
         tgt_valid: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+        mask_index: int = 0,
+        with_context: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Predictions ``(B, K, Lt, levels * D_enc)``; with ``with_context`` also ``(B, Lc, levels * D_enc)``
+        at the context positions (V-JEPA 2.1's dense loss)."""
         B, K, Lt = tgt_idx.shape
         Lc = ctx.shape[1]
-        pos = self.pos_embed.expand(B, -1, -1)
-        ctx = self.embed(ctx) + gather_tokens(pos, ctx_idx)
-        queries = self.mask_token.expand(B, K * Lt, -1) + gather_tokens(pos, tgt_idx.reshape(B, K * Lt))
-        x = torch.cat([ctx, queries], dim=1)
+        idx = torch.cat([ctx_idx, tgt_idx.reshape(B, K * Lt)], dim=1)  # (B, Lc + K Lt)
+        queries = self.mask_tokens[mask_index].expand(B, K * Lt, -1)
+        x = torch.cat([self.embed(ctx), queries], dim=1)
+        rope = None
+        if self.config.pos_embed == "sincos":
+            x = x + gather_tokens(self.pos_embed.expand(B, -1, -1), idx)
+        else:
+            cos, sin = rope_tables(grid_coords(self.grid).to(x.device)[idx], self.config.width // self.config.heads,
+                                   reference_quirk=self.config.rope_reference_quirk)
+            rope = cos[:, None], sin[:, None]
         valid = None
         if ctx_valid is not None or tgt_valid is not None:
             valid = torch.cat([
@@ -86,5 +111,8 @@ class MaskTokenPredictor(nn.Module):
             ], dim=1)
         mask = block_attention_mask(Lc, K, Lt, valid).to(x.device)
         for block in self.blocks:
-            x = block(x, mask)
+            x = block(x, mask, rope)
+        if with_context:
+            out = self.proj(self.norm(x))
+            return out[:, Lc:].reshape(B, K, Lt, -1), out[:, :Lc]
         return self.proj(self.norm(x[:, Lc:])).reshape(B, K, Lt, -1)

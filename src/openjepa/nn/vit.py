@@ -1,4 +1,4 @@
-"""Vision Transformer encoder without a CLS token, as I-JEPA uses it."""
+"""Vision Transformer encoder without a CLS token, for images (I-JEPA) and clips (V-JEPA)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from openjepa.modalities.patches import PatchEmbed2d
-from openjepa.nn.attention import key_padding_mask
+from openjepa.modalities.tubelets import TubeletEmbed3d
+from openjepa.nn.attention import RopeTables, key_padding_mask
 from openjepa.nn.block import Block, init_weights, rescale_residual_branches
 from openjepa.nn.posembed import sincos_grid
+from openjepa.nn.rope import grid_coords, rope_tables
 
 # width, depth, heads, mlp_ratio of the standard sizes
 VIT_SIZES: dict[str, tuple[int, int, int, float]] = {
@@ -27,7 +29,14 @@ VIT_SIZES: dict[str, tuple[int, int, int, float]] = {
 
 @dataclass
 class ViTConfig:
-    """Encoder shape. ``size`` picks a standard ViT; ``width``/``depth``/``heads``/``mlp_ratio`` override it."""
+    """Encoder shape. ``size`` picks a standard ViT; ``width``/``depth``/``heads``/``mlp_ratio`` override it.
+
+    ``tubelet``: None for images ``(B, C, H, W)``; a length in frames for clips ``(B, C, T, H, W)``
+    cut into ``tubelet x patch x patch`` tubes (V-JEPA: 2). ``pos_embed``: a fixed sincos table
+    (equal share of the width per grid axis, V-JEPA's uniform-power split), a learned table, or
+    ``rope`` (V-JEPA 2: rotary embeddings on queries and keys, no table);
+    ``rope_reference_quirk`` reproduces the published V-JEPA 2 frequency layout (see :mod:`openjepa.nn.rope`).
+    """
 
     size: Literal["tiny", "small", "base", "large", "huge", "giant"] = "tiny"
     patch_size: int = 16
@@ -37,7 +46,10 @@ class ViTConfig:
     mlp_ratio: float | None = None
     qkv_bias: bool = True
     norm_eps: float = 1e-6
-    pos_embed: Literal["sincos", "learned"] = "sincos"
+    pos_embed: Literal["sincos", "learned", "rope"] = "sincos"
+    tubelet: int | None = None
+    rope_base: float = 10000.0
+    rope_reference_quirk: bool = False
 
     def resolved(self) -> tuple[int, int, int, float]:
         """(width, depth, heads, mlp_ratio) after applying overrides to the size preset."""
@@ -46,28 +58,31 @@ class ViTConfig:
 
 
 class ViT(nn.Module):
-    """Images ``(B, C, H, W)`` -> token features ``(B, N, D)``, N = number of patches.
+    """Images ``(B, C, H, W)`` or clips ``(B, C, T, H, W)`` -> token features ``(B, N, D)``.
 
-    ``pos_embed`` ``(1, N, D)`` covers the image size given at construction: a
-    fixed sincos buffer, or a parameter when ``pos_embed="learned"`` (as in HF
-    checkpoints). Other image sizes get a fresh sincos table, or a bicubic
-    interpolation of the learned one.
+    ``input_size`` is ``(H, W)`` for images and ``(T, H, W)`` for clips; it fixes
+    ``self.grid`` and the position table ``pos_embed (1, N, D)`` (a sincos buffer,
+    or a parameter when ``pos_embed="learned"``). Other input sizes get a fresh
+    sincos table, an interpolation of the learned one, or RoPE on their own grid.
     """
 
-    def __init__(self, config: ViTConfig, in_chans: int, image_size: int | tuple[int, int]):
+    def __init__(self, config: ViTConfig, in_chans: int, input_size: int | tuple[int, ...]):
         super().__init__()
         width, depth, heads, mlp_ratio = config.resolved()
         self.config = config
         self.width = width
+        self.heads = heads
         self.in_chans = in_chans
-        self.image_size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
-        self.patch_embed = PatchEmbed2d(in_chans, width, config.patch_size)
-        self.grid = self.patch_embed.grid(*self.image_size)
-        table = sincos_grid(self.grid, width)[None]
-        if config.pos_embed == "learned":
-            self.pos_embed = nn.Parameter(table)
+        self.input_size = _input_size(config, input_size)
+        if config.tubelet is None:
+            self.patch_embed: nn.Module = PatchEmbed2d(in_chans, width, config.patch_size)
         else:
-            self.register_buffer("pos_embed", table)
+            self.patch_embed = TubeletEmbed3d(in_chans, width, config.patch_size, config.tubelet)
+        self.grid = self.patch_embed.grid(*self.input_size)
+        if config.pos_embed == "learned":
+            self.pos_embed = nn.Parameter(sincos_grid(self.grid, width)[None])
+        elif config.pos_embed == "sincos":
+            self.register_buffer("pos_embed", sincos_grid(self.grid, width)[None])
         self.blocks = nn.ModuleList(
             Block(width, heads, mlp_ratio, config.qkv_bias, config.norm_eps) for _ in range(depth)
         )
@@ -78,38 +93,84 @@ class ViT(nn.Module):
         nn.init.xavier_uniform_(self.patch_embed.proj.weight.view(width, -1))
         rescale_residual_branches(self.blocks)
 
-    def positions(self, grid: tuple[int, int]) -> torch.Tensor:
-        """Position table ``(1, gh * gw, D)`` for a token grid."""
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """``(H, W)`` of the inputs the encoder was built for."""
+        return self.input_size[-2:]
+
+    def input_grid(self, x: torch.Tensor) -> tuple[int, ...]:
+        """Token grid of an input batch ``(B, C, [T,] H, W)``."""
+        return self.patch_embed.grid(*x.shape[2:])
+
+    def positions(self, grid: tuple[int, ...]) -> torch.Tensor:
+        """Absolute position table ``(1, prod(grid), D)`` for a token grid (not used with RoPE)."""
         if grid == self.grid:
             return self.pos_embed
         if self.config.pos_embed == "sincos":
             return sincos_grid(grid, self.width)[None].to(self.pos_embed)
-        table = self.pos_embed.reshape(1, *self.grid, self.width).permute(0, 3, 1, 2)
-        table = F.interpolate(table, size=grid, mode="bicubic", align_corners=False)
-        return table.permute(0, 2, 3, 1).reshape(1, grid[0] * grid[1], self.width)
+        mode = "bicubic" if len(grid) == 2 else "trilinear"
+        table = self.pos_embed.reshape(1, *self.grid, self.width).movedim(-1, 1)
+        table = F.interpolate(table, size=grid, mode=mode, align_corners=False)
+        return table.movedim(1, -1).reshape(1, -1, self.width)
 
-    def tokenize(self, images: torch.Tensor) -> torch.Tensor:
-        """Patch tokens plus positions: ``(B, C, H, W) -> (B, N, D)``."""
-        tokens = self.patch_embed(images)
-        return tokens + self.positions(self.patch_embed.grid(images.shape[2], images.shape[3]))
+    def tokenize(self, x: torch.Tensor) -> torch.Tensor:
+        """Patch (or tubelet) tokens plus absolute positions: ``(B, C, [T,] H, W) -> (B, N, D)``."""
+        tokens = self.patch_embed(x)
+        if self.config.pos_embed == "rope":
+            return tokens
+        return tokens + self.positions(self.input_grid(x))
+
+    def rope(self, grid: tuple[int, ...], keep: torch.Tensor | None, device: torch.device) -> RopeTables | None:
+        """Rotary tables for the tokens at ``keep (B, L)`` of ``grid`` (all tokens if None); None without RoPE."""
+        if self.config.pos_embed != "rope":
+            return None
+        coords = grid_coords(grid).to(device)  # (N, A)
+        coords = coords[None] if keep is None else coords[keep]  # (1 or B, L, A)
+        cos, sin = rope_tables(coords, self.width // self.heads, self.config.rope_base,
+                               self.config.rope_reference_quirk)
+        return cos[:, None], sin[:, None]
 
     def encode(
         self,
         tokens: torch.Tensor,
         keep: torch.Tensor | None = None,
         keep_valid: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+        grid: tuple[int, ...] | None = None,
+        layers: tuple[int, ...] = (),
+    ) -> torch.Tensor | list[torch.Tensor]:
         """Run the blocks on ``tokens (B, N, D)``, or only on the tokens at ``keep (B, L)``.
 
         ``keep_valid (B, L)`` marks padding in ``keep`` (False = pad); pads are
-        excluded from attention and their outputs are meaningless.
+        excluded from attention and their outputs are meaningless. ``grid``: the
+        token grid (default ``self.grid``), needed for RoPE. ``layers``: also return
+        the hidden states after these blocks (1-based; without the final norm):
+        the result is then ``[normed output, *hidden states]``.
         """
+        rope = self.rope(grid or self.grid, keep, tokens.device)
         if keep is not None:
             tokens = torch.gather(tokens, 1, keep[..., None].expand(-1, -1, tokens.shape[-1]))
         mask = key_padding_mask(keep_valid)
-        for block in self.blocks:
-            tokens = block(tokens, mask)
-        return self.norm(tokens)
+        hidden = []
+        for depth, block in enumerate(self.blocks, start=1):
+            tokens = block(tokens, mask, rope)
+            if depth in layers:
+                hidden.append(tokens)
+        out = self.norm(tokens)
+        return [out, *hidden] if layers else out
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.encode(self.tokenize(images))
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encode(self.tokenize(x), grid=self.input_grid(x))
+
+
+def _input_size(config: ViTConfig, size: int | tuple[int, ...]) -> tuple[int, ...]:
+    """Normalise an input size to ``(H, W)`` for images or ``(T, H, W)`` for clips."""
+    dims = 2 if config.tubelet is None else 3
+    if isinstance(size, int):
+        if dims == 3:
+            raise ValueError("a video encoder needs its input size as (frames, height, width)")
+        return (size, size)
+    size = tuple(int(v) for v in size)
+    if len(size) != dims:
+        kind = "(height, width)" if dims == 2 else "(frames, height, width)"
+        raise ValueError(f"input size {size} does not match {kind} for tubelet={config.tubelet}")
+    return size

@@ -1,0 +1,125 @@
+"""Attentive probes on frozen token features ``(N, L, D)``: learned queries cross-attend to the tokens.
+
+``self_attention_layers=0`` is V-JEPA's probe (one query, one cross-attention
+block, then a linear classifier); ``3`` is V-JEPA 2's (three self-attention blocks
+over the tokens before the cross-attention block). The probe trains with AdamW and
+a cosine schedule on the training split; its weight decay is picked on a held-out
+tenth of it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from openjepa.nn.attention import attention
+from openjepa.nn.block import MLP, Block, init_weights
+
+
+class CrossAttentionBlock(nn.Module):
+    """Queries ``(B, Q, D)`` attend to tokens ``(B, L, D)``; pre-norm, residual, then an MLP."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0):
+        super().__init__()
+        self.heads = heads
+        self.norm_q, self.norm_kv = nn.LayerNorm(dim, eps=1e-6), nn.LayerNorm(dim, eps=1e-6)
+        self.q, self.kv, self.proj = nn.Linear(dim, dim), nn.Linear(dim, 2 * dim), nn.Linear(dim, dim)
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.mlp = MLP(dim, int(dim * mlp_ratio))
+
+    def forward(self, queries: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        B, Q, D = queries.shape
+        h = self.heads
+        q = self.q(self.norm_q(queries)).view(B, Q, h, D // h).transpose(1, 2)
+        k, v = self.kv(self.norm_kv(tokens)).view(B, -1, 2, h, D // h).permute(2, 0, 3, 1, 4)
+        queries = queries + self.proj(attention(q, k, v, None).transpose(1, 2).reshape(B, Q, D))
+        return queries + self.mlp(self.norm2(queries))
+
+
+class AttentiveClassifier(nn.Module):
+    """Tokens ``(B, L, D)`` -> logits ``(B, classes)`` through a learned query."""
+
+    def __init__(self, dim: int, classes: int, heads: int = 4, self_attention_layers: int = 0):
+        super().__init__()
+        self.blocks = nn.ModuleList(Block(dim, heads) for _ in range(self_attention_layers))
+        self.query = nn.Parameter(torch.zeros(1, 1, dim))
+        self.pool = CrossAttentionBlock(dim, heads)
+        self.head = nn.Linear(dim, classes)
+        self.apply(init_weights)
+        nn.init.trunc_normal_(self.query, std=0.02)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            tokens = block(tokens)
+        return self.head(self.pool(self.query.expand(len(tokens), -1, -1), tokens)[:, 0])
+
+
+@dataclass
+class AttentiveProbeConfig:
+    """Training of an attentive probe; ``weight_decays`` are tried on a held-out tenth of the training split."""
+
+    self_attention_layers: int = 0
+    heads: int = 4
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decays: tuple[float, ...] = (0.01, 0.1)
+    seed: int = 0
+
+
+def _standardize_tokens(train: torch.Tensor, *others: torch.Tensor) -> list[torch.Tensor]:
+    """Per-feature mean/std of the training tokens, applied to every split (features stay in their dtype)."""
+    flat = train[: 4096].float().flatten(0, 1)
+    mean, std = flat.mean(0), flat.std(0).clamp_min(1e-6)
+    return [((x.float() - mean) / std).to(x.dtype) for x in (train, *others)]
+
+
+def _train(x: torch.Tensor, y: torch.Tensor, classes: int, cfg: AttentiveProbeConfig,
+           weight_decay: float) -> AttentiveClassifier:
+    torch.manual_seed(cfg.seed)
+    model = AttentiveClassifier(x.shape[-1], classes, cfg.heads, cfg.self_attention_layers)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=weight_decay)
+    steps = cfg.epochs * math.ceil(len(x) / cfg.batch_size)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+    gen = torch.Generator().manual_seed(cfg.seed)
+    model.train()
+    for _ in range(cfg.epochs):
+        for idx in torch.randperm(len(x), generator=gen).split(cfg.batch_size):
+            loss = F.cross_entropy(model(x[idx].float()), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+    return model.eval()
+
+
+@torch.no_grad()
+def _accuracy(model: AttentiveClassifier, x: torch.Tensor, y: torch.Tensor) -> float:
+    pred = torch.cat([model(chunk.float()).argmax(1) for chunk in x.split(512)])
+    return float((pred == y).float().mean())
+
+
+def attentive_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
+                    config: AttentiveProbeConfig | None = None) -> dict[str, float]:
+    """Test accuracy of an attentive probe on tokens ``(N, L, D)`` with integer labels ``(N,)``."""
+    cfg = config or AttentiveProbeConfig()
+    if train_x.ndim != 3 or test_x.ndim != 3 or train_x.shape[1:] != test_x.shape[1:]:
+        raise ValueError(f"attentive probes need token features (N, L, D) of one shape, got "
+                         f"{tuple(train_x.shape)} and {tuple(test_x.shape)}")
+    train_x, test_x = _standardize_tokens(train_x, test_x)
+    classes = int(max(train_y.max(), test_y.max())) + 1
+    perm = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(cfg.seed))
+    n_val = max(classes, len(train_x) // 10)
+    val, fit = perm[:n_val], perm[n_val:]
+    if len(cfg.weight_decays) > 1:
+        scores = {wd: _accuracy(_train(train_x[fit], train_y[fit], classes, cfg, wd), train_x[val], train_y[val])
+                  for wd in cfg.weight_decays}
+        best = max(scores, key=lambda wd: (scores[wd], wd))
+    else:
+        best = cfg.weight_decays[0]
+    model = _train(train_x, train_y, classes, cfg, best)
+    return {"accuracy": _accuracy(model, test_x, test_y), "weight_decay": best}

@@ -1,0 +1,97 @@
+"""V-JEPA multi-block masking on a 3-D (time, height, width) token grid.
+
+One masking configuration draws ``num_blocks`` spatial rectangles (scale and
+aspect drawn independently, every start reachable), each extended over a
+``temporal_scale`` share of the clip (1.0: all of it, as V-JEPA does). Their union
+is the target; the rest of the clip is the context. V-JEPA draws two
+configurations per clip, short-range (8 small blocks) and long-range (2 large
+blocks); each gets its own encoder pass and its own predictor mask token.
+Draws depend only on ``(seed, epoch, sample index, configuration)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from openjepa.masks.multiblock import BlockMasks, collate_block_masks, sample_block, sample_rng
+
+
+@dataclass
+class TubeMaskConfig:
+    """One masking configuration; scales are fractions of the spatial grid / of the clip length."""
+
+    num_blocks: int = 8
+    spatial_scale: tuple[float, float] = (0.15, 0.15)
+    temporal_scale: tuple[float, float] = (1.0, 1.0)
+    aspect: tuple[float, float] = (0.75, 1.5)
+    min_context: int = 4
+    max_tries: int = 20
+
+    def validate(self) -> None:
+        for name in ("spatial_scale", "temporal_scale", "aspect"):
+            lo, hi = getattr(self, name)
+            if not 0 < lo <= hi:
+                raise ValueError(f"tube mask {name} must satisfy 0 < low <= high, got ({lo}, {hi})")
+        if self.spatial_scale[1] > 1 or self.temporal_scale[1] > 1:
+            raise ValueError("tube mask scales are fractions of the grid and must be <= 1")
+        if self.num_blocks < 1:
+            raise ValueError(f"tube mask num_blocks must be >= 1, got {self.num_blocks}")
+
+
+def vjepa_mask_configs() -> list[TubeMaskConfig]:
+    """V-JEPA's pair: short-range (8 blocks of 0.15) and long-range (2 blocks of 0.7), full clip length."""
+    return [TubeMaskConfig(num_blocks=8, spatial_scale=(0.15, 0.15)),
+            TubeMaskConfig(num_blocks=2, spatial_scale=(0.7, 0.7))]
+
+
+def sample_tube(rng: np.random.Generator, grid: tuple[int, int, int], config: TubeMaskConfig) -> np.ndarray:
+    """One block as a boolean ``(gt, gh, gw)`` map: a spatial rectangle over a run of time steps."""
+    gt = grid[0]
+    length = int(np.clip(round(rng.uniform(*config.temporal_scale) * gt), 1, gt))
+    start = int(rng.integers(0, gt - length + 1))
+    tube = np.zeros(grid, dtype=bool)
+    tube[start : start + length] = sample_block(rng, grid[1:], config.spatial_scale, config.aspect)
+    return tube
+
+
+class TubeMasker:
+    """Draws one :class:`BlockMasks` (context, [target]) per configuration; ``masker(seed, epoch, index)``."""
+
+    def __init__(self, configs: list[TubeMaskConfig], grid: tuple[int, int, int]):
+        if not configs:
+            raise ValueError("TubeMasker needs at least one masking configuration")
+        for config in configs:
+            config.validate()
+        if len(grid) != 3:
+            raise ValueError(f"tube masks need a (time, height, width) grid, got {grid}")
+        self.configs = configs
+        self.grid = tuple(grid)
+
+    def draw(self, rng: np.random.Generator, config: TubeMaskConfig) -> BlockMasks:
+        best: BlockMasks | None = None
+        for _ in range(config.max_tries):
+            target = np.logical_or.reduce([sample_tube(rng, self.grid, config) for _ in range(config.num_blocks)])
+            draw = BlockMasks(np.flatnonzero(~target), [np.flatnonzero(target)])
+            if len(draw.context) >= config.min_context:
+                return draw
+            if best is None or len(draw.context) > len(best.context):
+                best = draw
+        if best is None or len(best.context) == 0:
+            raise RuntimeError(f"could not leave any context on grid {self.grid}; lower the mask scales")
+        return best
+
+    def __call__(self, seed: int, epoch: int, index: int) -> list[BlockMasks]:
+        rng = sample_rng(seed, epoch, index)
+        return [self.draw(rng, config) for config in self.configs]
+
+
+def collate_tube_masks(draws: list[list[BlockMasks]]) -> dict[str, torch.Tensor]:
+    """Batch per configuration ``m``: keys ``m{m}.ctx_idx`` ... as :func:`collate_block_masks` (K = 1)."""
+    out = {}
+    for m in range(len(draws[0])):
+        for key, value in collate_block_masks([d[m] for d in draws]).items():
+            out[f"m{m}.{key}"] = value
+    return out

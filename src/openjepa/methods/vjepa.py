@@ -1,0 +1,136 @@
+"""V-JEPA, V-JEPA 2 and V-JEPA 2.1: predict the target encoder's features of masked space-time tubes.
+
+One method covers the three; recipes pick the differences. V-JEPA: 3-D sincos
+positions, EMA 0.998 -> 1, L1 on layer-normed targets, short- and long-range
+masks. V-JEPA 2: RoPE, constant EMA, constant learning rate after warmup.
+V-JEPA 2.1 adds a dense loss on the visible tokens, each weighted by
+``context_weight / sqrt(distance to the nearest masked token)``, and deep
+supervision: the predictor also predicts intermediate encoder layers
+(``deep_layers``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+
+from openjepa.masks.multiblock import BlockMasks
+from openjepa.masks.tubes import TubeMaskConfig, TubeMasker, collate_tube_masks, vjepa_mask_configs
+from openjepa.methods.base import Method, Normalize, StepOutput
+from openjepa.methods.targets import TargetConfig, TargetEncoder
+from openjepa.nn.predictor import MaskTokenPredictor, PredictorConfig, gather_tokens
+from openjepa.nn.rope import grid_coords
+from openjepa.nn.vit import ViT
+from openjepa.objectives.diagnostics import rankme, token_std
+from openjepa.objectives.distances import Distance, masked_mean, token_distance
+from openjepa.objectives.normalize import TargetNorm, normalize_targets
+
+
+@dataclass
+class VJepaConfig:
+    """V-JEPA settings. ``masks``: the masking configurations drawn for every clip (each gets its own
+    encoder pass and mask token). ``context_weight`` > 0 turns on V-JEPA 2.1's dense loss;
+    ``deep_layers`` (1-based encoder block indices) its deep supervision."""
+
+    name: Literal["vjepa"] = "vjepa"
+    predictor: PredictorConfig = field(default_factory=lambda: PredictorConfig(width=384, depth=12, heads=12))
+    masks: list[TubeMaskConfig] = field(default_factory=vjepa_mask_configs)
+    target: TargetConfig = field(default_factory=lambda: TargetConfig(momentum=(0.998, 1.0)))
+    distance: Distance = "l1"
+    target_norm: TargetNorm = "layer"
+    context_weight: float = 0.0
+    deep_layers: list[int] = field(default_factory=list)
+
+    def validate(self) -> None:
+        if self.context_weight < 0:
+            raise ValueError(f"method.context_weight must be >= 0, got {self.context_weight}")
+        if not self.masks:
+            raise ValueError("method.masks needs at least one masking configuration")
+
+
+class TubeMaskExtras:
+    """Loader extras for V-JEPA: tube masks per sample and configuration, batched and padded."""
+
+    def __init__(self, masker: TubeMasker):
+        self.masker = masker
+
+    def __call__(self, seed: int, epoch: int, indices: list[int]) -> dict[str, torch.Tensor]:
+        draws: list[list[BlockMasks]] = [self.masker(seed, epoch, i) for i in indices]
+        return collate_tube_masks(draws)
+
+
+def context_weights(grid: tuple[int, ...], ctx_idx: torch.Tensor, tgt_idx: torch.Tensor,
+                    tgt_valid: torch.Tensor) -> torch.Tensor:
+    """``1 / sqrt(d)`` per context token ``(B, Lc)``, d the grid distance to its nearest valid target token."""
+    coords = grid_coords(grid).to(ctx_idx.device).float()
+    dist = torch.cdist(coords[ctx_idx], coords[tgt_idx])  # (B, Lc, Lt)
+    dist = dist.masked_fill(~tgt_valid[:, None, :], float("inf")).amin(-1)
+    return dist.clamp_min(1.0).rsqrt()
+
+
+class VJepa(Method):
+    def __init__(self, config: VJepaConfig, encoder: ViT, normalize: Normalize):
+        super().__init__()
+        if encoder.config.tubelet is None:
+            raise ValueError("V-JEPA needs a video encoder: set encoder.tubelet (e.g. 2)")
+        depth = len(encoder.blocks)
+        if any(not 1 <= layer < depth for layer in config.deep_layers):
+            raise ValueError(f"method.deep_layers must lie in [1, {depth - 1}] (the last block is always a target), "
+                             f"got {config.deep_layers}")
+        self.config = config
+        self.normalize = normalize
+        self.encoder = encoder
+        self.target = TargetEncoder(config.target, encoder)
+        self.levels = 1 + len(config.deep_layers)
+        self.predictor = MaskTokenPredictor(config.predictor, encoder.width, encoder.grid,
+                                            num_mask_tokens=len(config.masks), levels=self.levels)
+        self.masker = TubeMasker(config.masks, encoder.grid)
+
+    def sample_extras(self) -> TubeMaskExtras:
+        return TubeMaskExtras(self.masker)
+
+    def target_features(self, clips: torch.Tensor) -> torch.Tensor:
+        """Normalised target features ``(B, N, levels * D)``: the last layer, then each of ``deep_layers``."""
+        net = self.target.net
+        with torch.set_grad_enabled(self.target.gives_gradients and torch.is_grad_enabled()):
+            out = net.encode(net.tokenize(clips), layers=tuple(self.config.deep_layers))
+        levels = out if isinstance(out, list) else [out]
+        return torch.cat([normalize_targets(h, self.config.target_norm) for h in levels], dim=-1)
+
+    def forward(self, batch: dict) -> StepOutput:
+        cfg = self.config
+        clips = self.normalize(batch["image"])
+        tokens = self.encoder.tokenize(clips)  # (B, N, D)
+        targets = self.target_features(clips)
+        pred_loss = ctx_loss = 0.0
+        for m in range(len(cfg.masks)):
+            ctx_idx, ctx_valid = batch[f"m{m}.ctx_idx"], batch[f"m{m}.ctx_valid"]
+            tgt_idx, tgt_valid = batch[f"m{m}.tgt_idx"][:, 0], batch[f"m{m}.tgt_valid"][:, 0]  # (B, Lt)
+            context = self.encoder.encode(tokens, ctx_idx, ctx_valid)
+            out = self.predictor(context, ctx_idx, tgt_idx[:, None], ctx_valid, tgt_valid[:, None], mask_index=m,
+                                 with_context=cfg.context_weight > 0)
+            pred, pred_ctx = out if cfg.context_weight > 0 else (out, None)
+            distance = token_distance(pred[:, 0].float(), gather_tokens(targets, tgt_idx).float(), cfg.distance)
+            pred_loss = pred_loss + masked_mean(distance, tgt_valid).mean()
+            if pred_ctx is not None:
+                weights = context_weights(self.encoder.grid, ctx_idx, tgt_idx, tgt_valid) * ctx_valid
+                distance = token_distance(pred_ctx.float(), gather_tokens(targets, ctx_idx).float(), cfg.distance)
+                ctx_loss = ctx_loss + ((distance * weights).sum(-1) / ctx_valid.sum(-1).clamp_min(1)).mean()
+        pred_loss = pred_loss / len(cfg.masks)
+        final = targets[..., : self.encoder.width]
+        logs = {"pred_loss": pred_loss.detach(), "token_std": token_std(final), "rankme": rankme(final.mean(1))}
+        loss = pred_loss
+        if cfg.context_weight > 0:
+            ctx_loss = ctx_loss / len(cfg.masks)
+            loss = loss + cfg.context_weight * ctx_loss
+            logs["context_loss"] = ctx_loss.detach()
+        return StepOutput(loss, logs)
+
+    def after_step(self, step: int, total_steps: int) -> dict[str, float]:
+        m = self.target.update(self.encoder, step, total_steps)
+        return {} if m is None else {"momentum": m}
+
+    def eval_encoder(self, which: str = "target") -> ViT:
+        return self.target.net if which == "target" else self.encoder

@@ -1,0 +1,143 @@
+"""Video building blocks: tubelet tokenizer, RoPE, 3-D tube masks, the V-JEPA method, attentive probes."""
+
+import numpy as np
+import pytest
+import torch
+
+from openjepa.eval.attentive import AttentiveProbeConfig, attentive_probe
+from openjepa.masks.tubes import TubeMaskConfig, TubeMasker, collate_tube_masks, vjepa_mask_configs
+from openjepa.methods.base import Normalize
+from openjepa.methods.vjepa import VJepa, VJepaConfig, context_weights
+from openjepa.modalities.tubelets import TubeletEmbed3d
+from openjepa.nn.predictor import PredictorConfig
+from openjepa.nn.rope import apply_rope, grid_coords, rope_tables
+from openjepa.nn.vit import ViT, ViTConfig
+
+
+def test_tubelet_tokens_follow_raster_order_over_time_height_width():
+    embed = TubeletEmbed3d(in_chans=1, dim=1, patch_size=2, tubelet=2)
+    with torch.no_grad():
+        embed.proj.weight.fill_(1.0)
+        embed.proj.bias.zero_()
+    clip = torch.zeros(1, 1, 4, 4, 6)
+    clip[0, 0, 2:4, 2:4, 4:6] = 1.0  # second time step, second row, third column of the (2, 2, 3) grid
+    tokens = embed(clip).detach()[0, :, 0]
+    assert embed.grid(4, 4, 6) == (2, 2, 3) and tokens.shape == (12,)
+    assert int(tokens.argmax()) == 1 * 6 + 1 * 3 + 2 and float(tokens.max()) == 8.0
+    with pytest.raises(ValueError, match="not a multiple of the tubelet"):
+        embed(torch.zeros(1, 1, 3, 4, 6))
+    with pytest.raises(ValueError, match=r"\(B, 1, T, H, W\)"):
+        embed(torch.zeros(1, 4, 6))
+
+
+def _rotate(x, coords, quirk=False):
+    cos, sin = rope_tables(coords, x.shape[-1], reference_quirk=quirk)
+    return apply_rope(x, cos, sin)
+
+
+def test_rope_is_a_rotation_that_depends_on_relative_position_only():
+    torch.manual_seed(0)
+    d = 32
+    q, k = torch.randn(1, 1, 1, d), torch.randn(1, 1, 1, d)
+    p, r = torch.tensor([[3.0, 1.0, 5.0]]), torch.tensor([[1.0, 4.0, 2.0]])
+    shift = torch.tensor([[7.0, -2.0, 3.0]])
+    dot = (_rotate(q, p) * _rotate(k, r)).sum()
+    shifted = (_rotate(q, p + shift) * _rotate(k, r + shift)).sum()
+    assert torch.allclose(dot, shifted, atol=1e-5)
+    assert torch.allclose(_rotate(q, p).norm(), q.norm(), atol=1e-5)  # norms are kept
+    assert not torch.allclose(dot, (q * k).sum(), atol=1e-3)  # and positions do matter
+    # the reference implementation's tiled tables are not a rotation: norms change
+    assert not torch.allclose(_rotate(q, p, quirk=True).norm(), q.norm(), atol=1e-3)
+
+
+def test_rope_leaves_channels_past_the_axis_chunks_alone():
+    x = torch.randn(1, 1, 5, 64)  # 3 axes of 2 * (64 // 3 // 2) = 20 channels: the last 4 stay
+    coords = grid_coords((1, 1, 5)).float()
+    out = _rotate(x, coords)
+    assert torch.equal(out[..., 60:], x[..., 60:]) and not torch.allclose(out[..., :60], x[..., :60])
+
+
+@pytest.mark.parametrize("scale,blocks", [((0.15, 0.15), 8), ((0.7, 0.7), 2)])
+def test_tube_masks_cover_full_time_and_partition_the_grid(scale, blocks):
+    grid = (4, 8, 8)
+    config = TubeMaskConfig(num_blocks=blocks, spatial_scale=scale)
+    masker = TubeMasker([config], grid)
+    fractions = []
+    for i in range(200):
+        (draw,) = masker(seed=3, epoch=0, index=i)
+        target = np.zeros(int(np.prod(grid)), dtype=bool)
+        target[draw.targets[0]] = True
+        assert not np.intersect1d(draw.context, draw.targets[0]).size
+        assert len(draw.context) + len(draw.targets[0]) == target.size  # context = everything not masked
+        cube = target.reshape(grid)
+        assert (cube == cube[:1]).all()  # temporal extent 1.0: the same spatial mask at every time step
+        fractions.append(cube[0].mean())
+    # one block covers ~scale of the plane; the union of `blocks` covers less than blocks * scale
+    assert scale[0] * 0.8 < np.mean(fractions) < min(1.0, blocks * scale[0])
+    again = masker(seed=3, epoch=0, index=7)[0]
+    assert np.array_equal(again.context, masker(seed=3, epoch=0, index=7)[0].context)
+
+
+def test_tube_mask_collate_keeps_one_set_per_configuration():
+    masker = TubeMasker(vjepa_mask_configs(), (2, 4, 4))
+    batch = collate_tube_masks([masker(0, 0, i) for i in range(3)])
+    assert set(batch) == {f"m{m}.{k}" for m in (0, 1) for k in ("ctx_idx", "ctx_valid", "tgt_idx", "tgt_valid")}
+    assert batch["m0.tgt_idx"].shape[:2] == (3, 1)
+    with pytest.raises(ValueError, match="spatial_scale"):
+        TubeMasker([TubeMaskConfig(spatial_scale=(0.5, 0.2))], (2, 4, 4))
+
+
+def test_context_weights_fall_with_distance_to_the_mask():
+    grid = (1, 1, 6)
+    ctx_idx = torch.tensor([[0, 1, 2]])
+    tgt_idx, tgt_valid = torch.tensor([[3, 4, 5]]), torch.ones(1, 3, dtype=torch.bool)
+    w = context_weights(grid, ctx_idx, tgt_idx, tgt_valid)[0]
+    assert torch.allclose(w, torch.tensor([3.0, 2.0, 1.0]).rsqrt())
+
+
+def _tiny_video_method(pos="sincos", **method):
+    encoder = ViT(ViTConfig(width=32, depth=3, heads=2, patch_size=4, tubelet=2, pos_embed=pos), 3, (4, 16, 16))
+    config = VJepaConfig(predictor=PredictorConfig(width=16, depth=1, heads=2,
+                                                   pos_embed="rope" if pos == "rope" else "sincos"), **method)
+    return VJepa(config, encoder, Normalize([0.5] * 3, [0.25] * 3))
+
+
+@pytest.mark.parametrize("pos,method", [("sincos", {}), ("rope", {}),
+                                        ("rope", {"context_weight": 0.5, "deep_layers": [1, 2]})])
+def test_vjepa_step_trains_encoder_and_predictor(pos, method):
+    torch.manual_seed(0)
+    model = _tiny_video_method(pos, **method)
+    batch = {"image": torch.rand(2, 3, 4, 16, 16), "step": 0, "seed": 1,
+             **model.sample_extras()(seed=0, epoch=0, indices=[0, 1])}
+    out = model(batch)
+    out.loss.backward()
+    assert torch.isfinite(out.loss)
+    assert model.encoder.patch_embed.proj.weight.grad.abs().sum() > 0
+    assert model.predictor.mask_tokens.grad[1].abs().sum() > 0  # the long-range configuration's own token
+    assert model.predictor.mask_tokens.shape[0] == 2
+    assert ("context_loss" in out.logs) == ("context_weight" in method)
+    assert all(p.grad is None for p in model.target.copy.parameters())
+
+
+def test_vjepa_rejects_image_encoders_and_bad_deep_layers():
+    encoder = ViT(ViTConfig(width=32, depth=2, heads=2, patch_size=4), 3, 16)
+    with pytest.raises(ValueError, match="encoder.tubelet"):
+        VJepa(VJepaConfig(), encoder, Normalize([0.5] * 3, [0.25] * 3))
+    with pytest.raises(ValueError, match="deep_layers"):
+        _tiny_video_method(deep_layers=[3])
+
+
+def test_attentive_probe_reads_a_label_carried_by_one_token():
+    torch.manual_seed(0)
+    n, tokens, dim = 600, 16, 32
+    x = torch.randn(n, tokens, dim)
+    y = torch.randint(0, 3, (n,))
+    where = torch.randint(0, tokens, (n,))
+    x[torch.arange(n), where, :3] += 4 * torch.nn.functional.one_hot(y, 3).float()  # the label sits in one token
+    x[torch.arange(n), where, 3] += 6.0  # and that token is findable
+    cfg = AttentiveProbeConfig(epochs=15, batch_size=32, weight_decays=(0.01,))
+    assert attentive_probe(x[:500], y[:500], x[500:], y[500:], cfg)["accuracy"] > 0.9
+    shuffled = attentive_probe(x[:500], y[torch.randperm(500)], x[500:], y[500:], cfg)["accuracy"]
+    assert shuffled < 0.6
+    with pytest.raises(ValueError, match=r"\(N, L, D\)"):
+        attentive_probe(x[:, 0], y, x[:, 0], y)
