@@ -19,6 +19,7 @@ class PredictorConfig:
 
     ``pos_embed``: a fixed sincos table added to every token, or RoPE (V-JEPA 2) on their grid
     positions; ``rope_reference_quirk`` as in :class:`~openjepa.nn.vit.ViTConfig`.
+    ``qkv_bias`` and ``norm_eps`` as in the encoder (HF V-JEPA 2 shares them).
     """
 
     width: int = 384
@@ -27,6 +28,8 @@ class PredictorConfig:
     mlp_ratio: float = 4.0
     pos_embed: Literal["sincos", "rope"] = "sincos"
     rope_reference_quirk: bool = False
+    qkv_bias: bool = True
+    norm_eps: float = 1e-6
 
 
 def gather_tokens(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -34,13 +37,18 @@ def gather_tokens(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return torch.gather(x, 1, index[..., None].expand(-1, -1, x.shape[-1]))
 
 
-def block_attention_mask(num_ctx: int, num_blocks: int, block_len: int, valid: torch.Tensor | None) -> torch.Tensor:
-    """Bool mask ``(B or 1, 1, L, L)`` over ``[context, block 1, ..., block K]`` (True = may attend).
+def block_attention_mask(num_ctx: int, num_blocks: int, block_len: int,
+                         valid: torch.Tensor | None) -> torch.Tensor | None:
+    """Bool mask ``(B or 1, 1, L, L)`` over ``[context, block 1, ..., block K]`` (True = may attend), or None.
 
-    Context tokens see context only; each block's queries see the context and
-    their own block. Each block's prediction is thus independent of the others,
-    exactly as if every block were predicted in a pass of its own.
+    One block (V-JEPA, HF V-JEPA 2): every token sees every real token. Several
+    blocks (I-JEPA): context tokens see context only and each block's queries see
+    the context and their own block, so blocks are predicted independently in one
+    pass. (The I-JEPA code runs one pass per block, in which context tokens also
+    see that block's mask tokens; here the context is shared by all blocks.)
     """
+    if num_blocks == 1:
+        return None if valid is None else valid[:, None, None, :]
     group = torch.cat([torch.zeros(num_ctx, dtype=torch.long),
                        torch.arange(1, num_blocks + 1).repeat_interleave(block_len)])
     allowed = (group[None, :] == 0) | (group[None, :] == group[:, None])  # (L, L): query row, key column
@@ -71,8 +79,9 @@ class MaskTokenPredictor(nn.Module):
         self.mask_tokens = nn.Parameter(torch.zeros(num_mask_tokens, 1, config.width))
         if config.pos_embed == "sincos":
             self.register_buffer("pos_embed", sincos_grid(self.grid, config.width)[None])
-        self.blocks = nn.ModuleList(Block(config.width, config.heads, config.mlp_ratio) for _ in range(config.depth))
-        self.norm = nn.LayerNorm(config.width, eps=1e-6)
+        self.blocks = nn.ModuleList(Block(config.width, config.heads, config.mlp_ratio, config.qkv_bias,
+                                          config.norm_eps) for _ in range(config.depth))
+        self.norm = nn.LayerNorm(config.width, eps=config.norm_eps)
         self.proj = nn.Linear(config.width, enc_dim * levels)
         self.apply(init_weights)
         nn.init.trunc_normal_(self.mask_tokens, std=0.02)
@@ -109,7 +118,8 @@ class MaskTokenPredictor(nn.Module):
                 tgt_valid.reshape(B, K * Lt) if tgt_valid is not None
                 else torch.ones(B, K * Lt, dtype=torch.bool, device=x.device),
             ], dim=1)
-        mask = block_attention_mask(Lc, K, Lt, valid).to(x.device)
+        mask = block_attention_mask(Lc, K, Lt, valid)
+        mask = mask if mask is None else mask.to(x.device)
         for block in self.blocks:
             x = block(x, mask, rope)
         if with_context:
