@@ -141,3 +141,12 @@ def test_attentive_probe_reads_a_label_carried_by_one_token():
     assert shuffled < 0.6
     with pytest.raises(ValueError, match=r"\(N, L, D\)"):
         attentive_probe(x[:, 0], y, x[:, 0], y)
+
+
+def test_future_masks_hide_the_last_time_steps():
+    grid = (4, 2, 2)
+    masker = TubeMasker([TubeMaskConfig(kind="future", temporal_scale=(0.5, 0.5))], grid)
+    (draw,) = masker(0, 0, 0)
+    assert np.array_equal(draw.context, np.arange(8)) and np.array_equal(draw.targets[0], np.arange(8, 16))
+    model = _tiny_video_method(masks=[TubeMaskConfig(), TubeMaskConfig(kind="future")])
+    assert model.future_mask_index() == 1

@@ -14,6 +14,7 @@ from openjepa.data.images import resize_images
 from openjepa.eval.evaluate import evaluate_run, load_trained_method
 from openjepa.eval.features import encoder_features
 from openjepa.interop.hf_ijepa import is_hf_ijepa_folder, load_hf_ijepa
+from openjepa.interop.hf_vjepa2 import is_hf_vjepa2_folder, load_hf_vjepa2, predict_like_hf
 from openjepa.methods.base import Normalize
 from openjepa.nn.vit import ViT
 from openjepa.runconfig import RunConfig, build_config, recipe_dict
@@ -22,18 +23,23 @@ from openjepa.train.trainer import TrainingError, fit
 log = logging.getLogger("openjepa")
 IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 
-__all__ = ["embed", "evaluate", "load", "read_images", "train"]
+__all__ = ["embed", "evaluate", "load", "predict", "read_clips", "read_images", "train"]
 
 
 def load(path: str | Path, *, encoder: str | None = None) -> ViT:
-    """The encoder of an openjepa run folder or an HF I-JEPA folder, in eval mode.
+    """The encoder of an openjepa run folder or an HF I-JEPA / V-JEPA 2 folder, in eval mode.
 
-    Maps normalised images ``(B, C, H, W)`` to token features ``(B, N, D)``. Its
-    ``input_mean``/``input_std`` attributes give the normalisation it expects
-    (run: the training data's; HF: ``preprocessor_config.json``'s, else None).
-    ``encoder`` picks ``target`` or ``context`` for runs (default: the run's eval choice).
+    Maps normalised images ``(B, C, H, W)`` (or clips ``(B, C, T, H, W)`` for video
+    encoders) to token features ``(B, N, D)``. Its ``input_mean``/``input_std``
+    attributes give the normalisation it expects (run: the training data's; HF:
+    ``preprocessor_config.json``'s, else None). ``encoder`` picks ``target`` or
+    ``context`` for runs (default: the run's eval choice).
     """
     path = Path(path)
+    if is_hf_vjepa2_folder(path):
+        vit, _ = load_hf_vjepa2(path)
+        vit.input_mean, vit.input_std = None, None
+        return vit
     if is_hf_ijepa_folder(path):
         vit = load_hf_ijepa(path)
         prep = path / "preprocessor_config.json"
@@ -45,8 +51,8 @@ def load(path: str | Path, *, encoder: str | None = None) -> ViT:
         vit = method.eval_encoder(encoder or cfg.eval.encoder)
         vit.input_mean, vit.input_std = list(cfg.data.mean), list(cfg.data.std)
         return vit.eval()
-    raise TrainingError(f"{path} is neither an openjepa run (config.yaml) nor an HF I-JEPA folder "
-                        f"(config.json with model_type 'ijepa')")
+    raise TrainingError(f"{path} is neither an openjepa run (config.yaml) nor an HF I-JEPA or V-JEPA 2 folder "
+                        f"(config.json with model_type 'ijepa' or 'vjepa2')")
 
 
 def read_images(paths: list[str | Path], channels: int, size: int) -> torch.Tensor:
@@ -65,11 +71,17 @@ def read_images(paths: list[str | Path], channels: int, size: int) -> torch.Tens
     return torch.cat(out)
 
 
-def embed(model: str | Path | ViT, images: list[str | Path] | torch.Tensor, *, tokens: bool = False,
-          batch_size: int = 256) -> np.ndarray:
-    """Embeddings of image files (or a uint8 ``(N, C, H, W)`` tensor): ``(N, D)`` mean-pooled, or
-    ``(N, T, D)`` token features with ``tokens=True``."""
-    vit = load(model) if not isinstance(model, ViT) else model
+def read_clips(paths: list[str | Path], frames: int, size: int) -> torch.Tensor:
+    """Video files -> uint8 ``(N, 3, frames, size, size)``: the centred clip of each, resized and centre-cropped."""
+    from openjepa.data.video_io import read_clip
+
+    if not paths:
+        raise DataError("no videos given to embed")
+    return torch.stack([read_clip(p, frames, size=size) for p in paths])
+
+
+def _normalize_for(vit: ViT) -> Normalize:
+    """The normalisation a loaded encoder expects (ImageNet's when it carries none)."""
     mean = getattr(vit, "input_mean", None)
     std = getattr(vit, "input_std", None)
     if mean is None or std is None:
@@ -77,9 +89,53 @@ def embed(model: str | Path | ViT, images: list[str | Path] | torch.Tensor, *, t
             raise DataError("this encoder carries no normalisation and is not RGB; pass a normalised tensor instead")
         log.warning("no preprocessor_config.json: normalising with ImageNet mean/std")
         mean, std = IMAGENET_MEAN, IMAGENET_STD
-    if not torch.is_tensor(images):
-        images = read_images(list(images), vit.in_chans, vit.image_size[0])
-    return encoder_features(vit, Normalize(mean, std), images, pool=not tokens, batch_size=batch_size).numpy()
+    return Normalize(mean, std)
+
+
+def _read_inputs(vit: ViT, inputs: list[str | Path] | torch.Tensor) -> torch.Tensor:
+    if torch.is_tensor(inputs):
+        return inputs
+    if vit.config.tubelet is not None:
+        return read_clips(list(inputs), vit.input_size[0], vit.input_size[1])
+    return read_images(list(inputs), vit.in_chans, vit.image_size[0])
+
+
+def embed(model: str | Path | ViT, inputs: list[str | Path] | torch.Tensor, *, tokens: bool = False,
+          batch_size: int = 256) -> np.ndarray:
+    """Embeddings of image or video files (or a uint8 ``(N, C, H, W)`` / ``(N, C, T, H, W)`` tensor):
+    ``(N, D)`` mean-pooled, or ``(N, L, D)`` token features with ``tokens=True``. Video encoders read
+    the centred clip of each file at the encoder's clip length and frame size."""
+    vit = load(model) if not isinstance(model, ViT) else model
+    x = _read_inputs(vit, inputs)
+    return encoder_features(vit, _normalize_for(vit), x, pool=not tokens, batch_size=batch_size).numpy()
+
+
+def predict(model: str | Path, videos: list[str | Path] | torch.Tensor, context: torch.Tensor,
+            target: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Token features ``(N, L, D)`` of clips and the predictor's output ``(N, Lt, D)`` at token ids ``target (Lt,)``
+    from the tokens at ``context (Lc,)``.
+
+    HF V-JEPA 2 folders work as ``VJEPA2Model`` does (the encoder sees the whole clip, the predictor
+    its context tokens); openjepa runs as they were trained (the context encoder sees only the
+    context tokens, features come from the target encoder).
+    """
+    path = Path(model)
+    if is_hf_vjepa2_folder(path):
+        vit, predictor = load_hf_vjepa2(path)
+        clips = _normalize_for(vit)(_read_inputs(vit, videos).float().div(255))
+        ctx, tgt = context.expand(len(clips), -1), target.expand(len(clips), -1)
+        features, pred = predict_like_hf(vit, predictor, clips, ctx, tgt)
+        return features.numpy(), pred.numpy()
+    cfg, method = load_trained_method(path)
+    if not hasattr(method, "predictor") or cfg.encoder.tubelet is None:
+        raise TrainingError(f"{path} is not a video JEPA run with a predictor (recipe {cfg.method.name})")
+    clips = method.normalize(_read_inputs(method.encoder, videos).float().div(255))
+    ctx, tgt = context.expand(len(clips), -1), target.expand(len(clips), -1)
+    with torch.no_grad():
+        features = method.eval_encoder("target")(clips)
+        encoded = method.encoder.encode(method.encoder.tokenize(clips), ctx)
+        pred = method.predictor(encoded, ctx, tgt[:, None])[:, 0, :, : method.encoder.width]
+    return features.numpy(), pred.numpy()
 
 
 def train(recipe: str | RunConfig, out: str | Path, *, overrides: list[str] | None = None, resume: bool = False,

@@ -78,10 +78,10 @@ def _cmd_recipes(args) -> int:
 
 def _cmd_eval(args) -> int:
     from openjepa.eval.evaluate import evaluate_run
-    from openjepa.eval.report import format_table
+    from openjepa.eval.report import results_table
 
     results = evaluate_run(args.run, args.data, device=args.device, encoder=args.encoder, out=args.out)
-    print(format_table(results))
+    print(results_table(results))
     print(f"wrote {args.out or args.run / 'eval.json'}")
     return 0
 
@@ -91,10 +91,52 @@ def _cmd_embed(args) -> int:
 
     from openjepa.api import embed
 
-    features = embed(args.model, args.images, tokens=args.tokens, batch_size=args.batch_size)
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.predictor:
+        return _embed_with_predictor(args)
+    features = embed(args.model, args.inputs, tokens=args.tokens, batch_size=args.batch_size)
     np.save(args.out, features)
-    print(f"wrote {args.out}: {features.shape[0]} images -> {tuple(features.shape[1:])} features")
+    print(f"wrote {args.out}: {features.shape[0]} inputs -> {tuple(features.shape[1:])} features")
+    return 0
+
+
+def _embed_with_predictor(args) -> int:
+    import numpy as np
+    import torch
+
+    from openjepa.api import load, predict
+    from openjepa.config import ConfigError
+    from openjepa.eval.surprise import future_split
+
+    if args.masks is not None:
+        masks = np.load(args.masks)
+        if "context" not in masks or "target" not in masks:
+            raise ConfigError(f"{args.masks} must hold integer arrays 'context' and 'target' (token ids)")
+        context, target = torch.as_tensor(masks["context"]).long(), torch.as_tensor(masks["target"]).long()
+    else:
+        grid = load(args.model).grid
+        context, target = future_split(grid, args.context_steps or grid[0] // 2)
+    features, predicted = predict(args.model, args.inputs, context, target)
+    out = args.out.with_suffix(".npz")
+    np.savez(out, features=features, predicted=predicted, context=context.numpy(), target=target.numpy())
+    print(f"wrote {out}: features {features.shape}, predicted {predicted.shape} "
+          f"({len(context)} context -> {len(target)} target tokens)")
+    return 0
+
+
+def _cmd_surprise(args) -> int:
+    import json
+
+    from openjepa.eval.surprise import surprise_run
+
+    report = surprise_run(args.run, data=args.data, pairs=args.pairs)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    if "pairwise_accuracy" in report:
+        print(f"intuitive-physics pairs ({report['pairs']}): pairwise accuracy {report['pairwise_accuracy']:.3f}, "
+              f"AUROC {report['auroc']:.3f}; random init {report['random_init']['pairwise_accuracy']:.3f} / "
+              f"{report['random_init']['auroc']:.3f}")
+    print(f"wrote {args.out}")
     return 0
 
 
@@ -152,15 +194,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     p.set_defaults(func=_cmd_eval)
 
-    p = sub.add_parser("embed", help="write embeddings of images", description=(
-        "Embed image files with a run's encoder (or an HF I-JEPA folder) and save them as .npy: (N, D) "
-        "mean-pooled features, or (N, T, D) tokens with --tokens."))
-    p.add_argument("model", type=Path, help="run folder or HF I-JEPA folder")
-    p.add_argument("images", nargs="+", type=Path, help="image files")
-    p.add_argument("--out", type=Path, required=True, help="output .npy file")
+    p = sub.add_parser("embed", help="write embeddings of images or videos", description=(
+        "Embed image or video files with a run's encoder (or an HF I-JEPA / V-JEPA 2 folder) and save them as "
+        ".npy: (N, D) mean-pooled features, or (N, L, D) tokens with --tokens. Video encoders read the centred "
+        "clip of each file. --predictor (video) also runs the predictor and writes an .npz with 'features', "
+        "'predicted', 'context' and 'target'."))
+    p.add_argument("model", type=Path, help="run folder or HF I-JEPA / V-JEPA 2 folder")
+    p.add_argument("inputs", nargs="+", type=Path, help="image or video files")
+    p.add_argument("--out", type=Path, required=True, help="output .npy file (.npz with --predictor)")
     p.add_argument("--tokens", action="store_true", help="save per-token features instead of their mean")
     p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--predictor", action="store_true", help="also predict target tokens from context tokens")
+    p.add_argument("--context-steps", type=int, help="with --predictor: the first K token time steps are the "
+                   "context and the rest the target (default: half)")
+    p.add_argument("--masks", type=Path, help="with --predictor: an .npz of token-id arrays 'context' and 'target'")
     p.set_defaults(func=_cmd_embed)
+
+    p = sub.add_parser("surprise", help="score surprise of a video run on intuitive-physics pairs or clips",
+                       description=(
+        "Show the run's predictor the first half of each clip and measure how far its prediction of the rest "
+        "lies from what the target encoder sees. Without --data: built-in pairs of a sprite that moves on "
+        "versus one that vanishes, teleports or passes through a wall; reports pairwise accuracy and AUROC "
+        "of the trained model and of its random init. With --data: surprise per clip and per time step."))
+    p.add_argument("run", type=Path, help="video run folder")
+    p.add_argument("--out", type=Path, required=True, help="output .json")
+    p.add_argument("--data", type=Path, help="a folder of class folders of videos, or a list file, to score")
+    p.add_argument("--pairs", type=int, default=300, help="number of built-in pairs (default 300)")
+    p.set_defaults(func=_cmd_surprise)
 
     p = sub.add_parser("export-hf", help="export a run's encoder as an HF I-JEPA folder", description=(
         "Write config.json, model.safetensors and preprocessor_config.json that "

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from openjepa.eval.evaluate import evaluate_run
-from openjepa.eval.report import format_table
+from openjepa.eval.report import results_table
 from openjepa.runconfig import build_config, recipe_dict
 from openjepa.train.trainer import fit
 
@@ -20,7 +20,7 @@ def run_demo(out: Path | None = None, minutes: float = 6.5) -> Path:
     fit(cfg, out)
     results = evaluate_run(out)
     print()
-    print(format_table(results))
+    print(results_table(results))
     gain = results["linear"]["trained"] - results["linear"]["random_init"]
     over_raw = results["linear"]["trained"] - results["linear"]["raw_input"]
     print(f"\nlinear probe: {gain:+.3f} over random init, {over_raw:+.3f} over raw pixels")

@@ -76,6 +76,7 @@ def build_method(cfg: RunConfig) -> Method:
             f"set data.image_size to a multiple (e.g. {cfg.data.image_size // cfg.encoder.patch_size * cfg.encoder.patch_size}) "
             f"or change encoder.patch_size"
         )
-    encoder = ViT(cfg.encoder, cfg.channels, cfg.data.image_size)
+    size = cfg.data.image_size
+    encoder = ViT(cfg.encoder, cfg.channels, size if cfg.data.frames is None else (cfg.data.frames, size, size))
     _, method_cls = METHODS[cfg.method.name]
     return method_cls(cfg.method, encoder, Normalize(cfg.data.mean, cfg.data.std))

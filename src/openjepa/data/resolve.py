@@ -1,4 +1,4 @@
-"""``data.dataset`` (a built-in name or a path) -> ImageData."""
+"""``data.dataset`` (a built-in name or a path) -> ImageData, or VideoData when ``data.frames`` is set."""
 
 from __future__ import annotations
 
@@ -11,19 +11,26 @@ from openjepa.data.folder import DataError, load_image_folder
 from openjepa.data.idx import is_idx_folder, load_idx_folder
 from openjepa.data.images import ImageData, ImageSet, resize_images
 from openjepa.data.shapes import load_shapes
+from openjepa.data.sprites import VideoData, load_sprites
+from openjepa.data.video_folder import load_video_folder
 
 BUILTIN = {"shapes": load_shapes, "digits": load_digits}
+BUILTIN_VIDEO = {"sprites": load_sprites}
 
 
 @dataclass
 class DataConfig:
-    """Where images come from and how they are sized.
+    """Where images or clips come from and how they are sized.
 
-    ``dataset``: a built-in name (``shapes``, ``digits``) or a folder holding class
-    folders (optionally under ``train/`` and ``test/``), MNIST IDX files, or CIFAR
-    python batches. ``image_size``: resize (shorter side, centre crop) to this;
-    None keeps the native size. ``mean``/``std``: per-channel normalisation,
-    measured on the training split when a run starts and kept in its config.
+    ``dataset``: a built-in name (images: ``shapes``, ``digits``; video: ``sprites``) or a
+    folder holding class folders (optionally under ``train/`` and ``test/``), MNIST IDX
+    files, or CIFAR python batches; for video, class folders of ``*.mp4|avi|webm|mkv|mov``
+    or a list file of ``path label`` lines. ``image_size``: resize (shorter side, centre
+    crop) to this; None keeps the native size. ``frames``: clip length; set for video
+    (``frame_step``: take every k-th decoded frame, or ``fps``: resample to this rate).
+    ``skip_corrupt``: skip unreadable files (with a warning) instead of stopping.
+    ``mean``/``std``: per-channel normalisation, measured on the training split when a
+    run starts and kept in its config.
     """
 
     dataset: str = "shapes"
@@ -31,12 +38,20 @@ class DataConfig:
     test_fraction: float = 0.2
     split_seed: int = 0
     skip_corrupt: bool = False
+    frames: int | None = None
+    frame_step: int = 1
+    fps: float | None = None
     mean: list[float] | None = None
     std: list[float] | None = None
 
 
-def load_data(cfg: DataConfig) -> ImageData:
-    """Load both splits of ``cfg.dataset`` into memory, resized to ``cfg.image_size`` if set."""
+def load_data(cfg: DataConfig) -> ImageData | VideoData:
+    """Both splits of ``cfg.dataset``: images in memory, resized to ``cfg.image_size`` if set; clips
+    when ``cfg.frames`` is set (built-in ones in memory, video files decoded as they are read)."""
+    if not cfg.dataset:
+        raise DataError("data.dataset is not set: pass --data PATH (a folder of class folders) or a built-in name")
+    if cfg.frames is not None:
+        return load_video_data(cfg)
     if cfg.dataset in BUILTIN:
         data = BUILTIN[cfg.dataset](size=cfg.image_size) if cfg.image_size else BUILTIN[cfg.dataset]()
     else:
@@ -57,3 +72,16 @@ def load_data(cfg: DataConfig) -> ImageData:
         data = ImageData(data.name, *(ImageSet(resize_images(s.images, cfg.image_size), s.labels, s.classes)
                                       for s in (data.train, data.test)))
     return data
+
+
+def load_video_data(cfg: DataConfig) -> VideoData:
+    if cfg.dataset in BUILTIN_VIDEO:
+        return BUILTIN_VIDEO[cfg.dataset](frames=cfg.frames, size=cfg.image_size or 32)
+    if cfg.dataset in BUILTIN:
+        raise DataError(f"'{cfg.dataset}' is an image dataset but data.frames={cfg.frames} asks for clips; "
+                        f"video built-ins: {', '.join(BUILTIN_VIDEO)}")
+    if cfg.image_size is None:
+        raise DataError("video folders need data.image_size (clips are resized and centre-cropped to it)")
+    return load_video_folder(Path(cfg.dataset).expanduser(), frames=cfg.frames, frame_step=cfg.frame_step,
+                             fps=cfg.fps, size=cfg.image_size, test_fraction=cfg.test_fraction,
+                             seed=cfg.split_seed, skip_corrupt=cfg.skip_corrupt)

@@ -9,8 +9,11 @@ from typing import Literal
 @dataclass
 class EvalConfig:
     """``encoder``: which network to evaluate (the target, or the context encoder).
-    Probes read mean-pooled final-layer features; the linear probe's L2 strength is
-    picked on a held-out tenth of the training split."""
+    Image probes read mean-pooled final-layer features; the linear probe's L2 strength is
+    picked on a held-out tenth of the training split. Video runs train attentive probes
+    (``attentive_*``: V-JEPA's with 0 self-attention layers, V-JEPA 2's with 3) on the
+    final-layer tokens to predict ``label`` (default: the dataset's primary label).
+    ``max_train``: at most this many training items are probed."""
 
     encoder: Literal["target", "context"] = "target"
     knn_k: int = 20
@@ -19,3 +22,8 @@ class EvalConfig:
     lowshot_repeats: int = 5
     batch_size: int = 512
     max_train: int | None = None
+    label: str | None = None
+    attentive_layers: int = 0
+    attentive_epochs: int = 10
+    attentive_weight_decay: float = 0.01
+    video_batch_size: int = 64

@@ -17,7 +17,8 @@ from openjepa.data.images import ImageData
 from openjepa.data.resolve import load_data
 from openjepa.eval.features import encoder_features, raw_features
 from openjepa.eval.probes import knn_probe, linear_probe, lowshot_probe
-from openjepa.eval.report import write_report
+from openjepa.eval.report import results_table, write_report
+from openjepa.eval.video import evaluate_clips
 from openjepa.methods.base import Method
 from openjepa.objectives.diagnostics import rankme
 from openjepa.runconfig import RunConfig, build_method
@@ -49,9 +50,13 @@ def random_init_method(cfg: RunConfig, device: torch.device | str = "cpu") -> Me
 def evaluation_data(cfg: RunConfig, data_path: str | None) -> ImageData:
     """The run's dataset, or ``data_path`` brought to the run's image size; channels must match."""
     data_cfg = cfg.data if data_path is None else replace(cfg.data, dataset=data_path)
-    data = load_data(replace(data_cfg, image_size=cfg.data.image_size))
+    data = load_data(replace(data_cfg, image_size=cfg.data.image_size, frames=cfg.data.frames))
     if data.channels != cfg.channels:
-        raise DataError(f"{data.name} has {data.channels}-channel images but the run was trained on {cfg.channels}")
+        raise DataError(f"{data.name} has {data.channels}-channel inputs but the run was trained on {cfg.channels}")
+    if cfg.data.frames is not None:
+        if not len(data.test):
+            raise DataError(f"{data.name}: evaluation needs a labelled test split")
+        return data
     if not (data.train.labeled and data.test.labeled and len(data.test)):
         raise DataError(f"{data.name}: evaluation needs labelled train and test images (class folders)")
     return data
@@ -83,6 +88,11 @@ def evaluate_run(run_dir: str | Path, data_path: str | None = None, *, device: s
     if encoder is not None:
         cfg.eval.encoder = encoder
     data = evaluation_data(cfg, data_path)
+    if cfg.data.frames is not None:
+        results = evaluate_clips(cfg, trained, random_init_method(cfg, device), data, device=device)
+        results["meta"]["seconds"] = round(time.perf_counter() - started, 1)
+        return _write_results(run_dir, results, out, results_table(results),
+                              [p for p in (run_dir / "plots").glob("*.png")])
     train, test = data.train, data.test
     if cfg.eval.max_train and len(train) > cfg.eval.max_train:
         train = train.subset(torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[: cfg.eval.max_train])
@@ -108,11 +118,16 @@ def evaluate_run(run_dir: str | Path, data_path: str | None = None, *, device: s
         "encoder": cfg.eval.encoder, "features": "mean-pooled final-layer tokens, standardised",
         "seconds": round(time.perf_counter() - started, 1),
     }
+    return _write_results(run_dir, results, out, results_table(results), pictures)
+
+
+def _write_results(run_dir: Path, results: dict, out: str | Path | None, table: str, pictures: list[Path]) -> dict:
+    """``out`` alone if given; else ``RUN/eval.json`` and ``RUN/report.md``."""
     if out:
         write_json_atomic(Path(out), results)
     else:
         write_json_atomic(run_dir / "eval.json", results)
-        write_report(run_dir, results, sorted(pictures))
+        write_report(run_dir, table, sorted(pictures))
     return results
 
 

@@ -19,9 +19,26 @@ def format_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def write_report(run_dir: Path, results: dict, pictures: list[Path], notes: str = "") -> Path:
-    """``RUN/report.md``: the table, the pictures, and any notes."""
-    parts = ["# openjepa run report", "", f"Run: `{run_dir}`", "", "```", format_table(results), "```", ""]
+def format_video_table(results: dict) -> str:
+    meta = results.get("meta", {})
+    lines = [f"{meta.get('dataset', '?')}: {meta.get('train_clips', '?')} train / {meta.get('test_clips', '?')} test "
+             f"clips; label '{meta.get('label', '?')}' ({meta.get('classes', '?')} classes)",
+             f"{'':34}{'attentive probe':>18}{'dense R^2':>12}"]
+    for key, title in (("trained", "trained encoder"), ("random_init", "same arch., random init"),
+                       ("single_frame", "trained, first frame held still")):
+        dense = results["dense"].get(key)
+        lines.append(f"{title:34}{results['attentive'][key]:>18.3f}" + (f"{dense:>12.3f}" if dense is not None else ""))
+    return "\n".join(lines)
+
+
+def results_table(results: dict) -> str:
+    """The table of an image (linear/kNN/low-shot) or a video (attentive/dense) evaluation."""
+    return format_video_table(results) if "attentive" in results else format_table(results)
+
+
+def write_report(run_dir: Path, table: str, pictures: list[Path], notes: str = "") -> Path:
+    """``RUN/report.md``: the results table, the pictures, and any notes."""
+    parts = ["# openjepa run report", "", f"Run: `{run_dir}`", "", "```", table, "```", ""]
     if notes:
         parts += [notes, ""]
     parts += [f"![{p.stem}]({p.relative_to(run_dir)})" for p in pictures]

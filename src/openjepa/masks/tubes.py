@@ -6,12 +6,16 @@ aspect drawn independently, every start reachable), each extended over a
 is the target; the rest of the clip is the context. V-JEPA draws two
 configurations per clip, short-range (8 small blocks) and long-range (2 large
 blocks); each gets its own encoder pass and its own predictor mask token.
-Draws depend only on ``(seed, epoch, sample index, configuration)``.
+A ``future`` configuration instead hides the last ``temporal_scale`` share of
+the time steps (all of space) behind the first ones: prediction forward in time,
+which surprise scoring asks of the predictor.
+Draws depend only on ``(seed, epoch, sample index)``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -21,8 +25,11 @@ from openjepa.masks.multiblock import BlockMasks, collate_block_masks, sample_bl
 
 @dataclass
 class TubeMaskConfig:
-    """One masking configuration; scales are fractions of the spatial grid / of the clip length."""
+    """One masking configuration; scales are fractions of the spatial grid / of the clip length.
+    ``kind="future"``: the target is the last ``temporal_scale`` share of time steps (blocks and
+    spatial settings unused)."""
 
+    kind: Literal["blocks", "future"] = "blocks"
     num_blocks: int = 8
     spatial_scale: tuple[float, float] = (0.15, 0.15)
     temporal_scale: tuple[float, float] = (1.0, 1.0)
@@ -71,6 +78,8 @@ class TubeMasker:
         self.grid = tuple(grid)
 
     def draw(self, rng: np.random.Generator, config: TubeMaskConfig) -> BlockMasks:
+        if config.kind == "future":
+            return self.draw_future(rng, config)
         best: BlockMasks | None = None
         for _ in range(config.max_tries):
             target = np.logical_or.reduce([sample_tube(rng, self.grid, config) for _ in range(config.num_blocks)])
@@ -82,6 +91,15 @@ class TubeMasker:
         if best is None or len(best.context) == 0:
             raise RuntimeError(f"could not leave any context on grid {self.grid}; lower the mask scales")
         return best
+
+    def draw_future(self, rng: np.random.Generator, config: TubeMaskConfig) -> BlockMasks:
+        gt = self.grid[0]
+        if gt < 2:
+            raise ValueError(f"a future mask needs at least 2 time steps on the grid, got {self.grid}")
+        hidden = int(np.clip(round(rng.uniform(*config.temporal_scale) * gt), 1, gt - 1))
+        ids = np.arange(int(np.prod(self.grid)))
+        first_hidden = (gt - hidden) * self.grid[1] * self.grid[2]
+        return BlockMasks(ids[:first_hidden], [ids[first_hidden:]])
 
     def __call__(self, seed: int, epoch: int, index: int) -> list[BlockMasks]:
         rng = sample_rng(seed, epoch, index)

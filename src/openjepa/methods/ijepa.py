@@ -39,9 +39,12 @@ class IJepaConfig:
     (of a second, independent view when ``view`` is set). Block prediction alone asks only what lies
     where; on small token grids that settles on position within minutes, and this term asks what the
     image is. It needs a projector and an anti-collapse term (SIGReg) next to it.
+    ``global_views``: extra views for the whole-image term, each a random ``global_keep`` share of
+    the image's tokens seen by the context encoder; each view's projected mean must match the
+    whole image's too (masking as the only augmentation, as in MSN).
     ``sigreg_on``: the embeddings SIGReg sees when its weight is > 0: ``context``/``target`` tokens
     (flattened over batch and positions) or their per-image means (projected when a projector is set);
-    ``both_pooled``: the mean of SIGReg on both sides of the whole-image term (as LeJEPA does over views).
+    ``both_pooled``: the mean of SIGReg on every view of the whole-image term (as LeJEPA does over views).
     """
 
     name: Literal["ijepa"] = "ijepa"
@@ -53,6 +56,8 @@ class IJepaConfig:
     view: ViewConfig | None = None
     projector: ProjectorConfig | None = None
     global_weight: float = 0.0
+    global_views: int = 0
+    global_keep: float = 0.5
     sigreg: SIGRegConfig = field(default_factory=SIGRegConfig)
     sigreg_on: Literal["context_tokens", "context_pooled", "target_tokens", "target_pooled", "both_pooled"] = (
         "target_pooled")
@@ -60,6 +65,10 @@ class IJepaConfig:
     def validate(self) -> None:
         if self.global_weight > 0 and self.projector is None:
             raise ValueError("method.global_weight > 0 needs method.projector, e.g. {hidden: 512, out: 128}")
+        if self.global_views and self.global_weight <= 0:
+            raise ValueError("method.global_views are views for the whole-image term: set global_weight > 0")
+        if not 0 < self.global_keep <= 1:
+            raise ValueError(f"method.global_keep must lie in (0, 1], got {self.global_keep}")
         if self.global_weight < 0:
             raise ValueError(f"method.global_weight must be >= 0, got {self.global_weight}")
         if self.sigreg_on == "both_pooled" and self.global_weight <= 0:
@@ -103,7 +112,8 @@ class IJepa(Method):
         tgt_idx, tgt_valid = batch["tgt_idx"], batch["tgt_valid"]  # (B, K, Lt)
         B, K, Lt = tgt_idx.shape
 
-        context = self.encoder.encode(self.encoder.tokenize(images), ctx_idx, ctx_valid)  # (B, Lc, D)
+        tokens = self.encoder.tokenize(images)
+        context = self.encoder.encode(tokens, ctx_idx, ctx_valid)  # (B, Lc, D)
         # with a shared encoder and no second view, one pass over the whole image serves both the
         # block targets (detached when target.detach) and the whole-image term (with gradients)
         whole_grad = cfg.global_weight > 0 and cfg.target.mode == "shared"
@@ -126,17 +136,28 @@ class IJepa(Method):
             # gradients through the block targets only
             whole = full if one_pass else self._target(self.normalize(self._view(batch["image"], gen)), whole_grad)
             z_whole = self.projector(whole.mean(1)).float()
-            global_loss = (z_ctx - z_whole).square().mean()
+            views = [z_ctx] + [self.projector(v.mean(1)).float() for v in self._masked_views(tokens, gen)]
+            global_loss = sum((z - z_whole).square().mean() for z in views) / len(views)
             loss = loss + cfg.global_weight * global_loss
             logs["global_loss"] = global_loss.detach()
         if cfg.sigreg.weight > 0:
-            embeddings = ([z_ctx, z_whole] if cfg.sigreg_on == "both_pooled"
+            embeddings = ([*views, z_whole] if cfg.sigreg_on == "both_pooled"
                           else [self._sigreg_input(context, ctx_valid, pooled_ctx, z_ctx, full)])
             reg = sum(sigreg(z, seed=batch["step"], slices=cfg.sigreg.slices, knots=cfg.sigreg.knots,
                              t_max=cfg.sigreg.t_max) for z in embeddings) / len(embeddings)
             loss = loss + cfg.sigreg.weight * reg
             logs["sigreg"] = reg.detach()
         return StepOutput(loss, logs)
+
+    def _masked_views(self, tokens: torch.Tensor, gen: torch.Generator) -> list[torch.Tensor]:
+        """``global_views`` encodings ``(B, L, D)`` of random ``global_keep`` shares of ``tokens (B, N, D)``."""
+        B, N, _ = tokens.shape
+        keep = max(1, round(self.config.global_keep * N))
+        out = []
+        for _ in range(self.config.global_views):
+            idx = torch.rand(B, N, generator=gen).argsort(1)[:, :keep].to(tokens.device)
+            out.append(self.encoder.encode(tokens, idx))
+        return out
 
     def _view(self, images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """An augmented view per ``config.view`` of ``(B, C, H, W)`` images, or the images themselves."""

@@ -128,6 +128,10 @@ class VJepa(Method):
             logs["context_loss"] = ctx_loss.detach()
         return StepOutput(loss, logs)
 
+    def future_mask_index(self) -> int:
+        """The mask token of the first ``future`` masking configuration (0 if there is none)."""
+        return next((m for m, c in enumerate(self.config.masks) if c.kind == "future"), 0)
+
     def after_step(self, step: int, total_steps: int) -> dict[str, float]:
         m = self.target.update(self.encoder, step, total_steps)
         return {} if m is None else {"momentum": m}

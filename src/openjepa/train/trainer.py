@@ -22,6 +22,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from openjepa.data.images import ImageData
+from openjepa.data.sprites import VideoData
 from openjepa.data.loader import TrainBatches
 from openjepa.data.resolve import load_data
 from openjepa.runconfig import RunConfig, build_config, build_method, config_dict
@@ -76,12 +77,18 @@ class TrainingInterrupted(KeyboardInterrupt):
     """Ctrl-C / SIGTERM stopped training after a checkpoint was written; ``--resume`` continues it."""
 
 
-def fill_data_facts(cfg: RunConfig, data: ImageData) -> RunConfig:
-    """Record the dataset's image size, channels and normalisation in the config."""
+def fill_data_facts(cfg: RunConfig, data: ImageData | VideoData) -> RunConfig:
+    """Record the dataset's image (frame) size, clip length, channels and normalisation in the config."""
     if data.image_size[0] != data.image_size[1]:
         raise TrainingError(f"{data.name}: images are {data.image_size[1]}x{data.image_size[0]}; "
                             f"set data.image_size=N to train on NxN crops")
+    video = isinstance(data, VideoData)
+    if video != (cfg.encoder.tubelet is not None):
+        raise TrainingError(f"{data.name} holds {'clips' if video else 'images'} but the encoder reads "
+                            f"{'clips (encoder.tubelet is set)' if cfg.encoder.tubelet else 'images'}; "
+                            f"set data.frames and encoder.tubelet together (see the vjepa recipes)")
     cfg.data.image_size = data.image_size[0]
+    cfg.data.frames = data.frames if video else None
     cfg.channels = data.channels
     if cfg.data.mean is None or cfg.data.std is None:
         cfg.data.mean, cfg.data.std = data.channel_stats()

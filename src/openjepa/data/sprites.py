@@ -1,0 +1,429 @@
+"""Procedural sprites: a built-in video dataset that needs no download.
+
+One sprite (circle, square, triangle or cross) glides at constant velocity over a static
+textured background with 0-2 static distractor shapes, in one of 8 directions at one of
+2 speeds. About a third of the clips put it in a corridor of two walls that it bounces
+off elastically when it heads for one (about 60% of them). The first frame says nothing
+about the motion: every clip draws the sprite's first position from the same box, whatever
+its direction and speed, and the sprite stays inside the frame for the whole clip, so
+``direction`` and ``speed`` can only be read from how frames change. The price: the sprite
+starts near the centre and covers 0.10 (slow) or 0.22 (fast) of the side per clip, 0.46
+or 1.0 px a frame at 32 px and 8 frames; later frames do tell where it went (a classifier
+on the last frame's sprite position reads direction at about 0.5, chance 0.125).
+Clips come with per-frame sprite masks and velocities; ``make_physics_pairs`` builds
+possible/impossible twins for intuitive-physics tests.
+Deterministic in ``seed``; train and test use disjoint seeds.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageDraw
+
+from openjepa.data.shapes import _OUTLINES, ROTATION, _polygon
+
+SHAPES = ["circle", "square", "triangle", "cross"]
+DIRECTIONS = ["E", "NE", "N", "NW", "W", "SW", "S", "SE"]  # counter-clockwise from east; north is up (-y)
+SPEEDS = ["slow", "fast"]
+WALLS = ["none", "vertical", "horizontal"]
+BOUNCES = ["no", "yes"]
+VIOLATIONS = ["vanish", "teleport", "wall"]
+DISTRACTORS = ["star", "ell", "arrow", "hourglass"]
+
+RADIUS = (0.14, 0.2)  # sprite radius, fraction of the side
+DISTRACTOR_RADIUS = (0.09, 0.13)
+TRAVEL = (0.1, 0.22)  # distance covered over a clip per speed class, fraction of the side
+GAP = (0.02, 0.1)  # first-frame gap between the sprite and each wall, fraction of the side
+WALL_WIDTH = 0.12  # fraction of the side
+MARGIN = 1.0  # pixels always left between the sprite and the frame's border
+CONTRAST = 0.4  # least RGB distance between the background, walls, sprite and distractors
+TEXTURE = ((4, 0.05), (8, 0.03))  # background noise: grid cells and std, upsampled smoothly
+_FINE = 8  # supersampling of the sprite templates
+_FAR = 1e6  # where a missing wall is
+_CHUNK = 256
+
+
+@dataclass
+class VideoSet:
+    """One split of clips.
+
+    ``clips`` uint8 ``(N, C, T, H, W)``; ``labels`` name -> int64 ``(N,)``, with class names in
+    ``classes``; ``masks`` bool ``(N, T, H, W)``: sprite occupancy; ``velocity`` float ``(N, T, 2)``:
+    the sprite's displacement (dx, dy) in pixels from frame t to t+1 (the last frame repeats
+    the one before); ``primary``: the label ``__getitem__`` returns.
+    """
+
+    clips: torch.Tensor
+    labels: dict[str, torch.Tensor]
+    classes: dict[str, list[str]]
+    masks: torch.Tensor
+    velocity: torch.Tensor
+    primary: str = "direction"
+
+    def __post_init__(self) -> None:
+        if self.clips.ndim != 5 or self.clips.dtype != torch.uint8:
+            raise ValueError(f"clips must be uint8 (N, C, T, H, W), got {self.clips.dtype} {tuple(self.clips.shape)}")
+        n, c, t, h, w = self.clips.shape
+        if c not in (1, 3):
+            raise ValueError(f"clips must have 1 or 3 channels, got {c}")
+        if self.masks.dtype != torch.bool or self.masks.shape != (n, t, h, w):
+            raise ValueError(f"masks must be bool {(n, t, h, w)}, got {self.masks.dtype} {tuple(self.masks.shape)}")
+        if not self.velocity.is_floating_point() or self.velocity.shape != (n, t, 2):
+            raise ValueError(f"velocity must be float {(n, t, 2)}, got {self.velocity.dtype} "
+                             f"{tuple(self.velocity.shape)}")
+        if set(self.labels) != set(self.classes):
+            raise ValueError(f"labels {sorted(self.labels)} and classes {sorted(self.classes)} name different labels")
+        if self.primary not in self.labels:
+            raise ValueError(f"primary label '{self.primary}' is not one of {sorted(self.labels)}")
+        for name, y in self.labels.items():
+            if y.dtype != torch.long or y.shape != (n,):
+                raise ValueError(f"label '{name}' must be int64 ({n},), got {y.dtype} {tuple(y.shape)}")
+            if n and not 0 <= int(y.min()) <= int(y.max()) < len(self.classes[name]):
+                raise ValueError(f"label '{name}' has values outside 0..{len(self.classes[name]) - 1}")
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.clips[index], int(self.labels[self.primary][index])
+
+    def subset(self, index: np.ndarray | torch.Tensor) -> VideoSet:
+        index = torch.as_tensor(index, dtype=torch.long)
+        return VideoSet(self.clips[index], {k: y[index] for k, y in self.labels.items()}, self.classes,
+                        self.masks[index], self.velocity[index], self.primary)
+
+
+def _first_clips(split, n: int) -> torch.Tensor:
+    """uint8 ``(<=n, C, T, H, W)``: the first clips of a VideoSet or of any split whose items are ``(clip, label)``."""
+    if hasattr(split, "clips"):
+        return split.clips[:n]
+    return torch.stack([split[i][0] for i in range(min(n, len(split)))])
+
+
+@dataclass
+class VideoData:
+    """A video dataset as train and test splits of one clip shape ``(C, T, H, W)``.
+
+    A split is a VideoSet or any sequence of ``(clip, label)`` (e.g. clips decoded from files as they are read).
+    """
+
+    name: str
+    train: VideoSet
+    test: VideoSet
+    clip_shape: tuple[int, ...] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        train, test = (tuple(_first_clips(s, 1).shape[1:]) if len(s) or hasattr(s, "clips") else None
+                       for s in (self.train, self.test))
+        if train and test and train != test:
+            raise ValueError(f"{self.name}: train clips {train} and test clips {test} differ in shape")
+        if not (train or test):
+            raise ValueError(f"{self.name}: both splits are empty")
+        self.clip_shape = train or test
+
+    @property
+    def channels(self) -> int:
+        return self.clip_shape[0]
+
+    @property
+    def frames(self) -> int:
+        return self.clip_shape[1]
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        return self.clip_shape[2:]
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """The frame size, under ImageData's name, for code that reads either."""
+        return self.frame_size
+
+    def channel_stats(self) -> tuple[list[float], list[float]]:
+        """Per-channel mean and std in [0, 1] of the first 2000 training clips (64 if they are decoded on read)."""
+        x = _first_clips(self.train, 2000 if hasattr(self.train, "clips") else 64).float().div_(255)
+        return x.mean(dim=(0, 2, 3, 4)).tolist(), x.std(dim=(0, 2, 3, 4)).clamp_min(1e-3).tolist()
+
+
+def _check(n: int, frames: int, size: int, min_frames: int = 2) -> None:
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    if frames < min_frames:
+        raise ValueError(f"frames must be at least {min_frames}, got {frames}")
+    if size < 16:
+        raise ValueError(f"size must be at least 16 pixels, got {size}")
+
+
+def _balanced(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
+    """``(n,)`` labels in 0..k-1, as equal in count as ``n`` allows, in random order."""
+    return rng.permutation(np.arange(n) % k)
+
+
+def _colours(rng: np.random.Generator, avoid: list[np.ndarray], tries: int = 32) -> np.ndarray:
+    """``(N, 3)`` colours in [0, 1], each at least CONTRAST from the matching row of every ``(N, 3)`` in ``avoid``."""
+    n = len(avoid[0])
+    candidates = rng.uniform(0, 1, (n, tries, 3))
+    distance = np.min([np.linalg.norm(candidates - a[:, None], axis=-1) for a in avoid], axis=0)
+    ok = distance > CONTRAST
+    pick = np.where(ok.any(1), ok.argmax(1), distance.argmax(1))
+    return candidates[np.arange(n), pick]
+
+
+def _box(size: int) -> int:
+    """Side of the square that holds any sprite template."""
+    return math.ceil(2.2 * RADIUS[1] * size) + 2
+
+
+def _template(name: str, radius: float, angle: float, box: int) -> tuple[np.ndarray, np.ndarray]:
+    """Coverage ``(box, box)`` in [0, 1] of a shape, its bounding box centred, and its half-extent (x, y)."""
+    canvas = Image.new("L", (box * _FINE, box * _FINE), 0)
+    draw, centre = ImageDraw.Draw(canvas), box * _FINE / 2
+    if name == "circle":
+        half = np.full(2, 0.9 * radius)
+        r = 0.9 * radius * _FINE
+        draw.ellipse([centre - r, centre - r, centre + r, centre + r], fill=255)
+    else:
+        points = np.array(_polygon(_OUTLINES[name], angle, radius, 0.0, 0.0))
+        low, high = points.min(0), points.max(0)
+        half = (high - low) / 2
+        draw.polygon([tuple(p) for p in centre + _FINE * (points - (low + high) / 2)], fill=255)
+    cover = np.asarray(canvas, dtype=np.float32).reshape(box, _FINE, box, _FINE).mean((1, 3)) / 255
+    return cover, half
+
+
+def _templates(names: list[str], radius: np.ndarray, angle: np.ndarray, box: int) -> tuple[torch.Tensor, np.ndarray]:
+    """Templates ``(M, box, box)`` and half-extents ``(M, 2)`` of M shapes."""
+    drawn = [_template(*args, box) for args in zip(names, radius, angle)]
+    return torch.from_numpy(np.stack([c for c, _ in drawn])), np.stack([h for _, h in drawn])
+
+
+def _place(templates: torch.Tensor, corner: np.ndarray, size: int) -> torch.Tensor:
+    """Coverage ``(M, T, size, size)`` of templates ``(M, B, B)`` with top-left corners at ``corner (M, T, 2)`` (x, y).
+
+    Sub-pixel shifts resample the template with a box filter, so motion is smooth.
+    """
+    m, t = corner.shape[:2]
+    b = templates.shape[-1]
+    whole = np.floor(corner).astype(np.int64)
+    frac = torch.from_numpy(corner - whole).float()
+    fx, fy = frac[..., 0, None, None], frac[..., 1, None, None]
+    padded = F.pad(templates, (1, 1, 1, 1))[:, None]
+    across = (1 - fx) * padded[..., 1:] + fx * padded[..., :-1]
+    local = (1 - fy) * across[..., 1:, :] + fy * across[..., :-1, :]  # (M, T, B + 1, B + 1)
+    pad = b + 2
+    canvas = torch.zeros(m * t, size + 2 * pad, size + 2 * pad)
+    whole = torch.from_numpy(whole).reshape(m * t, 2) + pad
+    span = torch.arange(b + 1)
+    rows, cols = (whole[:, 1, None] + span)[:, :, None], (whole[:, 0, None] + span)[:, None, :]
+    canvas[torch.arange(m * t)[:, None, None], rows, cols] = local.reshape(m * t, b + 1, b + 1)
+    return canvas[:, pad : pad + size, pad : pad + size].reshape(m, t, size, size)
+
+
+def _texture(rng: np.random.Generator, ground: np.ndarray, size: int) -> torch.Tensor:
+    """``(N, 3, size, size)`` backgrounds in [0, 1]: a colour per clip plus smooth noise."""
+    out = torch.from_numpy(ground).float()[:, :, None, None].expand(-1, -1, size, size)
+    for cells, std in TEXTURE:
+        noise = torch.from_numpy(rng.normal(0, std, (len(ground), 3, cells, cells)).astype(np.float32))
+        out = out + F.interpolate(noise, size=(size, size), mode="bilinear", align_corners=True)
+    return out.clamp(0, 1)
+
+
+def _paint(canvas: torch.Tensor, colour: np.ndarray, cover: torch.Tensor) -> torch.Tensor:
+    """``canvas (N, 3, H, W)`` with ``colour (N, 3)`` laid over it where ``cover (N, H, W)`` says."""
+    paint = torch.from_numpy(colour).float()[:, :, None, None]
+    return canvas * (1 - cover[:, None]) + paint * cover[:, None]
+
+
+def _distractors(rng: np.random.Generator, canvas: torch.Tensor, avoid: list[np.ndarray]) -> torch.Tensor:
+    """``canvas (N, 3, S, S)`` with 0-2 static shapes drawn anywhere on each, in colours far from ``avoid``."""
+    n, size = len(canvas), canvas.shape[-1]
+    count = rng.integers(0, 3, n)
+    for slot in range(2):
+        idx = np.flatnonzero(count > slot)
+        if not len(idx):
+            break
+        names = [DISTRACTORS[k] for k in rng.integers(0, len(DISTRACTORS), len(idx))]
+        templates, half = _templates(names, rng.uniform(*DISTRACTOR_RADIUS, len(idx)) * size,
+                                     rng.uniform(-math.pi, math.pi, len(idx)), _box(size))
+        corner = rng.uniform(half, size - half) - templates.shape[-1] / 2
+        colour = _colours(rng, [a[idx] for a in avoid])
+        canvas[idx] = _paint(canvas[idx], colour, _place(templates, corner[:, None], size)[:, 0])
+    return canvas
+
+
+def _walls(canvas: torch.Tensor, colour: np.ndarray, axis: np.ndarray, start: np.ndarray, half: np.ndarray,
+           gaps: np.ndarray) -> torch.Tensor:
+    """``canvas`` with a bar across the frame ``gaps (N, 2)`` before and after the sprite along ``axis`` (inf: none)."""
+    n, size = len(canvas), canvas.shape[-1]
+    rows = np.arange(n)
+    near = start[rows, axis] - half[rows, axis] - gaps[:, 0]
+    far = start[rows, axis] + half[rows, axis] + gaps[:, 1]
+    width = WALL_WIDTH * size
+    pixel = np.arange(size)
+    cover = np.zeros((n, size))
+    for low, high in ((near - width, near), (far, far + width)):
+        cover += np.clip(np.minimum(high[:, None], pixel + 1) - np.maximum(low[:, None], pixel), 0, 1)
+    cover = torch.from_numpy(np.minimum(cover, 1)).float()
+    cover = torch.where(torch.from_numpy(axis == 0)[:, None, None], cover[:, None, :], cover[:, :, None])
+    return _paint(canvas, colour, cover)
+
+
+def _scenes(rng: np.random.Generator, shape: np.ndarray,
+            size: int) -> tuple[torch.Tensor, np.ndarray, np.ndarray, torch.Tensor, np.ndarray]:
+    """The static parts of N clips: backgrounds ``(N, 3, S, S)`` with distractors, sprite and wall
+    colours ``(N, 3)``, sprite templates ``(N, B, B)`` and half-extents ``(N, 2)``."""
+    n = len(shape)
+    ground = rng.uniform(0, 1, (n, 3))
+    wall_colour = _colours(rng, [ground])
+    colour = _colours(rng, [ground, wall_colour])
+    templates, half = _templates([SHAPES[s] for s in shape], rng.uniform(*RADIUS, n) * size,
+                                 rng.uniform(-ROTATION, ROTATION, n), _box(size))
+    canvas = _distractors(rng, _texture(rng, ground, size), [ground, colour])
+    return canvas, colour, wall_colour, templates, half
+
+
+def _starts(rng: np.random.Generator, half: np.ndarray, size: int) -> np.ndarray:
+    """``(N, 2)`` first-frame sprite centres, uniform in a box from which any direction and speed stays inside."""
+    room = half + MARGIN + TRAVEL[-1] * size
+    return rng.uniform(room, size - room)
+
+
+def _steps(direction: np.ndarray, speed: np.ndarray, frames: int, size: int) -> np.ndarray:
+    """``(N, 2)`` displacement (dx, dy) per frame; y points down."""
+    angle = direction * math.pi / 4
+    unit = np.round(np.stack([np.cos(angle), -np.sin(angle)], 1), 12)
+    return unit * (np.asarray(TRAVEL)[speed] * size / (frames - 1))[:, None]
+
+
+def _trajectories(start: np.ndarray, step: np.ndarray, frames: int, axis: np.ndarray,
+                  gaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sprite centres ``(N, T, 2)``, reflected elastically off walls ``gaps (N, 2)`` (inf: none) along
+    ``axis``, and whether each bounced ``(N,)``."""
+    straight = start[:, None] + np.arange(frames)[None, :, None] * step[:, None]
+    rows = np.arange(len(start))
+    low = start[rows, axis] - np.minimum(gaps[:, 0], _FAR)
+    span = np.minimum(gaps[:, 0], _FAR) + np.minimum(gaps[:, 1], _FAR)
+    along = np.mod(straight[rows, :, axis] - low[:, None], 2 * span[:, None])
+    positions = straight.copy()
+    positions[rows, :, axis] = low[:, None] + np.where(along > span[:, None], 2 * span[:, None] - along, along)
+    return positions, np.abs(positions - straight).max((1, 2)) > 1e-9
+
+
+def _velocity(positions: np.ndarray) -> torch.Tensor:
+    """``(N, T, 2)`` displacement to the next frame; the last frame repeats the one before."""
+    step = np.diff(positions, axis=1)
+    return torch.from_numpy(np.concatenate([step, step[:, -1:]], 1)).float()
+
+
+def _render(canvas: torch.Tensor, colour: np.ndarray, templates: torch.Tensor, positions: np.ndarray,
+            shown: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Clips uint8 ``(N, 3, T, S, S)`` and masks ``(N, T, S, S)``: sprites at ``positions (N, T, 2)`` if ``shown``."""
+    size, box = canvas.shape[-1], templates.shape[-1]
+    paint = torch.from_numpy(colour).float()[:, :, None, None, None]
+    clips, masks = [], []
+    for i in range(0, len(canvas), _CHUNK):
+        part = slice(i, i + _CHUNK)
+        alpha = _place(templates[part], positions[part] - box / 2, size)
+        alpha *= torch.from_numpy(shown[part]).float()[:, :, None, None]
+        frames = canvas[part, :, None] * (1 - alpha[:, None]) + paint[part] * alpha[:, None]
+        clips.append(frames.mul_(255).round_().to(torch.uint8))
+        masks.append(alpha >= 0.5)
+    return torch.cat(clips), torch.cat(masks)
+
+
+def _classes() -> dict[str, list[str]]:
+    return {"shape": SHAPES, "direction": DIRECTIONS, "speed": SPEEDS, "wall": WALLS, "bounce": BOUNCES}
+
+
+def _labels(**labels: np.ndarray) -> dict[str, torch.Tensor]:
+    return {k: torch.from_numpy(np.asarray(y, dtype=np.int64)) for k, y in labels.items()}
+
+
+def make_sprites(n: int, seed: int, frames: int = 8, size: int = 32, walls: bool = True) -> VideoSet:
+    """``n`` clips ``(3, frames, size, size)``; shape, direction and speed balanced, a third with walls.
+
+    Labels: ``shape``, ``direction`` (at the first frame), ``speed``, ``wall`` (none, or the
+    orientation of the corridor's two bars) and ``bounce`` (whether the sprite hit a wall).
+    """
+    _check(n, frames, size)
+    rng = np.random.default_rng(seed)
+    shape, direction, speed = _balanced(rng, n, len(SHAPES)), _balanced(rng, n, 8), _balanced(rng, n, 2)
+    wall = _balanced(rng, n, 6) if walls else np.full(n, 2)
+    wall = np.where(wall < 2, wall + 1, 0)  # a third vertical or horizontal, the rest none
+    canvas, colour, wall_colour, templates, half = _scenes(rng, shape, size)
+    start = _starts(rng, half, size)
+    axis = np.maximum(wall - 1, 0)
+    gaps = np.where(wall[:, None] > 0, rng.uniform(*GAP, (n, 2)) * size, np.inf)
+    positions, bounce = _trajectories(start, _steps(direction, speed, frames, size), frames, axis, gaps)
+    canvas = _walls(canvas, wall_colour, axis, start, half, gaps)
+    clips, masks = _render(canvas, colour, templates, positions, np.ones((n, frames), bool))
+    labels = _labels(shape=shape, direction=direction, speed=speed, wall=wall, bounce=bounce)
+    return VideoSet(clips, labels, _classes(), masks, _velocity(positions))
+
+
+def load_sprites(train_size: int = 6000, test_size: int = 1000, frames: int = 8, size: int = 32) -> VideoData:
+    """The built-in ``sprites`` dataset."""
+    return VideoData("sprites", make_sprites(train_size, seed=1, frames=frames, size=size),
+                     make_sprites(test_size, seed=2, frames=frames, size=size))
+
+
+def _teleport(rng: np.random.Generator, here: np.ndarray, step: np.ndarray, half: np.ndarray, size: int,
+              frames: int) -> np.ndarray:
+    """``(N, frames, 2)`` straight paths from a point far from ``here (N, 2)`` that stay inside the frame."""
+    travel = (frames - 1) * step
+    low = half + MARGIN - np.minimum(travel, 0)
+    high = size - half - MARGIN - np.maximum(travel, 0)
+    toward = rng.uniform(0, 0.25, here.shape)
+    frac = np.where(here > (low + high) / 2, toward, 1 - toward)  # the far quarter of the room on each axis
+    return (low + frac * (high - low))[:, None] + np.arange(frames)[None, :, None] * step[:, None]
+
+
+def make_physics_pairs(n: int, seed: int, frames: int = 8, size: int = 32) -> tuple[VideoSet, VideoSet, list[str]]:
+    """``n`` possible clips, ``n`` impossible twins and the violation of each pair.
+
+    A pair shares background, sprite (fast) and frames before ``frames // 2``; from there the
+    impossible clip breaks physics: ``vanish`` (the sprite disappears), ``teleport`` (it jumps
+    far away and moves on from there) or ``wall`` (it passes through a wall in its path that the
+    possible sprite reaches just before ``frames // 2`` and bounces off).
+    """
+    _check(n, frames, size, min_frames=4)
+    rng = np.random.default_rng(seed)
+    kind, shape, direction = _balanced(rng, n, len(VIOLATIONS)), _balanced(rng, n, len(SHAPES)), _balanced(rng, n, 8)
+    speed = np.ones(n, np.int64)
+    canvas, colour, wall_colour, templates, half = _scenes(rng, shape, size)
+    start = _starts(rng, half, size)
+    step = _steps(direction, speed, frames, size)
+    cut, rows = frames // 2, np.arange(n)
+
+    # a wall across the path along a moving axis, reached between frames cut - 1 and cut
+    axis = np.where(step[:, 0] == 0, 1, np.where(step[:, 1] == 0, 0, rng.integers(0, 2, n)))
+    contact = cut - rng.uniform(0.3, 0.9, n)
+    toward = step[rows, axis]
+    walled = kind == VIOLATIONS.index("wall")
+    gaps = np.full((n, 2), np.inf)
+    gaps[rows[walled], (toward > 0)[walled].astype(int)] = (contact * np.abs(toward))[walled]
+    canvas = _walls(canvas, wall_colour, axis, start, half, gaps)
+    wall = np.where(walled, axis + 1, 0)
+
+    possible, bounce = _trajectories(start, step, frames, axis, gaps)
+    impossible = _trajectories(start, step, frames, axis, np.full((n, 2), np.inf))[0]
+    teleport = kind == VIOLATIONS.index("teleport")
+    impossible[teleport, cut:] = _teleport(rng, possible[teleport, cut], step[teleport], half[teleport], size,
+                                           frames - cut)
+    shown = np.ones((n, frames), bool)
+    vanish = kind == VIOLATIONS.index("vanish")
+    shown[vanish, cut:] = False
+    velocity = _velocity(impossible)
+    velocity[torch.from_numpy(vanish), cut - 1 :] = 0
+
+    sets = []
+    for positions, visible, moved, bounced in ((possible, np.ones_like(shown), _velocity(possible), bounce),
+                                               (impossible, shown, velocity, np.zeros(n))):
+        clips, masks = _render(canvas, colour, templates, positions, visible)
+        labels = _labels(shape=shape, direction=direction, speed=speed, wall=wall, bounce=bounced)
+        sets.append(VideoSet(clips, labels, _classes(), masks, moved))
+    return sets[0], sets[1], [VIOLATIONS[k] for k in kind]

@@ -1,0 +1,115 @@
+"""Surprise: how badly a video JEPA's predictor, shown the first part of a clip, predicts the target
+encoder's features of the rest. Per clip and per time step; on paired possible/impossible clips
+(a sprite that vanishes, teleports or passes through a wall) a model that learned intuitive physics
+finds the impossible twin more surprising.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+
+from openjepa.methods.vjepa import VJepa
+from openjepa.nn.predictor import gather_tokens
+from openjepa.objectives.distances import token_distance
+
+
+def future_split(grid: tuple[int, int, int], context_steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids ``(Lc,)`` of the first ``context_steps`` time steps of a grid and ``(Lt,)`` of the rest."""
+    if not 1 <= context_steps < grid[0]:
+        raise ValueError(f"context_steps must lie in [1, {grid[0] - 1}] for a grid with {grid[0]} time steps, "
+                         f"got {context_steps}")
+    per_step = grid[1] * grid[2]
+    ids = torch.arange(grid[0] * per_step)
+    return ids[: context_steps * per_step], ids[context_steps * per_step :]
+
+
+@torch.no_grad()
+def surprise(method: VJepa, clips: torch.Tensor, *, context_steps: int | None = None, batch_size: int = 64,
+             bf16: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Surprise of uint8 clips ``(N, C, T, H, W)``: per clip ``(N,)`` and per predicted time step ``(N, S)``.
+
+    The context encoder sees the first ``context_steps`` token time steps (default: half); the
+    predictor (with the mask token of the method's ``future`` mask configuration if it has one)
+    predicts the rest; surprise is the method's distance to the target encoder's normalised
+    features there, averaged over tokens.
+    """
+    method.eval()
+    grid = method.encoder.grid
+    context_steps = context_steps or grid[0] // 2
+    ctx, tgt = future_split(grid, context_steps)
+    device = next(method.parameters()).device
+    cast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+    per_step = []
+    with cast:
+        for start in range(0, len(clips), batch_size):
+            x = method.normalize(clips[start : start + batch_size].to(device).float().div_(255))
+            B = len(x)
+            ctx_idx, tgt_idx = ctx.to(device).expand(B, -1), tgt.to(device).expand(B, -1)
+            targets = method.target_features(x)[..., : method.encoder.width]
+            context = method.encoder.encode(method.encoder.tokenize(x), ctx_idx)
+            pred = method.predictor(context, ctx_idx, tgt_idx[:, None], mask_index=method.future_mask_index())
+            pred = pred[:, 0, :, : method.encoder.width]
+            energy = token_distance(pred.float(), gather_tokens(targets, tgt_idx).float(), method.config.distance)
+            per_step.append(energy.reshape(B, grid[0] - context_steps, -1).mean(-1).cpu())
+    steps = torch.cat(per_step)
+    return steps.mean(1), steps
+
+
+def pair_scores(possible: torch.Tensor, impossible: torch.Tensor) -> dict[str, float]:
+    """Pairwise accuracy (the impossible twin more surprising) and AUROC of surprise as an impossibility score."""
+    labels = np.r_[np.zeros(len(possible)), np.ones(len(impossible))]
+    scores = torch.cat([possible, impossible]).numpy()
+    return {"pairwise_accuracy": float((impossible > possible).float().mean()),
+            "auroc": float(roc_auc_score(labels, scores))}
+
+
+def physics_report(method: VJepa, possible, impossible, kinds: list[str], *, bf16: bool = False) -> dict:
+    """Scores on paired clips (two clip sets of equal length, ``kinds[i]`` the violation of pair i), overall and
+    per kind."""
+    s_pos, _ = surprise(method, possible.clips, bf16=bf16)
+    s_imp, _ = surprise(method, impossible.clips, bf16=bf16)
+    report = pair_scores(s_pos, s_imp)
+    kinds_arr = np.array(kinds)
+    report["per_kind"] = {kind: pair_scores(s_pos[kinds_arr == kind], s_imp[kinds_arr == kind])
+                          for kind in sorted(set(kinds))}
+    report["pairs"] = len(kinds)
+    return report
+
+
+def surprise_run(run_dir: str | Path, *, data: str | Path | None = None, pairs: int = 300,
+                 device: str = "auto") -> dict:
+    """Surprise of a video run: on ``pairs`` built-in intuitive-physics pairs (trained and random init),
+    or per clip and time step on the videos at ``data``."""
+    from openjepa.data.sprites import make_physics_pairs
+    from openjepa.data.video_folder import load_video_folder
+    from openjepa.eval.evaluate import load_trained_method, random_init_method
+    from openjepa.eval.video import clip_batches
+    from openjepa.train.distributed import pick_device
+    from openjepa.train.trainer import TrainingError
+
+    device = pick_device(device)
+    cfg, method = load_trained_method(run_dir, device)
+    if not isinstance(method, VJepa):
+        raise TrainingError(f"{run_dir} is a '{cfg.method.name}' run; surprise needs a video JEPA (vjepa recipes)")
+    bf16 = cfg.train.precision == "bf16"
+    if data is None:
+        possible, impossible, kinds = make_physics_pairs(pairs, seed=3, frames=cfg.data.frames,
+                                                         size=cfg.data.image_size)
+        report = physics_report(method, possible, impossible, kinds, bf16=bf16)
+        report["random_init"] = physics_report(random_init_method(cfg, device), possible, impossible, kinds,
+                                               bf16=bf16)
+        return report
+    videos = load_video_folder(Path(data), frames=cfg.data.frames, frame_step=cfg.data.frame_step, fps=cfg.data.fps,
+                               size=cfg.data.image_size, test_fraction=0.0, skip_corrupt=cfg.data.skip_corrupt)
+    split = videos.train
+    split.dataset.seed = None  # centred clips
+    clips = torch.cat(list(clip_batches(split, None, 64)))
+    per_clip, per_step = surprise(method, clips, bf16=bf16)
+    return {"clips": [{"path": str(path), "label": label, "surprise": float(c), "per_step": s.tolist()}
+                      for (path, label), c, s in zip(split.videos, per_clip, per_step)],
+            "context_steps": method.encoder.grid[0] // 2, "tubelet": cfg.encoder.tubelet}

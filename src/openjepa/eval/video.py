@@ -1,0 +1,127 @@
+"""Evaluate a video run: attentive probes on frozen token features of the trained encoder, the same
+architecture at random init, and the trained encoder shown a single frame (the clip's first frame
+held still), all in one run; plus a dense probe (per-token readout of the sprite mask) where the
+dataset has masks -> ``RUN/eval.json``."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from openjepa.eval.attentive import AttentiveProbeConfig, attentive_probe
+
+log = logging.getLogger("openjepa")
+
+
+def clip_batches(split, limit: int | None, batch_size: int):
+    """uint8 clips ``(b, C, T, H, W)`` of the first ``limit`` items of a split, in order."""
+    n = len(split) if limit is None else min(limit, len(split))
+    for start in range(0, n, batch_size):
+        stop = min(n, start + batch_size)
+        if hasattr(split, "clips"):
+            yield split.clips[start:stop]
+        else:
+            yield torch.stack([split[i][0] for i in range(start, stop)])
+
+
+def still_clips(clips: torch.Tensor) -> torch.Tensor:
+    """Every frame replaced by the first: ``(B, C, T, H, W)``, no motion left."""
+    return clips[:, :, :1].expand_as(clips)
+
+
+@torch.no_grad()
+def token_features(encoder: torch.nn.Module, normalize: torch.nn.Module, split, *, limit: int | None = None,
+                   batch_size: int = 64, device: torch.device | str = "cpu", bf16: bool = False,
+                   still: bool = False) -> torch.Tensor:
+    """Frozen token features ``(N, L, D)`` (float16, CPU) of a split's clips, or of their first frames held still."""
+    device = torch.device(device)
+    cast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+    out = []
+    with cast:
+        for clips in clip_batches(split, limit, batch_size):
+            clips = still_clips(clips) if still else clips
+            out.append(encoder(normalize(clips.to(device).float().div_(255))).to(torch.float16).cpu())
+    return torch.cat(out)
+
+
+def token_occupancy(masks: torch.Tensor, tubelet: int, patch: int) -> torch.Tensor:
+    """Per-token share of sprite pixels ``(N, L)`` from masks ``(N, T, H, W)``, tokens in raster order."""
+    pooled = F.avg_pool3d(masks[:, None].float(), kernel_size=(tubelet, patch, patch))
+    return pooled.flatten(1)
+
+
+def dense_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
+                ridges: tuple[float, ...] = (1e-2, 1.0, 1e2, 1e4)) -> float:
+    """R^2 on the test tokens of a ridge regression from each token's features ``(N, L, D)`` to a per-token
+    target ``(N, L)``; the ridge strength is picked on a held-out tenth of the training clips."""
+    def flat(x, y):
+        return x.float().flatten(0, 1), y.float().flatten()
+
+    n_val = max(1, len(train_x) // 10)
+    (xf, yf), (xv, yv), (xt, yt) = flat(train_x[n_val:], train_y[n_val:]), flat(train_x[:n_val], train_y[:n_val]), \
+        flat(test_x, test_y)
+    mean, std = xf.mean(0), xf.std(0).clamp_min(1e-6)
+    y_mean = yf.mean()
+
+    def fit(x, y, ridge):
+        x = torch.cat([(x - mean) / std, torch.ones(len(x), 1)], 1).double()
+        gram = x.T @ x + ridge * torch.eye(x.shape[1], dtype=torch.float64)
+        return torch.linalg.solve(gram, x.T @ (y - y_mean).double())
+
+    def r2(w, x, y):
+        pred = torch.cat([(x - mean) / std, torch.ones(len(x), 1)], 1).double() @ w + y_mean
+        return float(1 - (pred - y).square().sum() / (y - y.mean()).square().sum().clamp_min(1e-12))
+
+    best = max(ridges, key=lambda r: r2(fit(xf, yf, r), xv, yv))
+    x_all, y_all = flat(train_x, train_y)
+    return r2(fit(x_all, y_all, best), xt, yt)
+
+
+def evaluate_clips(cfg, trained, random_method, data, *, device, label: str | None = None) -> dict:
+    """The video evaluation of a trained method beside its random init; returns the results dict."""
+    started = time.perf_counter()
+    ev = cfg.eval
+    train, test = data.train, data.test
+    label = label or ev.label or train.primary
+    if label not in train.labels:
+        raise ValueError(f"{data.name} has no label '{label}'; it has {', '.join(sorted(train.labels))}")
+    limit = ev.max_train
+    n_train = len(train) if limit is None else min(limit, len(train))
+    y_train, y_test = train.labels[label][:n_train], test.labels[label]
+    bf16 = cfg.train.precision == "bf16"
+    encoder = trained.eval_encoder(ev.encoder)
+    sets = {
+        "trained": (encoder, trained.normalize, False),
+        "random_init": (random_method.eval_encoder(ev.encoder), random_method.normalize, False),
+        "single_frame": (encoder, trained.normalize, True),
+    }
+    probe_cfg = AttentiveProbeConfig(epochs=ev.attentive_epochs, self_attention_layers=ev.attentive_layers,
+                                     weight_decays=(ev.attentive_weight_decay,))
+    results: dict = {"attentive": {}, "dense": {}}
+    features = {}
+    for name, (net, normalize, still) in sets.items():
+        kwargs = dict(batch_size=ev.video_batch_size, device=device, bf16=bf16, still=still)
+        features[name] = (token_features(net, normalize, train, limit=n_train, **kwargs),
+                          token_features(net, normalize, test, **kwargs))
+        acc = attentive_probe(*features[name][:1], y_train, features[name][1], y_test, probe_cfg)["accuracy"]
+        results["attentive"][name] = acc
+        log.info("%-12s attentive probe (%s): %.3f", name, label, acc)
+    if hasattr(train, "masks"):
+        tubelet, patch = encoder.config.tubelet, encoder.config.patch_size
+        occ_train = token_occupancy(train.masks[:n_train], tubelet, patch)
+        occ_test = token_occupancy(test.masks, tubelet, patch)
+        for name in ("trained", "random_init"):
+            results["dense"][name] = dense_probe(features[name][0], occ_train, features[name][1], occ_test)
+            log.info("%-12s dense probe (sprite mask R^2): %.3f", name, results["dense"][name])
+    results["meta"] = {"dataset": data.name, "label": label, "classes": len(train.classes[label]),
+                       "train_clips": n_train, "test_clips": len(test), "encoder": ev.encoder,
+                       "features": "final-layer tokens, frozen; attentive probe "
+                                   f"({ev.attentive_layers} self-attention + 1 cross-attention block)",
+                       "single_frame": "the trained encoder on the clip's first frame held still",
+                       "seconds": round(time.perf_counter() - started, 1)}
+    return results
