@@ -46,10 +46,20 @@ def test_whole_image_term_needs_a_projector(tiny_overrides):
 
 def test_sigreg_on_both_sides_of_the_whole_image_term(tiny_overrides):
     with pytest.raises(ValueError, match="both_pooled"):
-        build_config(recipe_dict("ijepa_sigreg_tiny"), tiny_overrides + ["method.global_weight=0",
+        build_config(recipe_dict("ijepa_sigreg_tiny"), tiny_overrides + ["method.global_weight=0", "method.global_views=0",
                                                                          "method.sigreg_on=both_pooled"])
+    with pytest.raises(ValueError, match="global_views"):
+        build_config(recipe_dict("ijepa_sigreg_tiny"), tiny_overrides + ["method.global_weight=0"])
     method, batch = _method_and_batch(tiny_overrides + ["method.sigreg_on=both_pooled"])
     one_side, _ = _method_and_batch(tiny_overrides)
     with torch.no_grad():
         both, ctx_only = method(batch).logs["sigreg"], one_side(batch).logs["sigreg"]
     assert torch.isfinite(both) and both != ctx_only
+
+
+def test_masked_views_join_the_whole_image_term(tiny_overrides):
+    method, batch = _method_and_batch(tiny_overrides + WHOLE_IMAGE + ["method.global_views=2", "method.global_keep=0.5"])
+    plain, _ = _method_and_batch(tiny_overrides + WHOLE_IMAGE)
+    with torch.no_grad():
+        first, again, without = (m(batch).logs["global_loss"] for m in (method, method, plain))
+    assert first == again and first != without  # the random halves are drawn from the batch seed

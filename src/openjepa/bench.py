@@ -1,6 +1,7 @@
-"""``openjepa bench``: I-JEPA training-step throughput beside this machine's measured matmul peak.
+"""``openjepa bench``: I-JEPA (or, with ``--video``, V-JEPA) training-step throughput beside this
+machine's measured matmul peak.
 
-For each ViT size and precision: images/s, achieved GFLOP/s (FLOPs of one
+For each ViT size and precision: images (clips)/s, achieved GFLOP/s (FLOPs of one
 forward+backward counted by ``torch.utils.flop_counter``, divided by the step
 time), the ratio to the peak GFLOP/s of a large matmul measured in the same
 run, and peak memory (CUDA: allocator peak; CPU: the process's peak RSS).
@@ -16,7 +17,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from openjepa.data.loader import TrainBatches
 from openjepa.data.images import ImageSet
-from openjepa.runconfig import build_config, build_method
+from openjepa.data.sprites import VideoSet
+from openjepa.runconfig import build_config, build_method, recipe_dict
 from openjepa.train.distributed import pick_device
 
 
@@ -57,20 +59,40 @@ def _peak_memory_mb(device: torch.device) -> float:
     return float("nan")
 
 
-def bench_setting(size: str, precision: str, *, image_size: int, patch: int, batch_size: int, steps: int,
-                  device: torch.device) -> dict:
-    """Time ``steps`` I-JEPA training steps of a ViT ``size`` encoder (after two warm-up steps)."""
+def _image_setup(size: str, precision: str, image_size: int, patch: int, batch_size: int):
+    """An I-JEPA config for a ViT ``size`` and a batch of random images."""
     width = {"tiny": 192, "small": 384, "base": 768, "large": 1024}[size]
     cfg = build_config({"method": {"name": "ijepa", "predictor": {"width": width // 2, "depth": 6, "heads": max(1, width // 128)}},
                         "encoder": {"size": size, "patch_size": patch},
                         "data": {"image_size": image_size, "mean": [0.5] * 3, "std": [0.25] * 3},
                         "channels": 3, "train": {"precision": precision}})
+    data = ImageSet(torch.randint(0, 256, (batch_size, 3, image_size, image_size), dtype=torch.uint8),
+                    torch.zeros(batch_size, dtype=torch.long), ["x"])
+    return cfg, data
+
+
+def _video_setup(size: str, precision: str, batch_size: int):
+    """``tiny``: the vjepa_tiny recipe (8 x 32 x 32 clips); ``large``: vjepa_vitl16 (16 x 224 x 224, ViT-L/16)."""
+    recipe = {"tiny": "vjepa_tiny", "large": "vjepa_vitl16"}[size]
+    cfg = build_config(recipe_dict(recipe), [f"train.precision={precision}", "channels=3", "data.mean=[0.5,0.5,0.5]",
+                                             "data.std=[0.25,0.25,0.25]", "data.image_size=" +
+                                             ("32" if size == "tiny" else "224")])
+    shape = (batch_size, 3, cfg.data.frames, cfg.data.image_size, cfg.data.image_size)
+    n = batch_size
+    data = VideoSet(torch.randint(0, 256, shape, dtype=torch.uint8), {"x": torch.zeros(n, dtype=torch.long)},
+                    {"x": ["x"]}, torch.zeros(n, *shape[2:], dtype=torch.bool), torch.zeros(n, shape[2], 2), "x")
+    return cfg, data
+
+
+def bench_setting(size: str, precision: str, *, image_size: int, patch: int, batch_size: int, steps: int,
+                  device: torch.device, video: bool = False) -> dict:
+    """Time ``steps`` training steps of a ViT ``size`` encoder (after two warm-up steps)."""
+    cfg, data = _video_setup(size, precision, batch_size) if video else \
+        _image_setup(size, precision, image_size, patch, batch_size)
     torch.manual_seed(0)
     method = build_method(cfg).to(device)
     optimizer = torch.optim.AdamW([p for p in method.parameters() if p.requires_grad], lr=1e-4)
-    images = ImageSet(torch.randint(0, 256, (batch_size, 3, image_size, image_size), dtype=torch.uint8),
-                      torch.zeros(batch_size, dtype=torch.long), ["x"])
-    batch = next(TrainBatches(images, batch_size, 0, extras=method.sample_extras()).iterate(0, 1))
+    batch = next(TrainBatches(data, batch_size, 0, extras=method.sample_extras()).iterate(0, 1))
     batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
     cast = torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
 
@@ -96,29 +118,34 @@ def bench_setting(size: str, precision: str, *, image_size: int, patch: int, bat
     _sync(device)
     seconds = (time.perf_counter() - t0) / steps
     params = sum(p.numel() for p in method.encoder.parameters())
-    return {"size": size, "precision": precision, "encoder_params_m": params / 1e6, "tokens": method.encoder.grid[0] ** 2,
+    tokens = 1
+    for g in method.encoder.grid:
+        tokens *= g
+    return {"size": size, "precision": precision, "encoder_params_m": params / 1e6, "tokens": tokens,
             "step_s": seconds, "images_per_s": batch_size / seconds, "gflops": flops / seconds / 1e9,
             "peak_memory_mb": _peak_memory_mb(device)}
 
 
 def run_bench(sizes: list[str], precisions: list[str], *, steps: int = 5, batch_size: int = 64, image_size: int = 64,
-              patch: int = 8, device: str = "auto") -> list[dict]:
+              patch: int = 8, device: str = "auto", video: bool = False) -> list[dict]:
     dev = pick_device(device)
-    print(f"I-JEPA training step on {dev} ({torch.get_num_threads()} threads), batch {batch_size}, "
-          f"{image_size}px images, patch {patch}, {steps} timed steps per setting")
+    what = ("V-JEPA training step (tiny: vjepa_tiny on 8x32x32 clips; large: vjepa_vitl16 on 16x224x224)" if video
+            else f"I-JEPA training step, {image_size}px images, patch {patch}")
+    print(f"{what} on {dev} ({torch.get_num_threads()} threads), batch {batch_size}, {steps} timed steps per setting")
     peaks = {p: matmul_peak_gflops(torch.float32 if p == "fp32" else torch.bfloat16, dev) for p in precisions}
     for p, v in peaks.items():
         print(f"machine peak ({p} {2048}x{2048} matmul): {v:.0f} GFLOP/s")
-    header = f"{'model':8}{'prec':6}{'params':>9}{'step s':>9}{'img/s':>9}{'GFLOP/s':>10}{'of peak':>9}{'peak MB':>10}"
+    unit = "clips/s" if video else "img/s"
+    header = f"{'model':8}{'prec':6}{'params':>9}{'tokens':>8}{'step s':>9}{unit:>9}{'GFLOP/s':>10}{'of peak':>9}{'peak MB':>10}"
     print(header)
     rows = []
     for size in sizes:
         for precision in precisions:
             r = bench_setting(size, precision, image_size=image_size, patch=patch, batch_size=batch_size,
-                              steps=steps, device=dev)
+                              steps=steps, device=dev, video=video)
             r["peak_gflops"] = peaks[precision]
             r["fraction_of_peak"] = r["gflops"] / peaks[precision]
             rows.append(r)
-            print(f"{size:8}{precision:6}{r['encoder_params_m']:>8.1f}M{r['step_s']:>9.3f}{r['images_per_s']:>9.1f}"
+            print(f"{size:8}{precision:6}{r['encoder_params_m']:>8.1f}M{r['tokens']:>8}{r['step_s']:>9.3f}{r['images_per_s']:>9.1f}"
                   f"{r['gflops']:>10.1f}{r['fraction_of_peak']:>9.1%}{r['peak_memory_mb']:>10.0f}")
     return rows

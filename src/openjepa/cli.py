@@ -160,7 +160,8 @@ def _cmd_demo(args) -> int:
 def _cmd_bench(args) -> int:
     from openjepa.bench import run_bench
 
-    run_bench(sizes=args.sizes, precisions=args.precision, steps=args.steps, batch_size=args.batch_size)
+    sizes = args.sizes or (["tiny", "large"] if args.video else ["tiny", "small"])
+    run_bench(sizes=sizes, precisions=args.precision, steps=args.steps, batch_size=args.batch_size, video=args.video)
     return 0
 
 
@@ -233,10 +234,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="measure training-step throughput against the machine's peak", description=(
         "Time I-JEPA training steps (images/s, achieved GFLOP/s, peak memory) for ViT sizes and precisions, "
         "beside the matmul peak GFLOP/s of this machine measured in the same run."))
-    p.add_argument("--sizes", nargs="+", default=["tiny", "small"], help="ViT sizes (default: tiny small)")
+    p.add_argument("--sizes", nargs="+", help="ViT sizes (default: tiny small; with --video: tiny large)")
+    p.add_argument("--video", action="store_true", help="time V-JEPA steps on clips instead of I-JEPA on images")
     p.add_argument("--precision", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
     p.add_argument("--steps", type=int, default=5, help="timed steps per setting (default 5)")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=64, help="batch size (default 64; use 2-4 for --video large on a CPU)")
     p.set_defaults(func=_cmd_bench)
     return parser
 

@@ -38,6 +38,8 @@ class _Keyed(Dataset):
         return len(self.dataset)
 
     def __getitem__(self, key: tuple[int, int, int]) -> tuple:
+        if hasattr(self.dataset, "set_epoch"):  # datasets that draw per epoch (random clip starts) follow the key
+            self.dataset.set_epoch(key[1])
         image, label = self.dataset[key[2]]
         return (*key, image, label)
 

@@ -25,7 +25,7 @@ class VideoClips:
                  fps: float | None, size: int, skip_corrupt: bool, seed: int | None):
         self.videos = videos
         self.dataset = VideoFolder(videos, frames, frame_step=frame_step, fps=fps, size=size,
-                                   on_error="skip" if skip_corrupt else "stop", seed=seed)
+                                   on_error="skip" if skip_corrupt else "stop", seed=seed) if videos else None
         index = {name: i for i, name in enumerate(classes)}
         self.labels = {"class": torch.tensor([index[label] for _, label in videos], dtype=torch.long)}
         self.classes = {"class": list(classes)}
@@ -34,6 +34,11 @@ class VideoClips:
 
     def __len__(self) -> int:
         return len(self.videos)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Training clips start elsewhere in each epoch (a function of seed, epoch and index)."""
+        if self.dataset is not None:
+            self.dataset.set_epoch(epoch)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         clip, _ = self.dataset[index]

@@ -86,7 +86,8 @@ def surprise_run(run_dir: str | Path, *, data: str | Path | None = None, pairs: 
     """Surprise of a video run: on ``pairs`` built-in intuitive-physics pairs (trained and random init),
     or per clip and time step on the videos at ``data``."""
     from openjepa.data.sprites import make_physics_pairs
-    from openjepa.data.video_folder import load_video_folder
+    from openjepa.data.video_folder import VideoClips
+    from openjepa.data.video_io import _sorted_classes, list_videos
     from openjepa.eval.evaluate import load_trained_method, random_init_method
     from openjepa.eval.video import clip_batches
     from openjepa.train.distributed import pick_device
@@ -104,10 +105,10 @@ def surprise_run(run_dir: str | Path, *, data: str | Path | None = None, pairs: 
         report["random_init"] = physics_report(random_init_method(cfg, device), possible, impossible, kinds,
                                                bf16=bf16)
         return report
-    videos = load_video_folder(Path(data), frames=cfg.data.frames, frame_step=cfg.data.frame_step, fps=cfg.data.fps,
-                               size=cfg.data.image_size, test_fraction=0.0, skip_corrupt=cfg.data.skip_corrupt)
-    split = videos.train
-    split.dataset.seed = None  # centred clips
+    videos = list_videos(Path(data))
+    split = VideoClips(videos, _sorted_classes({label for _, label in videos}), frames=cfg.data.frames,
+                       frame_step=cfg.data.frame_step, fps=cfg.data.fps, size=cfg.data.image_size,
+                       skip_corrupt=cfg.data.skip_corrupt, seed=None)  # centred clips
     clips = torch.cat(list(clip_batches(split, None, 64)))
     per_clip, per_step = surprise(method, clips, bf16=bf16)
     return {"clips": [{"path": str(path), "label": label, "surprise": float(c), "per_step": s.tolist()}

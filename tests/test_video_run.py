@@ -1,0 +1,116 @@
+"""Video runs end to end: train, evaluate, embed (with the predictor) and score surprise, through the CLI on a
+folder of real video files, and through the API on the built-in sprites."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+av = pytest.importorskip("av")
+
+from openjepa.data.sprites import load_sprites, make_physics_pairs  # noqa: E402
+from openjepa.eval.evaluate import load_trained_method, random_init_method  # noqa: E402
+from openjepa.eval.surprise import physics_report  # noqa: E402
+from openjepa.eval.video import evaluate_clips  # noqa: E402
+from openjepa.runconfig import build_config, recipe_dict  # noqa: E402
+from openjepa.train.trainer import fit  # noqa: E402
+
+# a few-second V-JEPA: 4-frame 16 px clips, tiny widths
+TINY_VIDEO = [
+    "data.frames=4", "data.image_size=16", "encoder.patch_size=4", "encoder.width=32", "encoder.depth=2",
+    "encoder.heads=2", "method.predictor.width=16", "method.predictor.depth=1", "method.predictor.heads=2",
+    "train.batch_size=8", "train.precision=fp32", "train.checkpoint_every=10", "optim.warmup_steps=2",
+    "eval.attentive_epochs=1", "eval.video_batch_size=16",
+]
+
+
+def _write_video(path: Path, seed: int, frames: int = 10, size: int = 24) -> None:
+    """An MJPEG .avi of a bright square drifting right (class 'right') or left."""
+    rng = np.random.default_rng(seed)
+    step = 1 if "right" in path.parent.name else -1
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mjpeg", rate=10)
+        stream.width = stream.height = size
+        stream.pix_fmt = "yuvj420p"
+        x0 = int(rng.integers(6, size - 12))
+        for t in range(frames):
+            img = np.full((size, size, 3), int(rng.integers(20, 60)), dtype=np.uint8)
+            x = x0 + step * t // 2
+            img[8:14, x : x + 6] = 230
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+
+
+@pytest.fixture(scope="module")
+def video_folder(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("videos")
+    for label in ("left", "right"):
+        for i in range(6):
+            _write_video(root / label / f"{label}{i}.avi", seed=i)
+    return root
+
+
+def _run(*args):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "openjepa", *map(str, args)], capture_output=True, text=True,
+                          timeout=600)
+    if proc.returncode != 0:
+        raise AssertionError(f"openjepa {' '.join(map(str, args))} failed:\n{proc.stderr}")
+    return proc
+
+
+def test_vjepa_on_a_users_video_folder(tmp_path, video_folder):
+    run = tmp_path / "run"
+    out = _run("train", "vjepa2_tiny", "--out", run, "--data", video_folder, "--steps", 2, "--quiet", *TINY_VIDEO)
+    assert "openjepa eval" in out.stdout
+    out = _run("eval", run).stdout
+    assert "attentive probe" in out and "first frame held still" in out
+    results = json.loads((run / "eval.json").read_text())
+    assert set(results["attentive"]) == {"trained", "random_init", "single_frame"}
+    assert results["meta"]["label"] == "class" and results["dense"] == {}
+    videos = sorted(video_folder.glob("*/*.avi"))[:3]
+    _run("embed", run, *videos, "--out", tmp_path / "f.npy")
+    assert np.load(tmp_path / "f.npy").shape == (3, 32)
+    _run("embed", run, *videos[:2], "--out", tmp_path / "p.npz", "--predictor", "--context-steps", 1)
+    saved = np.load(tmp_path / "p.npz")
+    assert saved["features"].shape == (2, 32, 32) and saved["predicted"].shape == (2, 16, 32)
+    assert np.array_equal(saved["target"], np.arange(16, 32))
+    _run("surprise", run, "--data", video_folder, "--out", tmp_path / "s.json")
+    scored = json.loads((tmp_path / "s.json").read_text())["clips"]
+    assert len(scored) == 12 and all(len(c["per_step"]) == 1 and c["surprise"] > 0 for c in scored)
+
+
+def test_a_corrupt_video_stops_or_is_skipped_as_configured(tmp_path, video_folder):
+    import shutil
+
+    data = tmp_path / "videos"
+    shutil.copytree(video_folder, data)
+    (data / "left" / "broken.avi").write_bytes(b"RIFF" + bytes(range(200)))
+    run = tmp_path / "run"
+    with pytest.raises(AssertionError) as err:
+        _run("train", "vjepa_tiny", "--out", run, "--data", data, "--steps", 2, "--quiet", *TINY_VIDEO,
+             "data.test_fraction=0.0", "data.skip_corrupt=false")
+    assert "broken.avi" in str(err.value) and "Traceback" not in str(err.value)
+    _run("train", "vjepa_tiny", "--out", tmp_path / "run2", "--data", data, "--steps", 2, "--quiet", *TINY_VIDEO,
+         "data.skip_corrupt=true")
+
+
+def test_sprites_evaluation_and_physics_pairs_through_the_api(tmp_path):
+    data = load_sprites(train_size=48, test_size=24, frames=4, size=16)
+    cfg = build_config(recipe_dict("vjepa21_tiny"), TINY_VIDEO + ["method.deep_layers=[1]"])
+    run = fit(cfg, tmp_path / "run", progress=False, data=data)
+    cfg, trained = load_trained_method(run)
+    results = evaluate_clips(cfg, trained, random_init_method(cfg), data, device="cpu")
+    assert results["meta"]["label"] == "direction" and results["meta"]["classes"] == 8
+    assert set(results["dense"]) == {"trained", "random_init"} and all(-1 < v <= 1 for v in results["dense"].values())
+    possible, impossible, kinds = make_physics_pairs(6, seed=0, frames=4, size=16)
+    report = physics_report(trained, possible, impossible, kinds)
+    assert 0 <= report["pairwise_accuracy"] <= 1 and set(report["per_kind"]) == {"vanish", "teleport", "wall"}
+    assert torch.is_tensor(trained.predictor.mask_tokens)
