@@ -120,12 +120,24 @@ def test_an_existing_run_is_never_overwritten(tmp_path, tiny_overrides):
     assert (run / "config.yaml").read_text() == config
 
 
-def test_time_budget_fits_the_schedule(tmp_path, tiny_overrides):
-    run = _fit(tmp_path / "r", tiny_overrides + ["train.minutes=0.1"])
+def test_time_budget_fits_the_schedule():
+    from openjepa.train.trainer import CALIBRATION_STEPS, TimeBudget
+
+    budget = TimeBudget(60.0, start_step=0)
+    assert budget.observe(2, elapsed=1.0, now=1.0) is None  # warm-up steps are not timed
+    done = 2 + CALIBRATION_STEPS
+    total = budget.observe(done, elapsed=1.0 + 0.5 * CALIBRATION_STEPS, now=1.0 + 0.5 * CALIBRATION_STEPS)
+    assert total == done + int(0.98 * (60 - 1 - 0.5 * CALIBRATION_STEPS) / 0.5)  # 0.5 s a step fills the rest
+    assert budget.observe(done + 1, elapsed=10.0, now=10.0) is None  # next refit only at a quarter of the budget
+    refit = budget.observe(done + 20, elapsed=20.0, now=20.0)  # the machine got slower: fewer steps fit
+    assert refit is not None and refit < total
+
+
+def test_time_budget_stops_with_a_checkpoint(tmp_path, tiny_overrides):
+    run = _fit(tmp_path / "r", tiny_overrides + ["train.minutes=0.05", "train.steps=100000"])
     records = read_metrics(run / "metrics.jsonl")
     state = json.loads((latest_checkpoint(run) / "state.json").read_text())
-    assert state["total_steps"] > 12 and records[-1]["time"] < 0.1 * 60 + 5
-    assert records[-1]["step"] == state["step"]
+    assert records[-1]["step"] == state["step"] < 100000  # stopped by the budget, checkpoint at the last step
 
 
 def test_wrong_image_size_for_the_patch_is_a_clear_error(tmp_path, tiny_overrides):
