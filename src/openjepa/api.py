@@ -117,7 +117,8 @@ def predict(model: str | Path, videos: list[str | Path] | torch.Tensor, context:
 
     HF V-JEPA 2 folders work as ``VJEPA2Model`` does (the encoder sees the whole clip, the predictor
     its context tokens); openjepa runs as they were trained (the context encoder sees only the
-    context tokens, features come from the target encoder).
+    context tokens, features come from the target encoder; the predictor uses the mask token of
+    the recipe's ``future`` masks if it has them).
     """
     path = Path(model)
     if is_hf_vjepa2_folder(path):
@@ -134,7 +135,8 @@ def predict(model: str | Path, videos: list[str | Path] | torch.Tensor, context:
     with torch.no_grad():
         features = method.eval_encoder("target")(clips)
         encoded = method.encoder.encode(method.encoder.tokenize(clips), ctx)
-        pred = method.predictor(encoded, ctx, tgt[:, None])[:, 0, :, : method.encoder.width]
+        pred = method.predictor(encoded, ctx, tgt[:, None], mask_index=method.future_mask_index())
+        pred = pred[:, 0, :, : method.encoder.width]
     return features.numpy(), pred.numpy()
 
 
