@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 av = pytest.importorskip("av")
 
@@ -113,4 +112,3 @@ def test_sprites_evaluation_and_physics_pairs_through_the_api(tmp_path):
     possible, impossible, kinds = make_physics_pairs(6, seed=0, frames=4, size=16)
     report = physics_report(trained, possible, impossible, kinds)
     assert 0 <= report["pairwise_accuracy"] <= 1 and set(report["per_kind"]) == {"vanish", "teleport", "wall"}
-    assert torch.is_tensor(trained.predictor.mask_tokens)

@@ -110,34 +110,40 @@ def embed(model: str | Path | ViT, inputs: list[str | Path] | torch.Tensor, *, t
     return encoder_features(vit, _normalize_for(vit), x, pool=not tokens, batch_size=batch_size).numpy()
 
 
-def predict(model: str | Path, videos: list[str | Path] | torch.Tensor, context: torch.Tensor,
-            target: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+def predict(model: str | Path, videos: list[str | Path] | torch.Tensor, context: torch.Tensor | None = None,
+            target: torch.Tensor | None = None, *, context_steps: int | None = None
+            ) -> tuple[np.ndarray, np.ndarray, torch.Tensor, torch.Tensor]:
     """Token features ``(N, L, D)`` of clips and the predictor's output ``(N, Lt, D)`` at token ids ``target (Lt,)``
-    from the tokens at ``context (Lc,)``.
+    from the tokens at ``context (Lc,)``; without ids, the first ``context_steps`` token time steps (default
+    half) predict the rest. Returns ``(features, predicted, context, target)``.
 
     HF V-JEPA 2 folders work as ``VJEPA2Model`` does (the encoder sees the whole clip, the predictor
     its context tokens); openjepa runs as they were trained (the context encoder sees only the
     context tokens, features come from the target encoder; the predictor uses the mask token of
     the recipe's ``future`` masks if it has them).
     """
+    from openjepa.eval.surprise import future_split
+
     path = Path(model)
-    if is_hf_vjepa2_folder(path):
+    hf = is_hf_vjepa2_folder(path)
+    if hf:
         vit, predictor = load_hf_vjepa2(path)
-        clips = _normalize_for(vit)(_read_inputs(vit, videos).float().div(255))
-        ctx, tgt = context.expand(len(clips), -1), target.expand(len(clips), -1)
-        features, pred = predict_like_hf(vit, predictor, clips, ctx, tgt)
-        return features.numpy(), pred.numpy()
-    cfg, method = load_trained_method(path)
-    if not hasattr(method, "predictor") or cfg.encoder.tubelet is None:
-        raise TrainingError(f"{path} is not a video JEPA run with a predictor (recipe {cfg.method.name})")
-    clips = method.normalize(_read_inputs(method.encoder, videos).float().div(255))
+        normalize = _normalize_for(vit)
+    else:
+        cfg, method = load_trained_method(path)
+        if not hasattr(method, "predict_targets"):
+            raise TrainingError(f"{path} is not a video JEPA run with a predictor (method {cfg.method.name})")
+        vit, normalize = method.encoder, method.normalize
+    if context is None or target is None:
+        context, target = future_split(vit.grid, context_steps or vit.grid[0] // 2)
+    clips = normalize(_read_inputs(vit, videos).float().div(255))
     ctx, tgt = context.expand(len(clips), -1), target.expand(len(clips), -1)
-    with torch.no_grad():
-        features = method.eval_encoder("target")(clips)
-        encoded = method.encoder.encode(method.encoder.tokenize(clips), ctx)
-        pred = method.predictor(encoded, ctx, tgt[:, None], mask_index=method.future_mask_index())
-        pred = pred[:, 0, :, : method.encoder.width]
-    return features.numpy(), pred.numpy()
+    if hf:
+        features, pred = predict_like_hf(vit, predictor, clips, ctx, tgt)
+    else:
+        with torch.no_grad():
+            features, pred = method.eval_encoder("target")(clips), method.predict_targets(clips, ctx, tgt)
+    return features.numpy(), pred.numpy(), context, target
 
 
 def train(recipe: str | RunConfig, out: str | Path, *, overrides: list[str] | None = None, resume: bool = False,

@@ -104,19 +104,17 @@ def _embed_with_predictor(args) -> int:
     import numpy as np
     import torch
 
-    from openjepa.api import load, predict
+    from openjepa.api import predict
     from openjepa.config import ConfigError
-    from openjepa.eval.surprise import future_split
 
+    context = target = None
     if args.masks is not None:
         masks = np.load(args.masks)
         if "context" not in masks or "target" not in masks:
             raise ConfigError(f"{args.masks} must hold integer arrays 'context' and 'target' (token ids)")
         context, target = torch.as_tensor(masks["context"]).long(), torch.as_tensor(masks["target"]).long()
-    else:
-        grid = load(args.model).grid
-        context, target = future_split(grid, args.context_steps or grid[0] // 2)
-    features, predicted = predict(args.model, args.inputs, context, target)
+    features, predicted, context, target = predict(args.model, args.inputs, context, target,
+                                                   context_steps=args.context_steps)
     out = args.out.with_suffix(".npz")
     np.savez(out, features=features, predicted=predicted, context=context.numpy(), target=target.numpy())
     print(f"wrote {out}: features {features.shape}, predicted {predicted.shape} "

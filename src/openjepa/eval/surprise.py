@@ -51,9 +51,7 @@ def surprise(method: VJepa, clips: torch.Tensor, *, context_steps: int | None = 
             B = len(x)
             ctx_idx, tgt_idx = ctx.to(device).expand(B, -1), tgt.to(device).expand(B, -1)
             targets = method.target_features(x)[..., : method.encoder.width]
-            context = method.encoder.encode(method.encoder.tokenize(x), ctx_idx)
-            pred = method.predictor(context, ctx_idx, tgt_idx[:, None], mask_index=method.future_mask_index())
-            pred = pred[:, 0, :, : method.encoder.width]
+            pred = method.predict_targets(x, ctx_idx, tgt_idx)
             energy = token_distance(pred.float(), gather_tokens(targets, tgt_idx).float(), method.config.distance)
             per_step.append(energy.reshape(B, grid[0] - context_steps, -1).mean(-1).cpu())
     steps = torch.cat(per_step)

@@ -5,7 +5,6 @@ dataset has masks -> ``RUN/eval.json``."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 
@@ -13,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from openjepa.eval.attentive import AttentiveProbeConfig, attentive_probe
+from openjepa.eval.features import encoder_features
 
 log = logging.getLogger("openjepa")
 
@@ -33,19 +33,14 @@ def still_clips(clips: torch.Tensor) -> torch.Tensor:
     return clips[:, :, :1].expand_as(clips)
 
 
-@torch.no_grad()
 def token_features(encoder: torch.nn.Module, normalize: torch.nn.Module, split, *, limit: int | None = None,
                    batch_size: int = 64, device: torch.device | str = "cpu", bf16: bool = False,
                    still: bool = False) -> torch.Tensor:
     """Frozen token features ``(N, L, D)`` (float16, CPU) of a split's clips, or of their first frames held still."""
-    device = torch.device(device)
-    cast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
-    out = []
-    with cast:
-        for clips in clip_batches(split, limit, batch_size):
-            clips = still_clips(clips) if still else clips
-            out.append(encoder(normalize(clips.to(device).float().div_(255))).to(torch.float16).cpu())
-    return torch.cat(out)
+    return torch.cat([
+        encoder_features(encoder, normalize, still_clips(clips) if still else clips, pool=False,
+                         batch_size=batch_size, device=device, bf16=bf16).half()
+        for clips in clip_batches(split, limit, batch_size)])
 
 
 def token_occupancy(masks: torch.Tensor, tubelet: int, patch: int) -> torch.Tensor:
@@ -81,12 +76,12 @@ def dense_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tens
     return r2(fit(x_all, y_all, best), xt, yt)
 
 
-def evaluate_clips(cfg, trained, random_method, data, *, device, label: str | None = None) -> dict:
+def evaluate_clips(cfg, trained, random_method, data, *, device) -> dict:
     """The video evaluation of a trained method beside its random init; returns the results dict."""
     started = time.perf_counter()
     ev = cfg.eval
     train, test = data.train, data.test
-    label = label or ev.label or train.primary
+    label = ev.label or train.primary
     if label not in train.labels:
         raise ValueError(f"{data.name} has no label '{label}'; it has {', '.join(sorted(train.labels))}")
     limit = ev.max_train

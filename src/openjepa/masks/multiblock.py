@@ -11,6 +11,7 @@ workers or processes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,14 +31,19 @@ class MultiBlockConfig:
     max_tries: int = 20
 
     def validate(self) -> None:
-        for name in ("target_scale", "target_aspect", "context_scale", "context_aspect"):
-            lo, hi = getattr(self, name)
-            if not 0 < lo <= hi:
-                raise ValueError(f"mask.{name} must satisfy 0 < low <= high, got ({lo}, {hi})")
+        check_ranges(self, "mask", ("target_scale", "target_aspect", "context_scale", "context_aspect"))
         if self.target_scale[1] > 1 or self.context_scale[1] > 1:
             raise ValueError("mask scales are fractions of the grid and must be <= 1")
         if self.num_targets < 1:
             raise ValueError(f"mask.num_targets must be >= 1, got {self.num_targets}")
+
+
+def check_ranges(config: object, prefix: str, names: tuple[str, ...]) -> None:
+    """Each ``(low, high)`` field in ``names`` must satisfy ``0 < low <= high``."""
+    for name in names:
+        lo, hi = getattr(config, name)
+        if not 0 < lo <= hi:
+            raise ValueError(f"{prefix}.{name} must satisfy 0 < low <= high, got ({lo}, {hi})")
 
 
 @dataclass
@@ -80,19 +86,28 @@ class MultiBlockMasker:
     def __call__(self, seed: int, epoch: int, index: int) -> BlockMasks:
         cfg = self.config
         rng = sample_rng(seed, epoch, index)
-        best: BlockMasks | None = None
-        for _ in range(cfg.max_tries):
+
+        def once() -> BlockMasks:
             targets = [sample_block(rng, self.grid, cfg.target_scale, cfg.target_aspect) for _ in range(cfg.num_targets)]
             context = sample_block(rng, self.grid, cfg.context_scale, cfg.context_aspect)
             context &= ~np.logical_or.reduce(targets)
-            draw = BlockMasks(np.flatnonzero(context), [np.flatnonzero(t) for t in targets])
-            if len(draw.context) >= cfg.min_context:
-                return draw
-            if best is None or len(draw.context) > len(best.context):
-                best = draw
-        if best is None or len(best.context) == 0:
-            raise RuntimeError(f"could not draw a non-empty context on grid {self.grid}; lower mask.target_scale")
-        return best
+            return BlockMasks(np.flatnonzero(context), [np.flatnonzero(t) for t in targets])
+
+        return draw_with_context(once, cfg.max_tries, cfg.min_context, f"on grid {self.grid}; lower mask.target_scale")
+
+
+def draw_with_context(draw_once: Callable[[], BlockMasks], tries: int, min_context: int, hint: str) -> BlockMasks:
+    """The first of up to ``tries`` draws with at least ``min_context`` context tokens, else the one with most."""
+    best: BlockMasks | None = None
+    for _ in range(tries):
+        draw = draw_once()
+        if len(draw.context) >= min_context:
+            return draw
+        if best is None or len(draw.context) > len(best.context):
+            best = draw
+    if best is None or len(best.context) == 0:
+        raise RuntimeError(f"could not draw a non-empty context {hint}")
+    return best
 
 
 def pad_index_sets(sets: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:

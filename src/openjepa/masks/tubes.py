@@ -20,7 +20,8 @@ from typing import Literal
 import numpy as np
 import torch
 
-from openjepa.masks.multiblock import BlockMasks, collate_block_masks, sample_block, sample_rng
+from openjepa.masks.multiblock import (BlockMasks, check_ranges, collate_block_masks, draw_with_context, sample_block,
+                                       sample_rng)
 
 
 @dataclass
@@ -38,10 +39,7 @@ class TubeMaskConfig:
     max_tries: int = 20
 
     def validate(self) -> None:
-        for name in ("spatial_scale", "temporal_scale", "aspect"):
-            lo, hi = getattr(self, name)
-            if not 0 < lo <= hi:
-                raise ValueError(f"tube mask {name} must satisfy 0 < low <= high, got ({lo}, {hi})")
+        check_ranges(self, "tube mask", ("spatial_scale", "temporal_scale", "aspect"))
         if self.spatial_scale[1] > 1 or self.temporal_scale[1] > 1:
             raise ValueError("tube mask scales are fractions of the grid and must be <= 1")
         if self.num_blocks < 1:
@@ -80,17 +78,13 @@ class TubeMasker:
     def draw(self, rng: np.random.Generator, config: TubeMaskConfig) -> BlockMasks:
         if config.kind == "future":
             return self.draw_future(rng, config)
-        best: BlockMasks | None = None
-        for _ in range(config.max_tries):
+
+        def once() -> BlockMasks:
             target = np.logical_or.reduce([sample_tube(rng, self.grid, config) for _ in range(config.num_blocks)])
-            draw = BlockMasks(np.flatnonzero(~target), [np.flatnonzero(target)])
-            if len(draw.context) >= config.min_context:
-                return draw
-            if best is None or len(draw.context) > len(best.context):
-                best = draw
-        if best is None or len(best.context) == 0:
-            raise RuntimeError(f"could not leave any context on grid {self.grid}; lower the mask scales")
-        return best
+            return BlockMasks(np.flatnonzero(~target), [np.flatnonzero(target)])
+
+        return draw_with_context(once, config.max_tries, config.min_context,
+                                 f"on grid {self.grid}; lower the tube mask scales")
 
     def draw_future(self, rng: np.random.Generator, config: TubeMaskConfig) -> BlockMasks:
         gt = self.grid[0]

@@ -128,6 +128,13 @@ class VJepa(Method):
             logs["context_loss"] = ctx_loss.detach()
         return StepOutput(loss, logs)
 
+    def predict_targets(self, clips: torch.Tensor, ctx_idx: torch.Tensor, tgt_idx: torch.Tensor) -> torch.Tensor:
+        """Last-layer predictions ``(B, Lt, D)`` at ``tgt_idx (B, Lt)`` from the context encoder's view of the tokens
+        at ``ctx_idx (B, Lc)`` of normalised clips, with the ``future`` mask token when the recipe has one."""
+        context = self.encoder.encode(self.encoder.tokenize(clips), ctx_idx)
+        pred = self.predictor(context, ctx_idx, tgt_idx[:, None], mask_index=self.future_mask_index())
+        return pred[:, 0, :, : self.encoder.width]
+
     def future_mask_index(self) -> int:
         """The mask token of the first ``future`` masking configuration (0 if there is none)."""
         return next((m for m, c in enumerate(self.config.masks) if c.kind == "future"), 0)
