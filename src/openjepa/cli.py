@@ -221,6 +221,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pairs", type=int, default=300, help="number of built-in pairs (default 300)")
     p.set_defaults(func=_cmd_surprise)
 
+    from openjepa.world.cli import add_world_commands
+
+    add_world_commands(sub)
+
     p = sub.add_parser("export-hf", help="export a run's encoder as an HF I-JEPA folder", description=(
         "Write config.json, model.safetensors and preprocessor_config.json that "
         "transformers.IJepaModel.from_pretrained reads."))

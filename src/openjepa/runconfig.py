@@ -12,11 +12,13 @@ from openjepa.eval.config import EvalConfig
 from openjepa.methods import METHODS, IJepaConfig, Method, MethodConfig, Normalize
 from openjepa.nn.vit import ViT, ViTConfig
 from openjepa.train.config import OptimConfig, TrainConfig
+from openjepa.world.mpc import PlanConfig
 
 
 @dataclass
 class RunConfig:
-    """Everything a run needs; saved as ``RUN/config.yaml`` with the data facts filled in."""
+    """Everything a run needs; saved as ``RUN/config.yaml`` with the data facts filled in. ``plan``: how
+    ``openjepa plan`` drives a world-model run (unused by other methods)."""
 
     description: str = ""
     method: MethodConfig = field(default_factory=IJepaConfig)
@@ -25,6 +27,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    plan: PlanConfig = field(default_factory=PlanConfig)
     channels: int | None = None
 
 
@@ -77,6 +80,6 @@ def build_method(cfg: RunConfig) -> Method:
             f"or change encoder.patch_size"
         )
     size = cfg.data.image_size
-    encoder = ViT(cfg.encoder, cfg.channels, size if cfg.data.frames is None else (cfg.data.frames, size, size))
+    encoder = ViT(cfg.encoder, cfg.channels, size if cfg.encoder.tubelet is None else (cfg.data.frames, size, size))
     _, method_cls = METHODS[cfg.method.name]
     return method_cls(cfg.method, encoder, Normalize(cfg.data.mean, cfg.data.std))

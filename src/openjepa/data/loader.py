@@ -29,7 +29,8 @@ def epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
 
 
 class _Keyed(Dataset):
-    """``dataset[(step, epoch, index)] -> (step, epoch, index, image, label)``."""
+    """``dataset[(step, epoch, index)] -> (step, epoch, index, image, label)``; a label may be a dict of
+    per-sample tensors (a trajectory window's actions and states), which the batch holds under their keys."""
 
     def __init__(self, dataset: Dataset):
         self.dataset = dataset
@@ -58,12 +59,15 @@ class _Collate:
         indices = [it[2] for it in items]
         batch: dict[str, Any] = {
             "image": torch.stack([it[3] for it in items]).float().div_(255),
-            "label": torch.tensor([it[4] for it in items], dtype=torch.long),
             "index": torch.tensor(indices, dtype=torch.long),
             "step": step,
             "epoch": epoch,
             "seed": int(np.random.default_rng([self.seed, step, self.rank, 0xA06]).integers(2**62)),
         }
+        if isinstance(items[0][4], dict):  # per-sample tensors (actions, states) instead of a class label
+            batch.update({k: torch.stack([it[4][k] for it in items]) for k in items[0][4]})
+        else:
+            batch["label"] = torch.tensor([it[4] for it in items], dtype=torch.long)
         if self.extras is not None:
             batch.update(self.extras(self.seed, epoch, indices))
         return batch

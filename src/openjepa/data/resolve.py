@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from openjepa.data.cifar import is_cifar_folder, load_cifar_folder
 from openjepa.data.digits import load_digits
@@ -13,6 +14,9 @@ from openjepa.data.images import ImageData, ImageSet, resize_images
 from openjepa.data.shapes import load_shapes
 from openjepa.data.sprites import VideoData, load_sprites
 from openjepa.data.video_folder import load_video_folder
+
+if TYPE_CHECKING:
+    from openjepa.world.data import TrajectoryData
 
 BUILTIN = {"shapes": load_shapes, "digits": load_digits}
 BUILTIN_VIDEO = {"sprites": load_sprites}
@@ -25,9 +29,10 @@ class DataConfig:
     ``dataset``: a built-in name (images: ``shapes``, ``digits``; video: ``sprites``) or a
     folder holding class folders (optionally under ``train/`` and ``test/``), MNIST IDX
     files, or CIFAR python batches; for video, class folders of ``*.mp4|avi|webm|mkv|mov``
-    or a list file of ``path label`` lines. ``image_size``: resize (shorter side, centre
-    crop) to this; None keeps the native size. ``frames``: clip length; set for video
-    (``frame_step``: take every k-th decoded frame, or ``fps``: resample to this rate).
+    or a list file of ``path label`` lines; or a trajectory store (``openjepa collect``).
+    ``image_size``: resize (shorter side, centre crop) to this; None keeps the native size. ``frames``: clip length; set for video
+    (``frame_step``: take every k-th decoded frame, or ``fps``: resample to this rate); for a
+    trajectory store, model steps per training window (``frame_step``: the frameskip).
     ``skip_corrupt``: skip unreadable files (with a warning) instead of stopping.
     ``mean``/``std``: per-channel normalisation, measured on the training split when a
     run starts and kept in its config.
@@ -45,11 +50,20 @@ class DataConfig:
     std: list[float] | None = None
 
 
-def load_data(cfg: DataConfig) -> ImageData | VideoData:
+def load_data(cfg: DataConfig) -> ImageData | VideoData | TrajectoryData:
     """Both splits of ``cfg.dataset``: images in memory, resized to ``cfg.image_size`` if set; clips
-    when ``cfg.frames`` is set (built-in ones in memory, video files decoded as they are read)."""
+    when ``cfg.frames`` is set (built-in ones in memory, video files decoded as they are read);
+    windows of ``cfg.frames`` model steps when it is a trajectory store (see :mod:`openjepa.world.store`)."""
     if not cfg.dataset:
         raise DataError("data.dataset is not set: pass --data PATH (a folder of class folders) or a built-in name")
+    from openjepa.world.data import is_trajectory_store, load_trajectory_data
+
+    if is_trajectory_store(Path(cfg.dataset).expanduser()):
+        if cfg.frames is None or cfg.frames < 2:
+            raise DataError(f"{cfg.dataset} is a trajectory store: set data.frames (model steps per training "
+                            f"window, >= 2) and data.frame_step (the frameskip), as the lewm recipes do")
+        return load_trajectory_data(Path(cfg.dataset).expanduser(), steps=cfg.frames, frameskip=cfg.frame_step,
+                                    test_fraction=cfg.test_fraction, seed=cfg.split_seed)
     if cfg.frames is not None:
         return load_video_data(cfg)
     if cfg.dataset in BUILTIN:

@@ -53,7 +53,7 @@ def evaluation_data(cfg: RunConfig, data_path: str | None) -> ImageData:
     data = load_data(replace(data_cfg, image_size=cfg.data.image_size, frames=cfg.data.frames))
     if data.channels != cfg.channels:
         raise DataError(f"{data.name} has {data.channels}-channel inputs but the run was trained on {cfg.channels}")
-    if cfg.data.frames is not None:
+    if cfg.data.frames is not None:  # clips or trajectory windows
         if not len(data.test):
             raise DataError(f"{data.name}: evaluation needs a labelled test split")
         return data
@@ -88,6 +88,11 @@ def evaluate_run(run_dir: str | Path, data_path: str | None = None, *, device: s
     if encoder is not None:
         cfg.eval.encoder = encoder
     data = evaluation_data(cfg, data_path)
+    if cfg.method.name == "lewm":
+        from openjepa.world.evaluate import evaluate_world
+
+        results = evaluate_world(cfg, trained, random_init_method(cfg, device), data)
+        return _write_results(run_dir, results, out, results_table(results), list((run_dir / "plots").glob("*.png")))
     if cfg.data.frames is not None:
         results = evaluate_clips(cfg, trained, random_init_method(cfg, device), data, device=device)
         results["meta"]["seconds"] = round(time.perf_counter() - started, 1)

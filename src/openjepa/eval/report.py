@@ -31,8 +31,16 @@ def format_video_table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def format_world_table(results: dict) -> str:
+    """A world-model evaluation: R^2 of the state readout from the latents, trained beside random init."""
+    r2 = results["position_r2"]
+    return (f"{'latents':<12} {'state R^2':>9}\n" + "\n".join(f"{name:<12} {value:>9.3f}" for name, value in r2.items()))
+
+
 def results_table(results: dict) -> str:
-    """The table of an image (linear/kNN/low-shot) or a video (attentive/dense) evaluation."""
+    """The table of an image (linear/kNN/low-shot), video (attentive/dense) or world-model evaluation."""
+    if "position_r2" in results:
+        return format_world_table(results)
     return format_video_table(results) if "attentive" in results else format_table(results)
 
 

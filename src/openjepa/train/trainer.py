@@ -31,6 +31,7 @@ from openjepa.train.distributed import DistInfo, broadcast_object, init_distribu
 from openjepa.train.metrics import MetricsWriter, truncate_metrics
 from openjepa.train.optim import build_optimizer, set_hyperparameters
 from openjepa.train.schedules import learning_rate, weight_decay
+from openjepa.world.data import TrajectoryData
 
 log = logging.getLogger("openjepa")
 CALIBRATION_STEPS = 8
@@ -77,18 +78,27 @@ class TrainingInterrupted(KeyboardInterrupt):
     """Ctrl-C / SIGTERM stopped training after a checkpoint was written; ``--resume`` continues it."""
 
 
-def fill_data_facts(cfg: RunConfig, data: ImageData | VideoData) -> RunConfig:
-    """Record the dataset's image (frame) size, clip length, channels and normalisation in the config."""
+def fill_data_facts(cfg: RunConfig, data: ImageData | VideoData | TrajectoryData) -> RunConfig:
+    """Record the dataset's image (frame) size, clip length, channels, normalisation (and a world model's
+    action size) in the config."""
     if data.image_size[0] != data.image_size[1]:
         raise TrainingError(f"{data.name}: images are {data.image_size[1]}x{data.image_size[0]}; "
                             f"set data.image_size=N to train on NxN crops")
+    if isinstance(data, TrajectoryData):
+        if cfg.method.name != "lewm" or cfg.encoder.tubelet is not None:
+            raise TrainingError(f"{data.name} is a trajectory store; train it with a world-model recipe "
+                                f"(lewm_tworoom_tiny), whose encoder reads single frames")
+        cfg.method.action_dim = data.action_dim
+    elif cfg.method.name == "lewm":
+        raise TrainingError(f"the lewm recipes train on trajectories, but {data.name} is not a trajectory store; "
+                            f"record one with `openjepa collect tworoom --out PATH` and pass --data PATH")
     video = isinstance(data, VideoData)
     if video != (cfg.encoder.tubelet is not None):
         raise TrainingError(f"{data.name} holds {'clips' if video else 'images'} but the encoder reads "
                             f"{'clips (encoder.tubelet is set)' if cfg.encoder.tubelet else 'images'}; "
                             f"set data.frames and encoder.tubelet together (see the vjepa recipes)")
     cfg.data.image_size = data.image_size[0]
-    cfg.data.frames = data.frames if video else None
+    cfg.data.frames = data.frames if video or isinstance(data, TrajectoryData) else None
     cfg.channels = data.channels
     if cfg.data.mean is None or cfg.data.std is None:
         cfg.data.mean, cfg.data.std = data.channel_stats()

@@ -6,8 +6,9 @@ from pathlib import Path
 
 from openjepa.train.metrics import read_metrics
 
-LOSS_KEYS = ("loss", "pred_loss", "invariance", "sigreg")
-COLLAPSE_KEYS = (("token_std", "token std over the batch"), ("rankme", "RankMe (effective rank)"))
+LOSS_KEYS = ("loss", "pred_loss", "rollout_loss", "invariance", "sigreg")
+COLLAPSE_KEYS = (("token_std", "token std over the batch"), ("latent_std", "latent std over the batch"),
+                 ("rankme", "RankMe (effective rank)"))
 
 
 def plot_training_curves(metrics_path: Path, out_dir: Path) -> list[Path]:

@@ -1,0 +1,1 @@
+"""World models that plan: environments, trajectory stores, action-conditioned JEPAs, latent planners."""

@@ -1,0 +1,133 @@
+"""Evaluate a world-model run: how well its latents read out the agent's state (``openjepa eval``), and how
+often planning in its latent space reaches goal images (``openjepa plan``), each beside baselines measured
+in the same run."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from openjepa.eval.video import dense_probe
+from openjepa.world.model import LeWorldModel
+from openjepa.world.mpc import Episode, PlanConfig, run_mpc_episode, run_policy_episode
+
+log = logging.getLogger("openjepa")
+
+
+@torch.no_grad()
+def latents_of(model: LeWorldModel, frames: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Latents ``(N, Dz)`` of uint8 frames ``(N, C, H, W)``."""
+    model.eval()
+    return torch.cat([model.embed(frames[i : i + batch_size].float().div(255))
+                      for i in range(0, len(frames), batch_size)])
+
+
+def state_probe(model: LeWorldModel, train: tuple[torch.Tensor, torch.Tensor],
+                test: tuple[torch.Tensor, torch.Tensor]) -> float:
+    """R^2 on test frames of a ridge readout of the state ``(N, S)`` from the latents (uint8 frames ``(N, C, H, W)``),
+    averaged over state dimensions."""
+    z_train, z_test = latents_of(model, train[0]), latents_of(model, test[0])
+    return float(np.mean([dense_probe(z_train[:, None], train[1][:, None, d], z_test[:, None], test[1][:, None, d])
+                          for d in range(train[1].shape[1])]))
+
+
+def evaluate_world(cfg, trained: LeWorldModel, random_init: LeWorldModel, data, frames: int = 4000) -> dict:
+    """``{"position_r2": {"trained", "random_init"}}`` on frames of held-out episodes; ridge fitted on training
+    episodes."""
+    from openjepa.world.windows import frames_states
+
+    started = time.perf_counter()
+    train = frames_states(data.store, max_frames=frames, seed=0, episodes=data.train_episodes)
+    test = frames_states(data.store, max_frames=frames // 4, seed=1, episodes=data.test_episodes)
+    results = {"position_r2": {name: state_probe(m, train, test)
+                               for name, m in (("trained", trained), ("random_init", random_init))}}
+    for name, r2 in results["position_r2"].items():
+        log.info("%-12s state probe R^2: %.3f", name, r2)
+    results["meta"] = {"dataset": data.name, "train_frames": len(train[0]), "test_frames": len(test[0]),
+                       "features": "world-model latents (projector output), ridge readout of the state",
+                       "seconds": round(time.perf_counter() - started, 1)}
+    return results
+
+
+def success_rate(episodes: list[Episode]) -> float:
+    return float(np.mean([e.success for e in episodes]))
+
+
+def plan_report(model: LeWorldModel, env_factory, config: PlanConfig, frameskip: int, episodes: int, seed: int,
+                reset_options: dict, baselines: tuple[str, ...], progress: bool = True) -> tuple[dict, list[Episode]]:
+    """Success of MPC with ``model`` over ``episodes`` seeded tasks, and of baseline policies on the same tasks."""
+    from tqdm import tqdm
+
+    from openjepa.world.envs import make_policy
+
+    model.eval().requires_grad_(False)
+    env = env_factory()
+    planned = []
+    bar = tqdm(range(episodes), desc=f"plan ({config.planner})", unit="episode", disable=not progress)
+    for e in bar:
+        planned.append(run_mpc_episode(model, env, seed + e, config, frameskip, reset_options))
+        bar.set_postfix(success=f"{success_rate(planned):.2f}")
+    seconds = [s for ep in planned for s in ep.plan_seconds]
+    report = {
+        "success_rate": success_rate(planned),
+        "episodes": episodes,
+        "mean_steps": float(np.mean([ep.steps for ep in planned])),
+        "mean_steps_successful": float(np.mean([ep.steps for ep in planned if ep.success])) if any(
+            ep.success for ep in planned) else None,
+        "mean_plan_seconds": float(np.mean(seconds)),
+        "plan_calls": len(seconds),
+        "threads": torch.get_num_threads(),
+        "plan": asdict(config),
+        "frameskip": frameskip,
+    }
+    for name in baselines:
+        runs = [run_policy_episode(env, make_policy(name), seed + e, config.max_steps, reset_options)
+                for e in range(episodes)]
+        report[f"{name}_success_rate"] = success_rate(runs)
+        report[f"{name}_mean_steps"] = float(np.mean([ep.steps for ep in runs]))
+    return report, planned
+
+
+def plan_run(run_dir: str | Path, *, env: str | None = None, episodes: int = 50, planner: str | None = None,
+             out: str | Path | None = None, seed: int = 1000, threads: int | None = None,
+             overrides: dict | None = None, progress: bool = True) -> dict:
+    """Plan toward goal images with a trained world-model run; writes ``out`` (default ``RUN/plan.json``)
+    and ``RUN/plots/plan_episodes.png``, ``RUN/plots/energy_landscape.png``."""
+    from openjepa.eval.evaluate import load_trained_method, write_json_atomic
+    from openjepa.train.trainer import TrainingError
+    from openjepa.world.envs import make_env
+    from openjepa.world.plots import save_energy_landscape, save_plan_episodes
+
+    run_dir = Path(run_dir)
+    cfg, model = load_trained_method(run_dir, "cpu")
+    if not isinstance(model, LeWorldModel):
+        raise TrainingError(f"{run_dir} is a '{cfg.method.name}' run; planning needs a world model (lewm recipes)")
+    if threads:
+        torch.set_num_threads(threads)
+    config = replace(cfg.plan, **(overrides or {}))
+    if env:
+        config.env = env
+    if planner:
+        config.planner = planner
+        if planner != cfg.plan.planner and not (overrides or {}).get("planner_args"):
+            config.planner_args = {}
+    config.validate()
+    size = cfg.data.image_size
+    factory = lambda: make_env(config.env, image_size=size, max_steps=config.max_steps)  # noqa: E731
+    report, planned = plan_report(model, factory, config, cfg.data.frame_step, episodes, seed,
+                                  {"different_rooms": True}, ("random", "expert", "straight_line"), progress)
+    plots = run_dir / "plots"
+    plots.mkdir(exist_ok=True)
+    save_plan_episodes(planned[:4], model, plots / "plan_episodes.png")
+    save_energy_landscape(model, factory(), seed, config, cfg.data.frame_step, plots / "energy_landscape.png")
+    out = Path(out) if out else run_dir / "plan.json"
+    write_json_atomic(out, report)
+    log.info("success %.2f (random %.2f, expert %.2f, straight line %.2f); %.3f s per plan; %s",
+             report["success_rate"], report["random_success_rate"], report["expert_success_rate"],
+             report["straight_line_success_rate"], report["mean_plan_seconds"], out)
+    return report
