@@ -22,7 +22,8 @@ def test_recipes_lists_the_tiny_recipes():
         assert any(line.startswith(name + " ") and len(line) > len(name) + 10 for line in out.splitlines())
 
 
-@pytest.mark.parametrize("command", ["train", "eval", "embed", "demo", "bench", "export-hf", "recipes"])
+@pytest.mark.parametrize("command", ["train", "eval", "embed", "demo", "bench", "export-hf", "recipes",
+                                     "surprise", "collect", "plan"])
 def test_every_command_explains_its_options(command):
     out = _run(command, "--help").stdout
     assert "usage: openjepa" in out

@@ -89,12 +89,24 @@ def bench_setting(size: str, precision: str, *, image_size: int, patch: int, bat
     """Time ``steps`` training steps of a ViT ``size`` encoder (after two warm-up steps)."""
     cfg, data = _video_setup(size, precision, batch_size) if video else \
         _image_setup(size, precision, image_size, patch, batch_size)
+    timing, method = time_training_step(cfg, data, batch_size, steps, device)
+    params = sum(p.numel() for p in method.encoder.parameters())
+    tokens = 1
+    for g in method.encoder.grid:
+        tokens *= g
+    return {"size": size, "precision": precision, "encoder_params_m": params / 1e6, "tokens": tokens, **timing}
+
+
+def time_training_step(cfg, data, batch_size: int, steps: int, device: torch.device) -> tuple[dict, torch.nn.Module]:
+    """Seconds per training step of ``cfg``'s method on one batch of ``data`` (after two warm-up steps), samples/s,
+    achieved GFLOP/s (one forward+backward counted by ``torch.utils.flop_counter``) and peak memory."""
     torch.manual_seed(0)
     method = build_method(cfg).to(device)
     optimizer = torch.optim.AdamW([p for p in method.parameters() if p.requires_grad], lr=1e-4)
     batch = next(TrainBatches(data, batch_size, 0, extras=method.sample_extras()).iterate(0, 1))
     batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
-    cast = torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
+    cast = torch.autocast(device.type, dtype=torch.bfloat16) if cfg.train.precision == "bf16" else \
+        contextlib.nullcontext()
 
     def step() -> None:
         with cast:
@@ -117,13 +129,8 @@ def bench_setting(size: str, precision: str, *, image_size: int, patch: int, bat
         step()
     _sync(device)
     seconds = (time.perf_counter() - t0) / steps
-    params = sum(p.numel() for p in method.encoder.parameters())
-    tokens = 1
-    for g in method.encoder.grid:
-        tokens *= g
-    return {"size": size, "precision": precision, "encoder_params_m": params / 1e6, "tokens": tokens,
-            "step_s": seconds, "images_per_s": batch_size / seconds, "gflops": flops / seconds / 1e9,
-            "peak_memory_mb": _peak_memory_mb(device)}
+    return {"step_s": seconds, "images_per_s": batch_size / seconds, "gflops": flops / seconds / 1e9,
+            "peak_memory_mb": _peak_memory_mb(device)}, method
 
 
 def run_bench(sizes: list[str], precisions: list[str], *, steps: int = 5, batch_size: int = 64, image_size: int = 64,

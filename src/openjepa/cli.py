@@ -156,6 +156,11 @@ def _cmd_demo(args) -> int:
 
 
 def _cmd_bench(args) -> int:
+    if args.world:
+        from openjepa.world.bench import run_world_bench
+
+        run_world_bench(steps=args.steps)
+        return 0
     from openjepa.bench import run_bench
 
     sizes = args.sizes or (["tiny", "large"] if args.video else ["tiny", "small"])
@@ -238,6 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
         "beside the matmul peak GFLOP/s of this machine measured in the same run."))
     p.add_argument("--sizes", nargs="+", help="ViT sizes (default: tiny small; with --video: tiny large)")
     p.add_argument("--video", action="store_true", help="time V-JEPA steps on clips instead of I-JEPA on images")
+    p.add_argument("--world", action="store_true", help="time LeWorldModel training steps and CEM planning calls "
+                                                        "(lewm_tworoom_tiny, 1 and 2 threads)")
     p.add_argument("--precision", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
     p.add_argument("--steps", type=int, default=5, help="timed steps per setting (default 5)")
     p.add_argument("--batch-size", type=int, default=64, help="batch size (default 64; use 2-4 for --video large on a CPU)")

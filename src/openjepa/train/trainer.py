@@ -31,7 +31,7 @@ from openjepa.train.distributed import DistInfo, broadcast_object, init_distribu
 from openjepa.train.metrics import MetricsWriter, truncate_metrics
 from openjepa.train.optim import build_optimizer, set_hyperparameters
 from openjepa.train.schedules import learning_rate, weight_decay
-from openjepa.world.data import TrajectoryData
+from openjepa.world.data import TrajectoryData, is_trajectory_store
 
 log = logging.getLogger("openjepa")
 CALIBRATION_STEPS = 8
@@ -89,9 +89,6 @@ def fill_data_facts(cfg: RunConfig, data: ImageData | VideoData | TrajectoryData
             raise TrainingError(f"{data.name} is a trajectory store; train it with a world-model recipe "
                                 f"(lewm_tworoom_tiny), whose encoder reads single frames")
         cfg.method.action_dim = data.action_dim
-    elif cfg.method.name == "lewm":
-        raise TrainingError(f"the lewm recipes train on trajectories, but {data.name} is not a trajectory store; "
-                            f"record one with `openjepa collect tworoom --out PATH` and pass --data PATH")
     video = isinstance(data, VideoData)
     if video != (cfg.encoder.tubelet is not None):
         raise TrainingError(f"{data.name} holds {'clips' if video else 'images'} but the encoder reads "
@@ -190,6 +187,9 @@ def fit(cfg: RunConfig | None, run_dir: str | Path, *, resume: bool = False, pro
 def _fit(cfg: RunConfig, run_dir: Path, resume: bool, progress: bool, info: DistInfo, data: ImageData | None) -> Path:
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
+    if data is None and cfg.method.name == "lewm" and not is_trajectory_store(Path(cfg.data.dataset).expanduser()):
+        raise TrainingError(f"the lewm recipes train on trajectories, but '{cfg.data.dataset}' is not a trajectory "
+                            f"store; record one with `openjepa collect tworoom --out PATH` and pass --data PATH")
     data = data if data is not None else load_data(cfg.data)
     fill_data_facts(cfg, data)
     if info.is_main and not resume:

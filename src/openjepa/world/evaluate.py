@@ -17,6 +17,8 @@ from openjepa.world.model import LeWorldModel
 from openjepa.world.mpc import Episode, PlanConfig, run_mpc_episode, run_policy_episode
 
 log = logging.getLogger("openjepa")
+# i.i.d. uniform actions for the random baseline (collection's random policy holds actions to travel further)
+BASELINES = {"random": {"max_hold": 1}, "expert": {}, "straight_line": {}}
 
 
 @torch.no_grad()
@@ -59,8 +61,9 @@ def success_rate(episodes: list[Episode]) -> float:
 
 
 def plan_report(model: LeWorldModel, env_factory, config: PlanConfig, frameskip: int, episodes: int, seed: int,
-                reset_options: dict, baselines: tuple[str, ...], progress: bool = True) -> tuple[dict, list[Episode]]:
-    """Success of MPC with ``model`` over ``episodes`` seeded tasks, and of baseline policies on the same tasks."""
+                reset_options: dict, baselines: dict[str, dict], progress: bool = True) -> tuple[dict, list[Episode]]:
+    """Success of MPC with ``model`` over ``episodes`` seeded tasks, and of baseline policies (name -> settings
+    for ``make_policy``) on the same tasks."""
     from tqdm import tqdm
 
     from openjepa.world.envs import make_policy
@@ -85,8 +88,8 @@ def plan_report(model: LeWorldModel, env_factory, config: PlanConfig, frameskip:
         "plan": asdict(config),
         "frameskip": frameskip,
     }
-    for name in baselines:
-        runs = [run_policy_episode(env, make_policy(name), seed + e, config.max_steps, reset_options)
+    for name, kwargs in baselines.items():
+        runs = [run_policy_episode(env, make_policy(name, **kwargs), seed + e, config.max_steps, reset_options)
                 for e in range(episodes)]
         report[f"{name}_success_rate"] = success_rate(runs)
         report[f"{name}_mean_steps"] = float(np.mean([ep.steps for ep in runs]))
@@ -120,7 +123,7 @@ def plan_run(run_dir: str | Path, *, env: str | None = None, episodes: int = 50,
     size = cfg.data.image_size
     factory = lambda: make_env(config.env, image_size=size, max_steps=config.max_steps)  # noqa: E731
     report, planned = plan_report(model, factory, config, cfg.data.frame_step, episodes, seed,
-                                  {"different_rooms": True}, ("random", "expert", "straight_line"), progress)
+                                  {"different_rooms": True}, BASELINES, progress)
     plots = run_dir / "plots"
     plots.mkdir(exist_ok=True)
     save_plan_episodes(planned[:4], model, plots / "plan_episodes.png")
