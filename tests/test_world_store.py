@@ -329,3 +329,10 @@ def test_collect_retargets_reached_goals(tmp_path):
     assert store.extra["goals_reached_per_episode"] >= 2
     short = collect("tworoom", 2, "expert", tmp_path / "short", max_steps=120, progress=False, retarget=False)
     assert (short.episode_lengths < 120).all()
+
+
+def test_collect_mixes_policies_per_episode(tmp_path):
+    store = collect("tworoom", 4, "expert,random", tmp_path / "mix", max_steps=60, progress=False)
+    assert store.extra["policy"] == "expert,random"
+    steps = [np.abs(np.diff(store.episode(e)["actions"], axis=0)).sum() for e in range(4)]
+    assert steps[1] > steps[0] and steps[3] > steps[2]  # random actions jump more than the expert's

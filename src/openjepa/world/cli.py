@@ -37,7 +37,8 @@ def add_world_commands(sub) -> None:
         "(documented in openjepa.world.store) that `openjepa train lewm_...` reads with --data."))
     p.add_argument("env", help="environment: tworoom or reach")
     p.add_argument("--episodes", type=int, required=True, help="number of episodes")
-    p.add_argument("--policy", default="random", help="random, noisy_expert, expert or straight_line (default random)")
+    p.add_argument("--policy", default="random", help="random, noisy_expert, expert or straight_line, or several comma-separated, "
+                                                   "taken in turn per episode (default random)")
     p.add_argument("--out", type=Path, required=True, help="store folder to write")
     p.add_argument("--seed", type=int, default=0, help="episode e uses seed + e (default 0)")
     p.add_argument("--image-size", type=int, default=32, help="frame side in pixels (default 32)")

@@ -46,7 +46,8 @@ def collect(env: str | Any, episodes: int, policy: str | Any = "random", out: st
 
     ``env`` is a name for ``openjepa.world.envs.make_env`` (built with ``image_size``, ``max_steps`` and
     ``env_kwargs``) or an env object with the gymnasium API and ``{"pixels", "state"}`` observations; ``policy``
-    is a name for ``make_policy`` or an object with ``reset(env, rng)`` and ``act(env)``. Episode ``e`` resets
+    is a name for ``make_policy`` (or several, comma-separated: episode ``e`` uses the ``e % k``-th, e.g.
+    ``noisy_expert,random`` mixes purposeful paths with wall bumps) or an object with ``reset(env, rng)`` and ``act(env)``. Episode ``e`` resets
     the env with ``seed + e`` and the policy with ``default_rng([seed, e])``, so the store is a function of
     ``seed``. An episode ends when truncated or after ``max_steps`` actions; when its goal is reached it ends
     too, unless ``retarget`` (the default: world models learn from long, varied episodes), which gives the
@@ -58,12 +59,11 @@ def collect(env: str | Any, episodes: int, policy: str | Any = "random", out: st
         raise ValueError(f"episodes and max_steps must be >= 1, got episodes={episodes}, max_steps={max_steps}")
     env_name = env if isinstance(env, str) else getattr(getattr(env, "spec", None), "id", None)
     policy_name = policy if isinstance(policy, str) else type(policy).__name__
-    if isinstance(env, str) or isinstance(policy, str):
-        from openjepa.world.envs import make_env, make_policy
-        if isinstance(env, str):
-            env = make_env(env, image_size=image_size, max_steps=max_steps, **(env_kwargs or {}))
-        if isinstance(policy, str):
-            policy = make_policy(policy)
+    from openjepa.world.envs import make_env, make_policy
+
+    if isinstance(env, str):
+        env = make_env(env, image_size=image_size, max_steps=max_steps, **(env_kwargs or {}))
+    policies = [make_policy(name.strip()) for name in policy.split(",")] if isinstance(policy, str) else [policy]
     extra = {"policy": policy_name, "seed": seed, "max_steps": max_steps, "retarget": retarget,
              "env_kwargs": env_kwargs or {}}
     writer = None
@@ -71,8 +71,8 @@ def collect(env: str | Any, episodes: int, policy: str | Any = "random", out: st
     with tqdm(disable=not progress, unit="step", desc=f"collect {env_name or 'env'}", dynamic_ncols=True) as bar:
         try:
             for e in range(episodes):
-                frames, actions, state, goals = _rollout(env, policy, seed + e, np.random.default_rng([seed, e]),
-                                                         max_steps, retarget)
+                frames, actions, state, goals = _rollout(env, policies[e % len(policies)], seed + e,
+                                                         np.random.default_rng([seed, e]), max_steps, retarget)
                 if writer is None:
                     writer = TrajectoryWriter(out, image_size=frames.shape[1:3], channels=frames.shape[3],
                                               action_dim=actions.shape[1], state_dim=state.shape[1], env=env_name,
