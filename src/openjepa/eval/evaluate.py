@@ -91,7 +91,7 @@ def evaluate_run(run_dir: str | Path, data_path: str | None = None, *, device: s
     if cfg.method.name == "lewm":
         from openjepa.world.evaluate import evaluate_world
 
-        results = evaluate_world(cfg, trained, random_init_method(cfg, device), data)
+        results = evaluate_world(trained, random_init_method(cfg, device), data)
         return _write_results(run_dir, results, out, results_table(results), list((run_dir / "plots").glob("*.png")))
     if cfg.data.frames is not None:
         results = evaluate_clips(cfg, trained, random_init_method(cfg, device), data, device=device)

@@ -11,7 +11,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from openjepa.bench import matmul_peak_gflops, time_training_step
 from openjepa.runconfig import build_config, build_method, recipe_dict
 from openjepa.world.mpc import LatentGoalCost
-from openjepa.world.planners import CEM
+from openjepa.world.planners import make_planner
 
 
 class RandomWindows(torch.utils.data.Dataset):
@@ -46,7 +46,7 @@ def plan_call_seconds(cfg, threads: int, calls: int = 3) -> tuple[float, float]:
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = build_method(cfg).eval().requires_grad_(False)
-    planner = CEM(**{k: int(v) for k, v in cfg.plan.planner_args.items()})
+    planner = make_planner("cem", **cfg.plan.planner_args)
     cost = LatentGoalCost(model, cfg.plan.cost)
     h, dz, a = model.history, model.latent_dim, cfg.method.action_dim
     cost.set(torch.randn(1, h, dz), torch.zeros(1, h - 1, a), torch.randn(1, dz))

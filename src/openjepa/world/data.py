@@ -10,10 +10,8 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from openjepa.world.store import TrajectoryStore
+from openjepa.world.store import FORMAT, TrajectoryStore
 from openjepa.world.windows import TrajectoryWindows, frames_states, split_episodes
-
-STORE_FORMAT = "openjepa-trajectories"
 
 
 def is_trajectory_store(path: str | Path) -> bool:
@@ -22,7 +20,7 @@ def is_trajectory_store(path: str | Path) -> bool:
     if not meta.is_file():
         return False
     try:
-        return json.loads(meta.read_text()).get("format") == STORE_FORMAT
+        return json.loads(meta.read_text()).get("format") == FORMAT
     except (OSError, ValueError, AttributeError):
         return False
 

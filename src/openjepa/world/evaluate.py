@@ -14,7 +14,7 @@ import torch
 
 from openjepa.eval.video import dense_probe
 from openjepa.world.model import LeWorldModel
-from openjepa.world.mpc import Episode, PlanConfig, run_mpc_episode, run_policy_episode
+from openjepa.world.mpc import Episode, PlanConfig, run_mpc_episode
 
 log = logging.getLogger("openjepa")
 # i.i.d. uniform actions for the random baseline (collection's random policy holds actions to travel further)
@@ -38,7 +38,7 @@ def state_probe(model: LeWorldModel, train: tuple[torch.Tensor, torch.Tensor],
                           for d in range(train[1].shape[1])]))
 
 
-def evaluate_world(cfg, trained: LeWorldModel, random_init: LeWorldModel, data, frames: int = 4000) -> dict:
+def evaluate_world(trained: LeWorldModel, random_init: LeWorldModel, data, frames: int = 4000) -> dict:
     """``{"position_r2": {"trained", "random_init"}}`` on frames of held-out episodes; ridge fitted on training
     episodes."""
     from openjepa.world.windows import frames_states
@@ -66,7 +66,7 @@ def plan_report(model: LeWorldModel, env_factory, config: PlanConfig, frameskip:
     for ``make_policy``) on the same tasks."""
     from tqdm import tqdm
 
-    from openjepa.world.envs import make_policy
+    from openjepa.world.envs import make_policy, run_episode
 
     model.eval().requires_grad_(False)
     env = env_factory()
@@ -89,10 +89,9 @@ def plan_report(model: LeWorldModel, env_factory, config: PlanConfig, frameskip:
         "frameskip": frameskip,
     }
     for name, kwargs in baselines.items():
-        runs = [run_policy_episode(env, make_policy(name, **kwargs), seed + e, config.max_steps, reset_options)
-                for e in range(episodes)]
-        report[f"{name}_success_rate"] = success_rate(runs)
-        report[f"{name}_mean_steps"] = float(np.mean([ep.steps for ep in runs]))
+        runs = [run_episode(env, make_policy(name, **kwargs), seed + e, reset_options) for e in range(episodes)]
+        report[f"{name}_success_rate"] = float(np.mean([success for success, _ in runs]))
+        report[f"{name}_mean_steps"] = float(np.mean([steps for _, steps in runs]))
     return report, planned
 
 

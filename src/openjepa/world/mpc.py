@@ -67,15 +67,17 @@ class LatentGoalCost:
 
 @dataclass
 class Episode:
+    """One MPC episode: whether it reached the goal, its env steps, what it saw, and per plan call the time taken,
+    the rolled-out latents of the chosen plan ``(H, Dz)`` and the observed latent ``(Dz,)``."""
+
     success: bool
     steps: int
-    states: np.ndarray  # (L + 1, S) env states
+    states: np.ndarray  # (L + 1, S)
     frames: np.ndarray  # (L + 1, H, W, C)
-    goal_state: np.ndarray
-    goal_frame: np.ndarray
-    plan_seconds: list[float] = field(default_factory=list)
-    predicted: list[np.ndarray] = field(default_factory=list)  # per plan: rolled-out latents (H, Dz)
-    latents: list[np.ndarray] = field(default_factory=list)  # per plan: the observed latent (Dz,)
+    goal_frame: np.ndarray  # (H, W, C)
+    plan_seconds: list[float]
+    predicted: list[np.ndarray]
+    latents: list[np.ndarray]
 
 
 @torch.no_grad()
@@ -92,16 +94,15 @@ def run_mpc_episode(model: LeWorldModel, env, seed: int, config: PlanConfig, fra
     cost = LatentGoalCost(model, config.cost)
     h = model.history
     history, past = [model.embed(frames_tensor(obs["pixels"])[None])], []  # latents (1, Dz), chunks (A,)
-    frames, states = [obs["pixels"]], [obs["state"]]
-    episode = Episode(False, 0, np.empty(0), np.empty(0), np.asarray(info["goal"]), goal_frame)
-    plan, steps, done = None, 0, bool(info.get("success", False))
+    frames, states, seconds, predicted, latents = [obs["pixels"]], [obs["state"]], [], [], []
+    plan, steps, done = None, 0, bool(info["success"])
     while not done and steps < config.max_steps:
         started = time.perf_counter()
         cost.set(torch.stack(history, 1), _past_actions(past, len(history), frameskip * env_dim), goal)
         plan = planner.plan(cost, 1, config.horizon, frameskip * env_dim, init=plan, generator=gen).actions
-        episode.plan_seconds.append(time.perf_counter() - started)
-        episode.latents.append(history[-1][0].numpy())
-        episode.predicted.append(model.rollout(cost.history, torch.cat([cost.past, plan], 1))[0].numpy())
+        seconds.append(time.perf_counter() - started)
+        latents.append(history[-1][0].numpy())
+        predicted.append(model.rollout(cost.history, torch.cat([cost.past, plan], 1))[0].numpy())
         for chunk in plan[0, : config.execute]:
             for action in chunk.reshape(frameskip, env_dim).numpy():
                 obs, _, terminated, truncated, info = env.step(action)
@@ -116,10 +117,8 @@ def run_mpc_episode(model: LeWorldModel, env, seed: int, config: PlanConfig, fra
             history = (history + [model.embed(frames_tensor(obs["pixels"])[None])])[-h:]
             past = (past + [chunk])[-(h - 1):] if h > 1 else []
         plan = torch.cat([plan[:, config.execute :], torch.zeros_like(plan[:, : config.execute])], 1)
-    episode.success = bool(info.get("success", False))
-    episode.steps = steps
-    episode.frames, episode.states = np.stack(frames), np.stack(states)
-    return episode
+    return Episode(bool(info["success"]), steps, np.stack(states), np.stack(frames), goal_frame, seconds, predicted,
+                   latents)
 
 
 def _past_actions(past: list[torch.Tensor], history: int, action_dim: int) -> torch.Tensor:
@@ -128,19 +127,3 @@ def _past_actions(past: list[torch.Tensor], history: int, action_dim: int) -> to
     chunks = past[-need:] if need else []
     pad = [torch.zeros(action_dim)] * (need - len(chunks))
     return torch.stack(pad + chunks)[None] if need else torch.zeros(1, 0, action_dim)
-
-
-def run_policy_episode(env, policy, seed: int, max_steps: int, reset_options: dict | None = None) -> Episode:
-    """One episode of a baseline policy (``policy.reset(env, rng)``, ``policy.act(env)``)."""
-    obs, info = env.reset(seed=seed, options=reset_options)
-    policy.reset(env, np.random.default_rng([seed, 1]))
-    frames, states = [obs["pixels"]], [obs["state"]]
-    steps, done = 0, bool(info.get("success", False))
-    while not done and steps < max_steps:
-        obs, _, terminated, truncated, info = env.step(policy.act(env))
-        frames.append(obs["pixels"])
-        states.append(obs["state"])
-        steps += 1
-        done = terminated or truncated
-    return Episode(bool(info.get("success", False)), steps, np.stack(states), np.stack(frames),
-                   np.asarray(info["goal"]), info["goal_pixels"])

@@ -30,12 +30,11 @@ def _check(batch: int, horizon: int, action_dim: int, init: torch.Tensor | None)
                          f"got {tuple(init.shape)}")
 
 
-def _best(cost: Cost, candidates: torch.Tensor) -> PlanResult:
-    """The cheapest of ``candidates (B, S, H, A)``."""
-    c = cost(candidates)
-    i = c.argmin(1)
-    rows = torch.arange(len(c))
-    return PlanResult(candidates[rows, i], c[rows, i])
+def _cheapest(candidates: torch.Tensor, costs: torch.Tensor) -> PlanResult:
+    """The cheapest of ``candidates (B, S, H, A)`` by ``costs (B, S)``."""
+    i = costs.argmin(1)
+    rows = torch.arange(len(costs))
+    return PlanResult(candidates[rows, i], costs[rows, i])
 
 
 @dataclass
@@ -68,7 +67,7 @@ class CEM:
             c = cost(candidates)
             order = c.argsort(1)[:, : self.elites]
             elite = torch.gather(candidates, 1, order[..., None, None].expand(-1, -1, horizon, action_dim))
-            step = PlanResult(elite[:, 0], c.gather(1, order[:, :1])[:, 0])
+            step = _cheapest(candidates, c)
             best = step if best is None else _keep_better(best, step)
             mean = self.momentum * mean + (1 - self.momentum) * elite.mean(1)
             std = (self.momentum * std + (1 - self.momentum) * elite.std(1)).clamp_min(self.min_std)
@@ -102,11 +101,10 @@ class MPPI:
             scaled = (c - c.mean(1, keepdim=True)) / c.std(1, keepdim=True).clamp_min(1e-8)
             weights = torch.softmax(-scaled / self.temperature, dim=1)
             mean = (weights[..., None, None] * candidates).sum(1)
-            i = c.argmin(1)
-            rows = torch.arange(batch)
-            step = PlanResult(candidates[rows, i], c[rows, i])
+            step = _cheapest(candidates, c)
             best = step if best is None else _keep_better(best, step)
-        return _keep_better(best, _best(cost, mean[:, None].clamp(self.low, self.high)))
+        final = mean[:, None].clamp(self.low, self.high)
+        return _keep_better(best, _cheapest(final, cost(final)))
 
 
 @dataclass
@@ -135,7 +133,8 @@ class GradientPlanner:
                 cost(centre + half * torch.tanh(raw)).sum().backward()
             opt.step()
         with torch.no_grad():
-            return _best(cost, centre + half * torch.tanh(raw))
+            final = centre + half * torch.tanh(raw)
+            return _cheapest(final, cost(final))
 
 
 def _keep_better(a: PlanResult, b: PlanResult) -> PlanResult:

@@ -17,7 +17,7 @@ from typing import Any, Callable
 import gymnasium
 
 from openjepa.world.envs.policies import (
-    POLICIES, NoisyExpert, Policy, RandomPolicy, StraightLine, make_policy, success_rate,
+    POLICIES, NoisyExpert, Policy, RandomPolicy, StraightLine, make_policy, run_episode, success_rate,
 )
 from openjepa.world.envs.tworoom import ReachEnv, TwoRoomEnv
 
@@ -41,5 +41,5 @@ def make_env(name: str, **kwargs: Any) -> TwoRoomEnv:
 
 __all__ = [
     "ENVS", "GYM_IDS", "POLICIES", "NoisyExpert", "Policy", "RandomPolicy", "ReachEnv", "StraightLine", "TwoRoomEnv",
-    "make_env", "make_policy", "success_rate",
+    "make_env", "make_policy", "run_episode", "success_rate",
 ]
