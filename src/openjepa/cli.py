@@ -19,6 +19,8 @@ def _train_parser(sub) -> None:
     p.add_argument("--out", type=Path, help="run folder to create (must not hold a run already)")
     p.add_argument("--data", help="dataset: built-in name (shapes, digits) or a folder of class folders, "
                                   "MNIST IDX files or CIFAR batches (sets data.dataset)")
+    p.add_argument("--encoder", metavar="RUN", help="for recipes on a frozen encoder (vjepa2ac_*): the openjepa run "
+                                                   "whose encoder to use, frozen (sets method.encoder_run)")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--minutes", type=float, help="time budget: the schedule is fitted to it (sets train.minutes)")
     budget.add_argument("--steps", type=int, help="schedule length in optimizer steps (sets train.steps)")
@@ -36,7 +38,7 @@ def _cmd_train(args) -> int:
     recipe = [a for a in args.args if "=" not in a]
     overrides = [a for a in args.args if "=" in a]
     if args.resume is not None:
-        if recipe or overrides or args.out or args.data or args.steps or args.seed is not None:
+        if recipe or overrides or args.out or args.data or args.encoder or args.steps or args.seed is not None:
             raise ConfigError("--resume DIR continues a run as configured; only --minutes and --stop-at may be given")
         from openjepa.train.trainer import load_run_config
 
@@ -52,6 +54,8 @@ def _cmd_train(args) -> int:
     flags = []
     if args.data:
         flags.append(f"data.dataset={args.data}")
+    if args.encoder:
+        flags.append(f"method.encoder_run={args.encoder}")
     if args.minutes is not None:
         flags.append(f"train.minutes={args.minutes}")
     if args.steps is not None:

@@ -80,6 +80,8 @@ def build_method(cfg: RunConfig) -> Method:
             f"or change encoder.patch_size"
         )
     size = cfg.data.image_size
-    encoder = ViT(cfg.encoder, cfg.channels, size if cfg.encoder.tubelet is None else (cfg.data.frames, size, size))
+    # a frozen video encoder taken from another run keeps the clip length it was built for
+    frames = getattr(cfg.method, "encoder_frames", None) or cfg.data.frames
+    encoder = ViT(cfg.encoder, cfg.channels, size if cfg.encoder.tubelet is None else (frames, size, size))
     _, method_cls = METHODS[cfg.method.name]
     return method_cls(cfg.method, encoder, Normalize(cfg.data.mean, cfg.data.std))

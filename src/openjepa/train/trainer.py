@@ -25,6 +25,7 @@ from openjepa.data.images import ImageData
 from openjepa.data.sprites import VideoData
 from openjepa.data.loader import TrainBatches
 from openjepa.data.resolve import load_data
+from openjepa.methods import WORLD_MODELS
 from openjepa.runconfig import RunConfig, build_config, build_method, config_dict
 from openjepa.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from openjepa.train.distributed import DistInfo, broadcast_object, init_distributed, shutdown
@@ -84,13 +85,15 @@ def fill_data_facts(cfg: RunConfig, data: ImageData | VideoData | TrajectoryData
     if data.image_size[0] != data.image_size[1]:
         raise TrainingError(f"{data.name}: images are {data.image_size[1]}x{data.image_size[0]}; "
                             f"set data.image_size=N to train on NxN crops")
-    if isinstance(data, TrajectoryData):
-        if cfg.method.name != "lewm" or cfg.encoder.tubelet is not None:
-            raise TrainingError(f"{data.name} is a trajectory store; train it with a world-model recipe "
-                                f"(lewm_tworoom_tiny), whose encoder reads single frames")
-        cfg.method.action_dim = data.action_dim
     video = isinstance(data, VideoData)
-    if video != (cfg.encoder.tubelet is not None):
+    if isinstance(data, TrajectoryData):
+        if cfg.method.name not in WORLD_MODELS or (cfg.method.name == "lewm" and cfg.encoder.tubelet is not None):
+            raise TrainingError(f"{data.name} is a trajectory store; train it with a world-model recipe "
+                                f"(lewm_tworoom_tiny, whose encoder reads single frames, or vjepa2ac_tworoom_tiny)")
+        cfg.method.action_dim = data.action_dim
+        if hasattr(cfg.method, "state_dim"):
+            cfg.method.state_dim = data.store.state_dim
+    elif video != (cfg.encoder.tubelet is not None):
         raise TrainingError(f"{data.name} holds {'clips' if video else 'images'} but the encoder reads "
                             f"{'clips (encoder.tubelet is set)' if cfg.encoder.tubelet else 'images'}; "
                             f"set data.frames and encoder.tubelet together (see the vjepa recipes)")
@@ -100,6 +103,30 @@ def fill_data_facts(cfg: RunConfig, data: ImageData | VideoData | TrajectoryData
     if cfg.data.mean is None or cfg.data.std is None:
         cfg.data.mean, cfg.data.std = data.channel_stats()
     return cfg
+
+
+def adopt_frozen_encoder(cfg: RunConfig, data: TrajectoryData) -> dict[str, torch.Tensor]:
+    """For a method on a frozen encoder from another run (``method.encoder_run``): copy that run's encoder shape
+    and input normalisation (a video encoder's clip length too) into ``cfg``; returns its eval encoder's weights."""
+    from openjepa.eval.evaluate import load_trained_method
+
+    source = cfg.method.encoder_run
+    if not source:
+        raise TrainingError(f"{cfg.method.name} trains a predictor on a frozen encoder from another run: pass "
+                            f"--encoder RUN (e.g. a lewm_tworoom_tiny or I-JEPA run on images of the store's size)")
+    if not Path(source).expanduser().is_dir():
+        raise TrainingError(f"--encoder {source}: no such run folder")
+    source_cfg, source_method = load_trained_method(Path(source).expanduser())
+    encoder = source_method.eval_encoder(source_cfg.eval.encoder)
+    size = source_cfg.data.image_size
+    if (source_cfg.channels, (size, size)) != (data.channels, data.image_size):
+        raise TrainingError(f"--encoder {source} reads {source_cfg.channels}-channel {size}x{size} images but "
+                            f"{data.name} holds {data.channels}-channel {data.image_size[1]}x{data.image_size[0]} "
+                            f"frames; pick an encoder trained at the store's frame size")
+    cfg.encoder = source_cfg.encoder
+    cfg.method.encoder_frames = None if encoder.config.tubelet is None else encoder.input_size[0]
+    cfg.data.mean, cfg.data.std = source_cfg.data.mean, source_cfg.data.std
+    return encoder.state_dict()
 
 
 def load_run_config(run_dir: Path) -> RunConfig:
@@ -187,16 +214,20 @@ def fit(cfg: RunConfig | None, run_dir: str | Path, *, resume: bool = False, pro
 def _fit(cfg: RunConfig, run_dir: Path, resume: bool, progress: bool, info: DistInfo, data: ImageData | None) -> Path:
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
-    if data is None and cfg.method.name == "lewm" and not is_trajectory_store(Path(cfg.data.dataset).expanduser()):
-        raise TrainingError(f"the lewm recipes train on trajectories, but '{cfg.data.dataset}' is not a trajectory "
-                            f"store; record one with `openjepa collect tworoom --out PATH` and pass --data PATH")
+    if data is None and cfg.method.name in WORLD_MODELS and not is_trajectory_store(Path(cfg.data.dataset).expanduser()):
+        raise TrainingError(f"the {cfg.method.name} recipes train on trajectories, but '{cfg.data.dataset}' is not a "
+                            f"trajectory store; record one with `openjepa collect tworoom --out PATH` and pass --data PATH")
     data = data if data is not None else load_data(cfg.data)
+    frozen_encoder = adopt_frozen_encoder(cfg, data) if hasattr(cfg.method, "encoder_run") and not resume else None
     fill_data_facts(cfg, data)
     if info.is_main and not resume:
         (run_dir / "config.yaml").write_text(yaml.safe_dump(config_dict(cfg), sort_keys=False))
 
     torch.manual_seed(cfg.train.seed)
-    method = build_method(cfg).to(info.device)
+    method = build_method(cfg)
+    if frozen_encoder is not None:
+        method.encoder.load_state_dict(frozen_encoder)
+    method = method.to(info.device)
     optimizer = build_optimizer(method, cfg.optim)
     state = {"step": 0, "total_steps": cfg.train.steps, "elapsed": 0.0}
     if resume:

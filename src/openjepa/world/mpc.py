@@ -4,7 +4,9 @@ At every model step: encode the current frame, plan ``horizon`` action chunks th
 predicted latents near the goal frame's latent, execute the first ``execute`` chunks (each
 ``frameskip`` environment actions), and plan again from what the environment shows
 (receding horizon). The cost of a plan is the latent distance to the goal summed over the
-horizon (``cost="sum"``) or at its end only (``"terminal"``).
+horizon (``cost="sum"``) or at its end only (``"terminal"``); the distance (``energy``) is the mean
+squared (``l2``, LeWorldModel) or absolute (``l1``, V-JEPA 2-AC) difference over all of a latent's
+values, whatever its shape (one vector per frame, or patch tokens).
 """
 
 from __future__ import annotations
@@ -16,21 +18,25 @@ from typing import Literal
 import numpy as np
 import torch
 
+from openjepa.world.ac_model import ACWorldModel
 from openjepa.world.model import LeWorldModel
 from openjepa.world.planners import make_planner
+
+WorldModel = LeWorldModel | ACWorldModel
 
 
 @dataclass
 class PlanConfig:
     """How ``openjepa plan`` plans: the planner and its settings (``planner_args``, e.g. CEM's samples,
-    elites, iterations), the horizon in model steps, chunks executed per plan, the cost, and the episode
-    length in environment steps."""
+    elites, iterations), the horizon in model steps, chunks executed per plan, the cost and its energy
+    (distance to the goal latent), and the episode length in environment steps."""
 
     planner: Literal["cem", "mppi", "grad"] = "cem"
     planner_args: dict[str, float] = field(default_factory=lambda: {"samples": 300, "elites": 30, "iterations": 30})
     horizon: int = 5
     execute: int = 1
     cost: Literal["sum", "terminal"] = "sum"
+    energy: Literal["l2", "l1"] = "l2"
     max_steps: int = 200
     env: str = "tworoom"
 
@@ -46,29 +52,43 @@ def frames_tensor(pixels: np.ndarray) -> torch.Tensor:
 
 
 class LatentGoalCost:
-    """Cost of action chunks ``(B, S, H, A)`` for B problems: distance of the rolled-out latents to each
-    problem's goal latent. ``set(history, past_actions, goal)`` fixes the start of every problem."""
+    """Cost of action chunks ``(B, S, H, A)`` for B problems: distance (``energy``) of the rolled-out latents to
+    each problem's goal latent. ``set(history, past_actions, goal, states)`` fixes the start of every problem."""
 
-    def __init__(self, model: LeWorldModel, kind: Literal["sum", "terminal"]):
-        self.model, self.kind = model, kind
+    def __init__(self, model: WorldModel, kind: Literal["sum", "terminal"], energy: Literal["l2", "l1"] = "l2"):
+        if energy not in ("l2", "l1"):
+            raise ValueError(f"energy must be l2 or l1, got {energy!r}")
+        self.model, self.kind, self.energy = model, kind, energy
+        self.reads_state = isinstance(model, ACWorldModel) and model.reads_state
 
-    def set(self, history: torch.Tensor, past_actions: torch.Tensor, goal: torch.Tensor) -> None:
-        """``history (B, h, Dz)``, ``past_actions (B, h - 1, A)``, ``goal (B, Dz)``."""
+    def set(self, history: torch.Tensor, past_actions: torch.Tensor, goal: torch.Tensor,
+            states: torch.Tensor | None = None) -> None:
+        """Latents ``history (B, h, *Z)``, ``past_actions (B, h - 1, A)``, ``goal (B, *Z)``, and the history frames'
+        ``states (B, h, S)``, which only a model that reads them (``model.reads_state``) needs."""
+        if self.reads_state and states is None:
+            raise ValueError("this world model reads the state of its history frames: pass states")
         self.history, self.past, self.goal = history, past_actions, goal
+        self.states = states if self.reads_state else None
+
+    def rollout(self, actions: torch.Tensor, candidates: int = 1) -> torch.Tensor:
+        """Latents ``(B C, H, *Z)`` after planned chunks ``(B C, H, A)``: C candidates per problem, problem by problem."""
+        rep = lambda x: x.repeat_interleave(candidates, 0)  # noqa: E731
+        extra = {} if self.states is None else {"states": rep(self.states)}
+        return self.model.rollout(rep(self.history), torch.cat([rep(self.past), actions], 1), **extra)
 
     def __call__(self, actions: torch.Tensor) -> torch.Tensor:
         B, S, H, A = actions.shape
-        rep = lambda x: x.repeat_interleave(S, 0)  # noqa: E731
-        acts = torch.cat([rep(self.past), actions.reshape(B * S, H, A)], 1)
-        z = self.model.rollout(rep(self.history), acts)  # (B S, H, Dz)
-        dist = (z - rep(self.goal)[:, None]).square().mean(-1).reshape(B, S, H)
+        z = self.rollout(actions.reshape(B * S, H, A), S)  # (B S, H, *Z)
+        diff = z - self.goal.repeat_interleave(S, 0)[:, None]
+        dist = (diff.square() if self.energy == "l2" else diff.abs()).flatten(2).mean(-1).reshape(B, S, H)
         return dist.sum(-1) if self.kind == "sum" else dist[..., -1]
 
 
 @dataclass
 class Episode:
     """One MPC episode: whether it reached the goal, its env steps, what it saw, and per plan call the time taken,
-    the rolled-out latents of the chosen plan ``(H, Dz)`` and the observed latent ``(Dz,)``."""
+    the rolled-out latents of the chosen plan ``(H, Dz)`` and the observed latent ``(Dz,)`` (latents of any
+    shape flattened to ``Dz`` values)."""
 
     success: bool
     steps: int
@@ -81,7 +101,7 @@ class Episode:
 
 
 @torch.no_grad()
-def run_mpc_episode(model: LeWorldModel, env, seed: int, config: PlanConfig, frameskip: int,
+def run_mpc_episode(model: WorldModel, env, seed: int, config: PlanConfig, frameskip: int,
                     reset_options: dict | None = None) -> Episode:
     """One episode of model-predictive control on a gymnasium env whose observations hold ``pixels`` and
     ``state`` and whose reset info holds ``goal_pixels`` and ``goal``."""
@@ -91,18 +111,20 @@ def run_mpc_episode(model: LeWorldModel, env, seed: int, config: PlanConfig, fra
     goal_frame = info["goal_pixels"]
     goal = model.embed(frames_tensor(goal_frame)[None])
     env_dim = env.action_space.shape[0]
-    cost = LatentGoalCost(model, config.cost)
+    cost = LatentGoalCost(model, config.cost, config.energy)
     h = model.history
-    history, past = [model.embed(frames_tensor(obs["pixels"])[None])], []  # latents (1, Dz), chunks (A,)
+    # the last h observations: latents (1, *Z), states (1, S); chunks (A,) executed between them
+    history, observed_states, past = [model.embed(frames_tensor(obs["pixels"])[None])], [_state(obs)], []
     frames, states, seconds, predicted, latents = [obs["pixels"]], [obs["state"]], [], [], []
     plan, steps, done = None, 0, bool(info["success"])
     while not done and steps < config.max_steps:
         started = time.perf_counter()
-        cost.set(torch.stack(history, 1), _past_actions(past, len(history), frameskip * env_dim), goal)
+        cost.set(torch.stack(history, 1), _past_actions(past, len(history), frameskip * env_dim), goal,
+                 torch.stack(observed_states, 1))
         plan = planner.plan(cost, 1, config.horizon, frameskip * env_dim, init=plan, generator=gen).actions
         seconds.append(time.perf_counter() - started)
-        latents.append(history[-1][0].numpy())
-        predicted.append(model.rollout(cost.history, torch.cat([cost.past, plan], 1))[0].numpy())
+        latents.append(history[-1][0].flatten().numpy())
+        predicted.append(cost.rollout(plan)[0].flatten(1).numpy())
         for chunk in plan[0, : config.execute]:
             for action in chunk.reshape(frameskip, env_dim).numpy():
                 obs, _, terminated, truncated, info = env.step(action)
@@ -115,10 +137,16 @@ def run_mpc_episode(model: LeWorldModel, env, seed: int, config: PlanConfig, fra
             if done:
                 break
             history = (history + [model.embed(frames_tensor(obs["pixels"])[None])])[-h:]
+            observed_states = (observed_states + [_state(obs)])[-h:]
             past = (past + [chunk])[-(h - 1):] if h > 1 else []
         plan = torch.cat([plan[:, config.execute :], torch.zeros_like(plan[:, : config.execute])], 1)
     return Episode(bool(info["success"]), steps, np.stack(states), np.stack(frames), goal_frame, seconds, predicted,
                    latents)
+
+
+def _state(obs: dict) -> torch.Tensor:
+    """The observation's state as ``(1, S)`` float32."""
+    return torch.as_tensor(obs["state"], dtype=torch.float32)[None]
 
 
 def _past_actions(past: list[torch.Tensor], history: int, action_dim: int) -> torch.Tensor:
