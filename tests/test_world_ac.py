@@ -13,7 +13,7 @@ from openjepa.nn.vit import ViT, ViTConfig
 from openjepa.train.optim import build_optimizer
 from openjepa.train.config import OptimConfig
 from openjepa.world.ac_model import ACWorldModel, ACWorldModelConfig
-from openjepa.world.ac_predictor import ACPredictorConfig, block_causal_mask
+from openjepa.world.ac_predictor import ACPredictor, ACPredictorConfig, block_causal_mask
 from openjepa.world.envs import make_env
 from openjepa.world.mpc import LatentGoalCost, PlanConfig, run_mpc_episode
 
@@ -26,7 +26,11 @@ def tiny_model(history=2, frames=6, state_dim=STATE, tubelet=None):
                              pool=2, action_dim=ACTION, state_dim=state_dim)
     size = 16 if tubelet is None else (4, 16, 16)
     encoder = ViT(ViTConfig(patch_size=4, width=WIDTH, depth=1, heads=2, tubelet=tubelet), 3, size)
-    return ACWorldModel(cfg, encoder, Normalize([0.5] * 3, [0.25] * 3))
+    model = ACWorldModel(cfg, encoder, Normalize([0.5] * 3, [0.25] * 3))
+    for head in (model.predictor.token_head, model.predictor.state_head):  # zero at init: predictions copy the inputs
+        if head is not None:
+            torch.nn.init.normal_(head.weight, std=0.1)
+    return model
 
 
 def test_block_causal_mask_lets_a_frame_see_itself_and_the_past_only():
@@ -37,6 +41,14 @@ def test_block_causal_mask_lets_a_frame_see_itself_and_the_past_only():
     assert not mask[1, 2] and mask[2, 1]
     model = tiny_model(frames=5)
     assert model.predictor.mask.shape == (5 * (2 + TOKENS),) * 2
+
+
+def test_a_fresh_predictor_copies_its_inputs_forward():
+    fresh = ACPredictor(ACPredictorConfig(width=32, depth=2, heads=2, frames=3), WIDTH, TOKENS, ACTION, STATE)
+    z, states = torch.randn(2, 3, TOKENS, WIDTH), torch.rand(2, 3, STATE)
+    pred, pred_states, _ = fresh(z, torch.randn(2, 3, ACTION), states)
+    torch.testing.assert_close(pred, z, rtol=0, atol=0)
+    torch.testing.assert_close(pred_states, states, rtol=0, atol=0)
 
 
 def test_future_action_never_changes_an_earlier_prediction():

@@ -65,7 +65,9 @@ class ACPredictor(nn.Module):
     in all).
 
     A time step's tokens are ``[action, state, patch 1..N]``, each embedded linearly, plus a learned time position
-    and a learned slot position (one per token of a step)."""
+    and a learned slot position (one per token of a step). A frame's predicted tokens are its own tokens plus
+    the output head's (zero-initialised) change, so the predictor starts as the copy-forward baseline; states
+    alike."""
 
     def __init__(self, config: ACPredictorConfig, token_dim: int, tokens_per_frame: int, action_dim: int,
                  state_dim: int):
@@ -88,6 +90,9 @@ class ACPredictor(nn.Module):
         self.apply(init_weights)
         nn.init.trunc_normal_(self.time_pos, std=0.02)
         nn.init.trunc_normal_(self.slot_pos, std=0.02)
+        for head in (self.token_head, self.state_head):
+            if head is not None:
+                nn.init.zeros_(head.weight)
         rescale_residual_branches(self.blocks)
 
     def forward(self, tokens: torch.Tensor, actions: torch.Tensor, states: torch.Tensor | None = None,
@@ -108,8 +113,8 @@ class ACPredictor(nn.Module):
             x, kv = _layer(block, x, mask, None if cache is None else cache[i])
             new_cache.append(kv)
         x = self.norm(x).reshape(B, T, K, -1)
-        predicted_states = None if self.state_head is None else self.state_head(x[:, :, 1])
-        return self.token_head(x[:, :, self.extra_tokens :]), predicted_states, new_cache
+        predicted_states = None if self.state_head is None else states + self.state_head(x[:, :, 1])
+        return tokens + self.token_head(x[:, :, self.extra_tokens :]), predicted_states, new_cache
 
     def _check(self, tokens: torch.Tensor, actions: torch.Tensor, states: torch.Tensor | None, first: int) -> None:
         B, T, N, _ = tokens.shape
