@@ -239,6 +239,22 @@ def test_video_folder_random_starts_follow_seed_and_epoch(folder):
     assert VideoFolder([("a", "10"), ("b", "2"), ("c", "0")], 1).classes == ["0", "2", "10"]
 
 
+def test_test_views_read_evenly_spaced_clips(folder):
+    from openjepa.data.video_folder import VideoClips
+
+    videos = [(folder / "cat/0.mp4", "cat")]
+    split = VideoClips(videos, ["cat"], frames=4, frame_step=2, fps=None, size=16, skip_corrupt=False, seed=None)
+    assert _indices(split[0][0]) == [8, 10, 12, 14]  # centred: 24 frames, a clip spans 7, starts at 17 // 2
+    starts = [_indices(view[0][0])[0] for view in split.views(3)]
+    assert starts == [int(17 * (k + 0.5) / 3) for k in range(3)] == [2, 8, 14]
+    assert [_indices(view.subset([0])[0][0])[0] for view in split.views(2)] == [4, 12]  # subsets keep the view
+    assert _indices(split.views(1)[0][0][0]) == _indices(split[0][0])
+    with pytest.raises(ValueError, match="count"):
+        split.views(0)
+    with pytest.raises(ValueError, match="position"):
+        read_clip(folder / "cat/0.mp4", 4, position=1.5)
+
+
 @pytest.mark.skipif(not VTEST.is_file(), reason=f"{VTEST} (opencv-doc) not installed")
 def test_vtest_avi(monkeypatch):
     assert read_clip(VTEST, 8, size=64).shape == (3, 8, 64, 64)

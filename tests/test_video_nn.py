@@ -143,6 +143,24 @@ def test_attentive_probe_reads_a_label_carried_by_one_token():
         attentive_probe(x[:, 0], y, x[:, 0], y)
 
 
+def test_attentive_probe_averages_its_probabilities_over_test_views():
+    torch.manual_seed(0)
+    n, dim = 400, 8
+    y = torch.randint(0, 2, (n,))
+    x = torch.randn(n, 4, dim) * 0.1
+    x[..., 0] += (2 * y - 1)[:, None].float()  # the label, plainly
+    test_y = y[300:]
+    views = [x[300:].clone() for _ in range(15)]
+    for view in views:
+        view[..., 0] += torch.randn(100, 1) * 3  # each view of a test item noisy on its own
+    cfg = AttentiveProbeConfig(epochs=10, batch_size=32, weight_decays=(0.01,))
+    one = attentive_probe(x[:300], y[:300], views[0], test_y, cfg)["accuracy"]
+    many = attentive_probe(x[:300], y[:300], views, test_y, cfg)["accuracy"]
+    assert many > one + 0.1, (one, many)  # independent views average their noise away
+    with pytest.raises(ValueError, match="one test label per item"):
+        attentive_probe(x[:300], y[:300], [views[0], views[1][:50]], test_y, cfg)
+
+
 def test_future_masks_hide_the_last_time_steps():
     grid = (4, 2, 2)
     masker = TubeMasker([TubeMaskConfig(kind="future", temporal_scale=(0.5, 0.5))], grid)

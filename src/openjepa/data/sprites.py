@@ -1,15 +1,13 @@
 """Procedural sprites: a built-in video dataset that needs no download.
 
-One sprite (circle, square, triangle or cross) glides at constant velocity over a static
+One sprite (circle, square, triangle or cross) glides at constant speed over a static
 textured background with 0-2 static distractor shapes, in one of 8 directions at one of
-2 speeds. About a third of the clips put it in a corridor of two walls that it bounces
-off elastically when it heads for one (about 60% of them). The first frame says nothing
-about the motion: every clip draws the sprite's first position from the same box, whatever
-its direction and speed, and the sprite stays inside the frame for the whole clip, so
-``direction`` and ``speed`` can only be read from how frames change. The price: the sprite
-starts near the centre and covers 0.10 (slow) or 0.22 (fast) of the side per clip, 0.46
-or 1.0 px a frame at 32 px and 8 frames; later frames do tell where it went (a classifier
-on the last frame's sprite position reads direction at about 0.5, chance 0.125).
+2 speeds, and bounces elastically off the frame's borders. About a third of the clips put it
+in a corridor of two walls that it bounces off too. The sprite starts anywhere in the frame,
+whatever its direction and speed, so a single frame says nothing about the motion:
+``direction`` (at the first frame) and ``speed`` can only be read from how frames change.
+It covers 0.3 (slow) or 0.6 (fast) of the side per clip, 1.4 or 2.7 px a frame at 32 px and
+8 frames, so it crosses patches and its path must be extrapolated to predict where it will be.
 Clips come with per-frame sprite masks and velocities; ``make_physics_pairs`` builds
 possible/impossible twins for intuitive-physics tests.
 Deterministic in ``seed``; train and test use disjoint seeds.
@@ -37,14 +35,13 @@ DISTRACTORS = ["star", "ell", "arrow", "hourglass"]
 
 RADIUS = (0.14, 0.2)  # sprite radius, fraction of the side
 DISTRACTOR_RADIUS = (0.09, 0.13)
-TRAVEL = (0.1, 0.22)  # distance covered over a clip per speed class, fraction of the side
+TRAVEL = (0.3, 0.6)  # path length over a clip per speed class, fraction of the side
 GAP = (0.02, 0.1)  # first-frame gap between the sprite and each wall, fraction of the side
 WALL_WIDTH = 0.12  # fraction of the side
 MARGIN = 1.0  # pixels always left between the sprite and the frame's border
 CONTRAST = 0.4  # least RGB distance between the background, walls, sprite and distractors
 TEXTURE = ((4, 0.05), (8, 0.03))  # background noise: grid cells and std, upsampled smoothly
 _FINE = 8  # supersampling of the sprite templates
-_FAR = 1e6  # where a missing wall is
 _CHUNK = 256
 
 
@@ -286,10 +283,9 @@ def _scenes(rng: np.random.Generator, shape: np.ndarray,
     return canvas, colour, wall_colour, templates, half
 
 
-def _starts(rng: np.random.Generator, half: np.ndarray, size: int) -> np.ndarray:
-    """``(N, 2)`` first-frame sprite centres, uniform in a box from which any direction and speed stays inside."""
-    room = half + MARGIN + TRAVEL[-1] * size
-    return rng.uniform(room, size - room)
+def _room(half: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(N, 2)`` least and greatest sprite centres (x, y) that keep the sprite inside the frame."""
+    return half + MARGIN, size - half - MARGIN
 
 
 def _steps(direction: np.ndarray, speed: np.ndarray, frames: int, size: int) -> np.ndarray:
@@ -299,18 +295,26 @@ def _steps(direction: np.ndarray, speed: np.ndarray, frames: int, size: int) -> 
     return unit * (np.asarray(TRAVEL)[speed] * size / (frames - 1))[:, None]
 
 
-def _trajectories(start: np.ndarray, step: np.ndarray, frames: int, axis: np.ndarray,
-                  gaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sprite centres ``(N, T, 2)``, reflected elastically off walls ``gaps (N, 2)`` (inf: none) along
-    ``axis``, and whether each bounced ``(N,)``."""
+def _trajectories(start: np.ndarray, step: np.ndarray, frames: int, low: np.ndarray,
+                  high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sprite centres ``(N, T, 2)`` from ``start (N, 2)`` at ``step (N, 2)`` a frame, reflected elastically
+    off the bounds ``low``/``high (N, 2)`` on each axis, and whether each bounced ``(N,)``."""
     straight = start[:, None] + np.arange(frames)[None, :, None] * step[:, None]
-    rows = np.arange(len(start))
-    low = start[rows, axis] - np.minimum(gaps[:, 0], _FAR)
-    span = np.minimum(gaps[:, 0], _FAR) + np.minimum(gaps[:, 1], _FAR)
-    along = np.mod(straight[rows, :, axis] - low[:, None], 2 * span[:, None])
-    positions = straight.copy()
-    positions[rows, :, axis] = low[:, None] + np.where(along > span[:, None], 2 * span[:, None] - along, along)
+    span = (high - low)[:, None]
+    along = np.mod(straight - low[:, None], 2 * span)
+    positions = low[:, None] + np.where(along > span, 2 * span - along, along)
     return positions, np.abs(positions - straight).max((1, 2)) > 1e-9
+
+
+def _corridor(low: np.ndarray, high: np.ndarray, axis: np.ndarray, start: np.ndarray,
+              gaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The bounds ``low``/``high (N, 2)`` narrowed along ``axis`` to walls ``gaps (N, 2)`` before and after
+    ``start`` (inf: no wall)."""
+    rows = np.arange(len(start))
+    low, high = low.copy(), high.copy()
+    low[rows, axis] = np.maximum(low[rows, axis], start[rows, axis] - gaps[:, 0])
+    high[rows, axis] = np.minimum(high[rows, axis], start[rows, axis] + gaps[:, 1])
+    return low, high
 
 
 def _velocity(positions: np.ndarray) -> torch.Tensor:
@@ -347,7 +351,7 @@ def make_sprites(n: int, seed: int, frames: int = 8, size: int = 32, walls: bool
     """``n`` clips ``(3, frames, size, size)``; shape, direction and speed balanced, a third with walls.
 
     Labels: ``shape``, ``direction`` (at the first frame), ``speed``, ``wall`` (none, or the
-    orientation of the corridor's two bars) and ``bounce`` (whether the sprite hit a wall).
+    orientation of the corridor's two bars) and ``bounce`` (whether the sprite hit a wall or a border).
     """
     _check(n, frames, size)
     rng = np.random.default_rng(seed)
@@ -355,10 +359,12 @@ def make_sprites(n: int, seed: int, frames: int = 8, size: int = 32, walls: bool
     wall = _balanced(rng, n, 6) if walls else np.full(n, 2)
     wall = np.where(wall < 2, wall + 1, 0)  # a third vertical or horizontal, the rest none
     canvas, colour, wall_colour, templates, half = _scenes(rng, shape, size)
-    start = _starts(rng, half, size)
+    low, high = _room(half, size)
+    start = rng.uniform(low, high)
     axis = np.maximum(wall - 1, 0)
     gaps = np.where(wall[:, None] > 0, rng.uniform(*GAP, (n, 2)) * size, np.inf)
-    positions, bounce = _trajectories(start, _steps(direction, speed, frames, size), frames, axis, gaps)
+    positions, bounce = _trajectories(start, _steps(direction, speed, frames, size), frames,
+                                      *_corridor(low, high, axis, start, gaps))
     canvas = _walls(canvas, wall_colour, axis, start, half, gaps)
     clips, masks = _render(canvas, colour, templates, positions, np.ones((n, frames), bool))
     labels = _labels(shape=shape, direction=direction, speed=speed, wall=wall, bounce=bounce)
@@ -371,15 +377,22 @@ def load_sprites(train_size: int = 6000, test_size: int = 1000, frames: int = 8,
                      make_sprites(test_size, seed=2, frames=frames, size=size))
 
 
-def _teleport(rng: np.random.Generator, here: np.ndarray, step: np.ndarray, half: np.ndarray, size: int,
-              frames: int) -> np.ndarray:
-    """``(N, frames, 2)`` straight paths from a point far from ``here (N, 2)`` that stay inside the frame."""
-    travel = (frames - 1) * step
-    low = half + MARGIN - np.minimum(travel, 0)
-    high = size - half - MARGIN - np.maximum(travel, 0)
+def _far_from(rng: np.random.Generator, here: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """``(N, 2)`` points in the quarter of the room ``low``/``high (N, 2)`` farthest from ``here`` on each axis."""
     toward = rng.uniform(0, 0.25, here.shape)
-    frac = np.where(here > (low + high) / 2, toward, 1 - toward)  # the far quarter of the room on each axis
-    return (low + frac * (high - low))[:, None] + np.arange(frames)[None, :, None] * step[:, None]
+    frac = np.where(here > (low + high) / 2, toward, 1 - toward)
+    return low + frac * (high - low)
+
+
+def _walled_starts(rng: np.random.Generator, low: np.ndarray, high: np.ndarray, reach: np.ndarray,
+                   ahead: np.ndarray, size: int) -> np.ndarray:
+    """``(N,)`` starts along one axis between ``low`` and ``high`` that leave room for a sprite travelling
+    ``reach`` toward a wall (``ahead``: toward greater coordinates) with the wall still inside the frame."""
+    room = reach + WALL_WIDTH * size / 2 - MARGIN  # beyond the sprite's own room, from the border it heads for
+    u = rng.uniform(0, 1, len(low))
+    forward = low + u * np.maximum(high - room - low, 0)
+    backward = high - u * np.maximum(high - low - room, 0)
+    return np.where(ahead, forward, backward)
 
 
 def make_physics_pairs(n: int, seed: int, frames: int = 8, size: int = 32) -> tuple[VideoSet, VideoSet, list[str]]:
@@ -388,14 +401,15 @@ def make_physics_pairs(n: int, seed: int, frames: int = 8, size: int = 32) -> tu
     A pair shares background, sprite (fast) and frames before ``frames // 2``; from there the
     impossible clip breaks physics: ``vanish`` (the sprite disappears), ``teleport`` (it jumps
     far away and moves on from there) or ``wall`` (it passes through a wall in its path that the
-    possible sprite reaches just before ``frames // 2`` and bounces off).
+    possible sprite reaches just before ``frames // 2`` and bounces off). Both bounce off the borders.
     """
     _check(n, frames, size, min_frames=4)
     rng = np.random.default_rng(seed)
     kind, shape, direction = _balanced(rng, n, len(VIOLATIONS)), _balanced(rng, n, len(SHAPES)), _balanced(rng, n, 8)
     speed = np.ones(n, np.int64)
     canvas, colour, wall_colour, templates, half = _scenes(rng, shape, size)
-    start = _starts(rng, half, size)
+    low, high = _room(half, size)
+    start = rng.uniform(low, high)
     step = _steps(direction, speed, frames, size)
     cut, rows = frames // 2, np.arange(n)
 
@@ -404,16 +418,19 @@ def make_physics_pairs(n: int, seed: int, frames: int = 8, size: int = 32) -> tu
     contact = cut - rng.uniform(0.3, 0.9, n)
     toward = step[rows, axis]
     walled = kind == VIOLATIONS.index("wall")
+    reach = contact * np.abs(toward)
+    start[rows[walled], axis[walled]] = _walled_starts(rng, low[rows, axis], high[rows, axis], reach, toward > 0,
+                                                       size)[walled]
     gaps = np.full((n, 2), np.inf)
-    gaps[rows[walled], (toward > 0)[walled].astype(int)] = (contact * np.abs(toward))[walled]
+    gaps[rows[walled], (toward > 0)[walled].astype(int)] = reach[walled]
     canvas = _walls(canvas, wall_colour, axis, start, half, gaps)
     wall = np.where(walled, axis + 1, 0)
 
-    possible, bounce = _trajectories(start, step, frames, axis, gaps)
-    impossible = _trajectories(start, step, frames, axis, np.full((n, 2), np.inf))[0]
+    possible, bounce = _trajectories(start, step, frames, *_corridor(low, high, axis, start, gaps))
+    impossible, bounced_impossible = _trajectories(start, step, frames, low, high)  # off the borders only
     teleport = kind == VIOLATIONS.index("teleport")
-    impossible[teleport, cut:] = _teleport(rng, possible[teleport, cut], step[teleport], half[teleport], size,
-                                           frames - cut)
+    jump = _far_from(rng, possible[teleport, cut], low[teleport], high[teleport])
+    impossible[teleport, cut:] = _trajectories(jump, step[teleport], frames - cut, low[teleport], high[teleport])[0]
     shown = np.ones((n, frames), bool)
     vanish = kind == VIOLATIONS.index("vanish")
     shown[vanish, cut:] = False
@@ -422,7 +439,7 @@ def make_physics_pairs(n: int, seed: int, frames: int = 8, size: int = 32) -> tu
 
     sets = []
     for positions, visible, moved, bounced in ((possible, np.ones_like(shown), _velocity(possible), bounce),
-                                               (impossible, shown, velocity, np.zeros(n))):
+                                               (impossible, shown, velocity, bounced_impossible)):
         clips, masks = _render(canvas, colour, templates, positions, visible)
         labels = _labels(shape=shape, direction=direction, speed=speed, wall=wall, bounce=bounced)
         sets.append(VideoSet(clips, labels, _classes(), masks, moved))

@@ -16,21 +16,22 @@ class VideoClips:
     """A split of video files: ``split[i]`` is ``(uint8 (3, T, H, W), class index)``; the label is named ``class``.
 
     Training reads a random clip of each video, seeded by ``(seed, index)``; evaluation (``seed=None``) the
-    centred one.
+    centred one, or with :meth:`views` several evenly spaced ones.
     """
 
     primary = "class"
 
     def __init__(self, videos: list[tuple[Path, str]], classes: list[str], *, frames: int, frame_step: int,
-                 fps: float | None, size: int, skip_corrupt: bool, seed: int | None):
+                 fps: float | None, size: int, skip_corrupt: bool, seed: int | None, position: float = 0.5):
         self.videos = videos
         self.dataset = VideoFolder(videos, frames, frame_step=frame_step, fps=fps, size=size,
-                                   on_error="skip" if skip_corrupt else "stop", seed=seed) if videos else None
+                                   on_error="skip" if skip_corrupt else "stop", seed=seed,
+                                   position=position) if videos else None
         index = {name: i for i, name in enumerate(classes)}
         self.labels = {"class": torch.tensor([index[label] for _, label in videos], dtype=torch.long)}
         self.classes = {"class": list(classes)}
         self._settings = dict(frames=frames, frame_step=frame_step, fps=fps, size=size, skip_corrupt=skip_corrupt,
-                              seed=seed)
+                              seed=seed, position=position)
 
     def __len__(self) -> int:
         return len(self.videos)
@@ -43,6 +44,15 @@ class VideoClips:
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         clip, _ = self.dataset[index]
         return clip, int(self.labels["class"][index])
+
+    def views(self, count: int) -> list[VideoClips]:
+        """``count`` copies of this split that read the k-th of ``count`` evenly spaced clips of each video
+        (starts at ``(k + 0.5) / count`` of the way through it): the test-time views of a probe."""
+        if count < 1:
+            raise ValueError(f"count must be >= 1, got {count}")
+        return [VideoClips(self.videos, self.classes["class"], **{**self._settings, "seed": None,
+                                                                  "position": (k + 0.5) / count})
+                for k in range(count)]
 
     def subset(self, index) -> VideoClips:
         return VideoClips([self.videos[int(i)] for i in index], self.classes["class"], **self._settings)

@@ -139,7 +139,10 @@ def _to_array(frame, size: int | None) -> np.ndarray:
     return np.asarray(img)
 
 
-def _check_args(frames: int, frame_step: int, fps: float | None, start: int | None) -> None:
+def _check_args(frames: int, frame_step: int, fps: float | None, start: int | None,
+                position: float = 0.5) -> None:
+    if not 0 <= position <= 1:
+        raise ValueError(f"position must lie in [0, 1], got {position}")
     if frames < 1 or frame_step < 1:
         raise ValueError(f"frames and frame_step must be >= 1, got {frames} and {frame_step}")
     if fps is not None and fps <= 0:
@@ -149,16 +152,16 @@ def _check_args(frames: int, frame_step: int, fps: float | None, start: int | No
 
 
 def read_clip(path: str | Path, frames: int, frame_step: int = 1, fps: float | None = None, start: int | None = None,
-              size: int | None = None, rng: np.random.Generator | None = None) -> torch.Tensor:
+              size: int | None = None, rng: np.random.Generator | None = None, position: float = 0.5) -> torch.Tensor:
     """uint8 ``(3, frames, H, W)`` clip (``(3, frames, size, size)`` with ``size``).
 
     Frames are ``frame_step`` decoded frames apart, or with ``fps`` the decoded frames nearest to times ``1/fps``
     apart. The clip starts at frame index ``start``, else at a random start from ``rng`` that keeps it inside the
-    video, else centred. Frames past the end of the video (a short video, or ``start`` past its end) repeat its
+    video, else at ``position`` of the way from the first possible start to the last (0.5: centred). Frames past the end of the video (a short video, or ``start`` past its end) repeat its
     last frame. Decoding stops at the last frame needed; starts far in seek to the keyframe before them.
     Raises :class:`VideoReadError` for a missing, empty, corrupt or undecodable file.
     """
-    _check_args(frames, frame_step, fps, start)
+    _check_args(frames, frame_step, fps, start, position)
     path = Path(path)
     with _open(path) as (container, stream):
         rate = _rate(stream)
@@ -167,7 +170,7 @@ def read_clip(path: str | Path, frames: int, frame_step: int = 1, fps: float | N
         span = (frames - 1) * frame_step + 1 if fps is None else round((frames - 1) * rate / Fraction(fps)) + 1
         if start is None:
             room = max(_frame_count(container, stream) - span, 0)
-            start = int(rng.integers(room + 1)) if rng is not None else room // 2
+            start = int(rng.integers(room + 1)) if rng is not None else int(room * position)
         indexed = _from_start(_indexed(container, stream, start), start)
         if fps is None:
             picked, last = _pick_steps(indexed, frames, frame_step)
@@ -251,23 +254,24 @@ def _sorted_classes(labels: set[str]) -> list[str]:
 class VideoFolder(torch.utils.data.Dataset):
     """Clips of ``(path, class name)`` videos: ``dataset[i]`` is ``(uint8 (3, T, H, W), class index)``.
 
-    ``seed`` None gives centred clips; otherwise each clip starts at random, drawn from ``(seed, epoch, i)``
-    (see :meth:`set_epoch`). ``on_error="skip"`` replaces an unreadable video by the next readable one and logs a
+    ``seed`` None gives the clip at ``position`` of each video (0.5: centred); otherwise each clip starts at random,
+    drawn from ``(seed, epoch, i)`` (see :meth:`set_epoch`). ``on_error="skip"`` replaces an unreadable video by the next readable one and logs a
     warning naming it once (per process); ``"stop"`` raises :class:`VideoReadError`.
     """
 
     def __init__(self, videos: list[tuple[str | Path, str]], frames: int, *, frame_step: int = 1,
-                 fps: float | None = None, size: int | None = None, on_error: str = "skip", seed: int | None = 0):
+                 fps: float | None = None, size: int | None = None, on_error: str = "skip", seed: int | None = 0,
+                 position: float = 0.5):
         if on_error not in ("skip", "stop"):
             raise ValueError(f"on_error must be 'skip' or 'stop', got {on_error!r}")
         if not videos:
             raise DataError("no videos to read")
-        _check_args(frames, frame_step, fps, None)
+        _check_args(frames, frame_step, fps, None, position)
         self.videos = [(Path(p), str(label)) for p, label in videos]
         self.classes = _sorted_classes({label for _, label in self.videos})
         self._class_index = {name: i for i, name in enumerate(self.classes)}
         self.frames, self.frame_step, self.fps, self.size = frames, frame_step, fps, size
-        self.on_error, self.seed, self.epoch = on_error, seed, 0
+        self.on_error, self.seed, self.epoch, self.position = on_error, seed, 0, position
         self._bad: set[int] = set()
 
     def set_epoch(self, epoch: int) -> None:
@@ -279,7 +283,7 @@ class VideoFolder(torch.utils.data.Dataset):
 
     def _clip(self, path: Path, index: int) -> torch.Tensor:
         rng = None if self.seed is None else np.random.default_rng((self.seed, self.epoch, index))
-        return read_clip(path, self.frames, self.frame_step, self.fps, size=self.size, rng=rng)
+        return read_clip(path, self.frames, self.frame_step, self.fps, size=self.size, rng=rng, position=self.position)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         if not 0 <= index < len(self):

@@ -98,28 +98,36 @@ def _train(x: torch.Tensor, y: torch.Tensor, classes: int, cfg: AttentiveProbeCo
 
 
 @torch.no_grad()
-def _accuracy(model: AttentiveClassifier, x: torch.Tensor, y: torch.Tensor) -> float:
-    pred = torch.cat([model(chunk.float()).argmax(1) for chunk in x.split(512)])
-    return float((pred == y).float().mean())
+def _accuracy(model: AttentiveClassifier, views: list[torch.Tensor], y: torch.Tensor) -> float:
+    """Accuracy of the class probabilities averaged over ``views``, each ``(N, L, D)``."""
+    probs = sum(torch.cat([model(chunk.float()).softmax(1) for chunk in x.split(512)]) for x in views)
+    return float((probs.argmax(1) == y).float().mean())
 
 
-def attentive_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
-                    config: AttentiveProbeConfig | None = None) -> dict[str, float]:
-    """Test accuracy of an attentive probe on tokens ``(N, L, D)`` with integer labels ``(N,)``."""
+def attentive_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor | list[torch.Tensor],
+                    test_y: torch.Tensor, config: AttentiveProbeConfig | None = None) -> dict[str, float]:
+    """Test accuracy of an attentive probe on tokens ``(N, L, D)`` with integer labels ``(N,)``.
+
+    ``test_x`` may be a list of views ``(N, L, D)`` of the same items (e.g. several clips per video); the
+    probe's class probabilities are averaged over them.
+    """
     cfg = config or AttentiveProbeConfig()
-    if train_x.ndim != 3 or test_x.ndim != 3 or train_x.shape[1:] != test_x.shape[1:]:
-        raise ValueError(f"attentive probes need token features (N, L, D) of one shape, got "
-                         f"{tuple(train_x.shape)} and {tuple(test_x.shape)}")
-    train_x, test_x = _standardize_tokens(train_x, test_x)
+    views = [test_x] if torch.is_tensor(test_x) else list(test_x)
+    if train_x.ndim != 3 or not views or any(v.ndim != 3 or v.shape[1:] != train_x.shape[1:] or len(v) != len(test_y)
+                                             for v in views):
+        raise ValueError(f"attentive probes need token features (N, L, D) of one shape and one test label per item, "
+                         f"got {tuple(train_x.shape)}, test {[tuple(v.shape) for v in views]}, "
+                         f"labels {tuple(test_y.shape)}")
+    train_x, *views = _standardize_tokens(train_x, *views)
     classes = int(max(train_y.max(), test_y.max())) + 1
     perm = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(cfg.seed))
     n_val = max(classes, len(train_x) // 10)
     val, fit = perm[:n_val], perm[n_val:]
     if len(cfg.weight_decays) > 1:
-        scores = {wd: _accuracy(_train(train_x[fit], train_y[fit], classes, cfg, wd), train_x[val], train_y[val])
+        scores = {wd: _accuracy(_train(train_x[fit], train_y[fit], classes, cfg, wd), [train_x[val]], train_y[val])
                   for wd in cfg.weight_decays}
         best = max(scores, key=lambda wd: (scores[wd], wd))
     else:
         best = cfg.weight_decays[0]
     model = _train(train_x, train_y, classes, cfg, best)
-    return {"accuracy": _accuracy(model, test_x, test_y), "weight_decay": best}
+    return {"accuracy": _accuracy(model, views, test_y), "weight_decay": best}

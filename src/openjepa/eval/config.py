@@ -13,7 +13,8 @@ class EvalConfig:
     picked on a held-out tenth of the training split. Video runs train attentive probes
     (``attentive_*``: V-JEPA's with 0 self-attention layers, V-JEPA 2's with 3) on the
     final-layer tokens to predict ``label`` (default: the dataset's primary label).
-    ``max_train``: at most this many training items are probed."""
+    ``max_train``: at most this many training items are probed. ``test_clips``: clips per test video
+    (evenly spaced; probabilities averaged) where videos are files longer than a clip."""
 
     encoder: Literal["target", "context"] = "target"
     knn_k: int = 20
@@ -27,3 +28,4 @@ class EvalConfig:
     attentive_epochs: int = 10
     attentive_weight_decay: float = 0.01
     video_batch_size: int = 64
+    test_clips: int = 2

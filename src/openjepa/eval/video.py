@@ -1,7 +1,8 @@
 """Evaluate a video run: attentive probes on frozen token features of the trained encoder, the same
 architecture at random init, and the trained encoder shown a single frame (the clip's first frame
 held still), all in one run; plus a dense probe (per-token readout of the sprite mask) where the
-dataset has masks -> ``RUN/eval.json``."""
+dataset has masks -> ``RUN/eval.json``. Test videos longer than a clip are scored on ``eval.test_clips``
+evenly spaced clips each, the probe's class probabilities averaged over them."""
 
 from __future__ import annotations
 
@@ -87,6 +88,7 @@ def evaluate_clips(cfg, trained, random_method, data, *, device) -> dict:
     limit = ev.max_train
     n_train = len(train) if limit is None else min(limit, len(train))
     y_train, y_test = train.labels[label][:n_train], test.labels[label]
+    test_views = test.views(ev.test_clips) if hasattr(test, "views") else [test]  # one clip per built-in video
     bf16 = cfg.train.precision == "bf16"
     encoder = trained.eval_encoder(ev.encoder)
     sets = {
@@ -101,8 +103,8 @@ def evaluate_clips(cfg, trained, random_method, data, *, device) -> dict:
     for name, (net, normalize, still) in sets.items():
         kwargs = dict(batch_size=ev.video_batch_size, device=device, bf16=bf16, still=still)
         features[name] = (token_features(net, normalize, train, limit=n_train, **kwargs),
-                          token_features(net, normalize, test, **kwargs))
-        acc = attentive_probe(*features[name][:1], y_train, features[name][1], y_test, probe_cfg)["accuracy"]
+                          [token_features(net, normalize, view, **kwargs) for view in test_views])
+        acc = attentive_probe(features[name][0], y_train, features[name][1], y_test, probe_cfg)["accuracy"]
         results["attentive"][name] = acc
         log.info("%-12s attentive probe (%s): %.3f", name, label, acc)
     if hasattr(train, "masks"):
@@ -110,10 +112,11 @@ def evaluate_clips(cfg, trained, random_method, data, *, device) -> dict:
         occ_train = token_occupancy(train.masks[:n_train], tubelet, patch)
         occ_test = token_occupancy(test.masks, tubelet, patch)
         for name in ("trained", "random_init"):
-            results["dense"][name] = dense_probe(features[name][0], occ_train, features[name][1], occ_test)
+            results["dense"][name] = dense_probe(features[name][0], occ_train, features[name][1][0], occ_test)
             log.info("%-12s dense probe (sprite mask R^2): %.3f", name, results["dense"][name])
     results["meta"] = {"dataset": data.name, "label": label, "classes": len(train.classes[label]),
-                       "train_clips": n_train, "test_clips": len(test), "encoder": ev.encoder,
+                       "train_clips": n_train, "test_clips": len(test), "clips_per_test_video": len(test_views),
+                       "encoder": ev.encoder,
                        "features": "final-layer tokens, frozen; attentive probe "
                                    f"({ev.attentive_layers} self-attention + 1 cross-attention block)",
                        "single_frame": "the trained encoder on the clip's first frame held still",
