@@ -14,13 +14,13 @@ from openjepa.world.store import TrajectoryStore, TrajectoryWriter
 log = logging.getLogger("openjepa")
 
 
-def _rollout(env: Any, policy: Any, seed: int, rng: np.random.Generator, max_steps: int,
-             retarget: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+def _rollout(env: Any, policy: Any, seed: int, rng: np.random.Generator, max_steps: int, retarget: bool,
+             options: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """One episode: frames (L+1, H, W, C) uint8, actions (L, A) float32, state (L+1, S) float32, goals reached.
 
-    With ``retarget`` a reached goal is replaced by a new one drawn from where the agent stands (a seeded
-    ``reset`` with the ``start`` option) and the episode goes on until ``max_steps``."""
-    obs, _ = env.reset(seed=seed)
+    The env resets with ``options``. With ``retarget`` a reached goal is replaced by a new one drawn from where the
+    agent stands (a seeded ``reset`` adding the ``start`` option) and the episode goes on until ``max_steps``."""
+    obs, _ = env.reset(seed=seed, options=options) if options else env.reset(seed=seed)
     policy.reset(env, rng)
     frames, states, actions = [obs["pixels"]], [obs["state"]], []
     reached = 0
@@ -32,7 +32,7 @@ def _rollout(env: Any, policy: Any, seed: int, rng: np.random.Generator, max_ste
         states.append(obs["state"])
         reached += bool(info.get("success", False))
         if retarget and terminated and not truncated:
-            env.reset(seed=int(rng.integers(2**31)), options={"start": obs["state"]})
+            env.reset(seed=int(rng.integers(2**31)), options={**options, "start": obs["state"]})
             policy.reset(env, rng)
         elif terminated or truncated:
             break
@@ -41,17 +41,21 @@ def _rollout(env: Any, policy: Any, seed: int, rng: np.random.Generator, max_ste
 
 def collect(env: str | Any, episodes: int, policy: str | Any = "random", out: str | Path | None = None, *,
             seed: int = 0, image_size: int = 32, max_steps: int = 200, retarget: bool = True, overwrite: bool = False,
-            progress: bool = True, env_kwargs: dict[str, Any] | None = None) -> TrajectoryStore:
+            progress: bool = True, env_kwargs: dict[str, Any] | None = None,
+            reset_options: dict[str, Any] | None = None) -> TrajectoryStore:
     """Record ``episodes`` rollouts into a new store at ``out`` and return it opened.
 
     ``env`` is a name for ``openjepa.world.envs.make_env`` (built with ``image_size``, ``max_steps`` and
     ``env_kwargs``) or an env object with the gymnasium API and ``{"pixels", "state"}`` observations; ``policy``
-    is a name for ``make_policy`` (or several, comma-separated: episode ``e`` uses the ``e % k``-th, e.g.
-    ``noisy_expert,random`` mixes purposeful paths with wall bumps) or an object with ``reset(env, rng)`` and ``act(env)``. Episode ``e`` resets
-    the env with ``seed + e`` and the policy with ``default_rng([seed, e])``, so the store is a function of
-    ``seed``. An episode ends when truncated or after ``max_steps`` actions; when its goal is reached it ends
-    too, unless ``retarget`` (the default: world models learn from long, varied episodes), which gives the
-    policy a new goal from where the agent stands. The store's ``extra`` records goals reached per episode.
+    is a name of the env's scripted policies (``make_policy(name, env=...)``; TwoRoom's for an env object), or
+    several, comma-separated: episode ``e`` uses the ``e % k``-th (e.g. ``noisy_expert,random`` mixes purposeful
+    paths with wall bumps), or an object with ``reset(env, rng)`` and ``act(env)``. Episode ``e`` resets the env
+    with ``seed + e`` and ``reset_options`` (none by default: the env's own tasks; e.g. ``{"different_rooms": True}``
+    on TwoRoom) and the policy with ``default_rng([seed, e])``, so the store is a function of ``seed``. An episode
+    ends when truncated or after ``max_steps`` actions; when its goal is reached it ends too, unless ``retarget``
+    (the default: world models learn from long, varied episodes), which gives the policy a new goal from where the
+    agent stands (not for an env whose goal never moves, ``env.fixed_goal``: PushT). The store's ``extra`` records
+    goals reached per episode.
     """
     if out is None:
         raise TypeError("collect() needs out=PATH, the folder to write the trajectory store to")
@@ -61,18 +65,26 @@ def collect(env: str | Any, episodes: int, policy: str | Any = "random", out: st
     policy_name = policy if isinstance(policy, str) else type(policy).__name__
     from openjepa.world.envs import make_env, make_policy
 
+    if isinstance(policy, str):
+        policies = [make_policy(name.strip(), env=env if isinstance(env, str) else "tworoom")
+                    for name in policy.split(",")]
+    else:
+        policies = [policy]
     if isinstance(env, str):
         env = make_env(env, image_size=image_size, max_steps=max_steps, **(env_kwargs or {}))
-    policies = [make_policy(name.strip()) for name in policy.split(",")] if isinstance(policy, str) else [policy]
+    retarget = retarget and not getattr(env, "fixed_goal", False)
+    reset_options = reset_options or {}
     extra = {"policy": policy_name, "seed": seed, "max_steps": max_steps, "retarget": retarget,
-             "env_kwargs": env_kwargs or {}}
+             "env_kwargs": env_kwargs or {},
+             "reset_options": {key: np.asarray(value).tolist() for key, value in reset_options.items()}}
     writer = None
     reached = []
     with tqdm(disable=not progress, unit="step", desc=f"collect {env_name or 'env'}", dynamic_ncols=True) as bar:
         try:
             for e in range(episodes):
                 frames, actions, state, goals = _rollout(env, policies[e % len(policies)], seed + e,
-                                                         np.random.default_rng([seed, e]), max_steps, retarget)
+                                                         np.random.default_rng([seed, e]), max_steps, retarget,
+                                                         reset_options)
                 if writer is None:
                     writer = TrajectoryWriter(out, image_size=frames.shape[1:3], channels=frames.shape[3],
                                               action_dim=actions.shape[1], state_dim=state.shape[1], env=env_name,

@@ -7,17 +7,21 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict, replace
+from functools import partial
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 
 from openjepa.eval.video import dense_probe
+from openjepa.world.envs.policies import Policy
 from openjepa.world.model import LeWorldModel
 from openjepa.world.mpc import Episode, PlanConfig, run_mpc_episode
 
 log = logging.getLogger("openjepa")
-# i.i.d. uniform actions for the random baseline (collection's random policy holds actions to travel further)
+# the baselines measured beside planning where the env has them (settings for its policy): i.i.d. uniform actions
+# for the random one (collection's random policy holds actions to travel further)
 BASELINES = {"random": {"max_hold": 1}, "expert": {}, "straight_line": {}}
 
 
@@ -61,12 +65,13 @@ def success_rate(episodes: list[Episode]) -> float:
 
 
 def plan_report(model: LeWorldModel, env_factory, config: PlanConfig, frameskip: int, episodes: int, seed: int,
-                reset_options: dict, baselines: dict[str, dict], progress: bool = True) -> tuple[dict, list[Episode]]:
-    """Success of MPC with ``model`` over ``episodes`` seeded tasks, and of baseline policies (name -> settings
-    for ``make_policy``) on the same tasks."""
+                reset_options: dict, baselines: dict[str, Callable[[], Policy]],
+                progress: bool = True) -> tuple[dict, list[Episode]]:
+    """Success of MPC with ``model`` over ``episodes`` seeded tasks (env resets with ``reset_options``), and of
+    baseline policies (name -> a function making the policy) on the same tasks."""
     from tqdm import tqdm
 
-    from openjepa.world.envs import make_policy, run_episode
+    from openjepa.world.envs import run_episode
 
     model.eval().requires_grad_(False)
     env = env_factory()
@@ -88,8 +93,8 @@ def plan_report(model: LeWorldModel, env_factory, config: PlanConfig, frameskip:
         "plan": asdict(config),
         "frameskip": frameskip,
     }
-    for name, kwargs in baselines.items():
-        runs = [run_episode(env, make_policy(name, **kwargs), seed + e, reset_options) for e in range(episodes)]
+    for name, make_policy in baselines.items():
+        runs = [run_episode(env, make_policy(), seed + e, reset_options) for e in range(episodes)]
         report[f"{name}_success_rate"] = float(np.mean([success for success, _ in runs]))
         report[f"{name}_mean_steps"] = float(np.mean([steps for _, steps in runs]))
     return report, planned
@@ -98,11 +103,12 @@ def plan_report(model: LeWorldModel, env_factory, config: PlanConfig, frameskip:
 def plan_run(run_dir: str | Path, *, env: str | None = None, episodes: int = 50, planner: str | None = None,
              out: str | Path | None = None, seed: int = 1000, threads: int | None = None,
              overrides: dict | None = None, progress: bool = True) -> dict:
-    """Plan toward goal images with a trained world-model run; writes ``out`` (default ``RUN/plan.json``)
-    and ``RUN/plots/plan_episodes.png``, ``RUN/plots/energy_landscape.png``."""
+    """Plan toward goal images with a trained world-model run on the env's planning tasks (``plan_options``),
+    beside the baselines the env has (random always); writes ``out`` (default ``RUN/plan.json``) and
+    ``RUN/plots/plan_episodes.png``, and for the built-in envs ``RUN/plots/energy_landscape.png``."""
     from openjepa.eval.evaluate import load_trained_method, write_json_atomic
     from openjepa.train.trainer import TrainingError
-    from openjepa.world.envs import make_env
+    from openjepa.world.envs import ENVS, env_policies, make_env, make_policy, plan_options
     from openjepa.world.plots import save_energy_landscape, save_plan_episodes
 
     run_dir = Path(run_dir)
@@ -121,15 +127,19 @@ def plan_run(run_dir: str | Path, *, env: str | None = None, episodes: int = 50,
     config.validate()
     size = cfg.data.image_size
     factory = lambda: make_env(config.env, image_size=size, max_steps=config.max_steps)  # noqa: E731
+    has = env_policies(config.env)
+    baselines = {name: partial(make_policy, name, env=config.env, **kwargs) for name, kwargs in BASELINES.items()
+                 if name in has}
     report, planned = plan_report(model, factory, config, cfg.data.frame_step, episodes, seed,
-                                  {"different_rooms": True}, BASELINES, progress)
+                                  plan_options(config.env), baselines, progress)
     plots = run_dir / "plots"
     plots.mkdir(exist_ok=True)
     save_plan_episodes(planned[:4], model, plots / "plan_episodes.png")
-    save_energy_landscape(model, factory(), seed, config, cfg.data.frame_step, plots / "energy_landscape.png")
+    if config.env in ENVS:  # the picture resets with TwoRoom's options and reads the state as a position
+        save_energy_landscape(model, factory(), seed, config, cfg.data.frame_step, plots / "energy_landscape.png")
     out = Path(out) if out else run_dir / "plan.json"
     write_json_atomic(out, report)
-    log.info("success %.2f (random %.2f, expert %.2f, straight line %.2f); %.3f s per plan; %s",
-             report["success_rate"], report["random_success_rate"], report["expert_success_rate"],
-             report["straight_line_success_rate"], report["mean_plan_seconds"], out)
+    beside = ", ".join(f"{name.replace('_', ' ')} {report[f'{name}_success_rate']:.2f}" for name in baselines)
+    log.info("success %.2f (%s); %.3f s per plan; %s", report["success_rate"], beside, report["mean_plan_seconds"],
+             out)
     return report

@@ -1,7 +1,8 @@
 """Scripted policies for TwoRoom and the open arena: data collection and baselines for world-model planning.
 
 One interface: ``policy.reset(env, rng)`` at the start of an episode, then ``policy.act(env)`` each step returns a
-float32 ``(2,)`` action in [-1, 1] from ``env.state`` and ``env.goal``.
+float32 action in [-1, 1] of the env's action shape (``(2,)`` here) from ``env.state`` and ``env.goal``. The random
+policy serves every env.
 
 Success rates on TwoRoom different-room episodes (defaults: 32 px, max_steps 200, success_radius 0.08; 50 episodes,
 episode e seeded ``seed + e``): seed 0: expert 1.00, noisy_expert (noise 0.3) 1.00, straight_line 0.56, random (actions held 1-8 steps) 0.14;
@@ -28,7 +29,7 @@ ALIGN = 0.5  # share of the doorway's free half-height within which the expert c
 
 
 class Policy(Protocol):
-    """``reset(env, rng)`` once per episode, then ``act(env)`` -> float32 ``(2,)`` action each step."""
+    """``reset(env, rng)`` once per episode, then ``act(env)`` -> float32 action ``(A,)`` each step."""
 
     def reset(self, env: TwoRoomEnv, rng: np.random.Generator) -> None: ...
 
@@ -66,7 +67,7 @@ def _waypoint(env: TwoRoomEnv, state: np.ndarray, goal: np.ndarray) -> np.ndarra
 
 
 class RandomPolicy:
-    """Uniform actions in [-1, 1]^2, each held for a uniform 1..``max_hold`` steps.
+    """Uniform actions in [-1, 1]^A (A from ``env.action_space``), each held for a uniform 1..``max_hold`` steps.
 
     Holding makes the walk travel (about 0.17 of the side per held action at the default ``max_step`` rather than a
     jitter in place), so random episodes cover the arena and about half of the 200-step ones pass the door.
@@ -77,7 +78,7 @@ class RandomPolicy:
             raise ValueError(f"max_hold must be >= 1, got {max_hold}")
         self.max_hold = max_hold
         self._rng = np.random.default_rng()
-        self._action = np.zeros(2, np.float32)
+        self._action = np.zeros(0, np.float32)
         self._left = 0
 
     def reset(self, env: TwoRoomEnv, rng: np.random.Generator) -> None:
@@ -85,7 +86,7 @@ class RandomPolicy:
 
     def act(self, env: TwoRoomEnv) -> np.ndarray:
         if self._left == 0:
-            self._action = self._rng.uniform(-1.0, 1.0, 2).astype(np.float32)
+            self._action = self._rng.uniform(-1.0, 1.0, env.action_space.shape).astype(np.float32)
             self._left = int(self._rng.integers(1, self.max_hold + 1))
         self._left -= 1
         return self._action.copy()
@@ -121,23 +122,22 @@ class StraightLine:
         return _toward(env.state.astype(np.float64), env.goal, env.max_step).astype(np.float32)
 
 
-def _expert(**kwargs: Any) -> NoisyExpert:
-    if kwargs:
-        raise ValueError(f"'expert' is NoisyExpert with noise 0 and takes no arguments, got {sorted(kwargs)}; "
-                         "use 'noisy_expert' to set the noise")
-    return NoisyExpert(noise=0.0)
+def noise_free(noisy: Callable[..., Policy]) -> Callable[[], Policy]:
+    """The ``expert`` entry of a policy table: the ``noisy`` policy class with ``noise=0``, taking no arguments."""
+
+    def expert(**kwargs: Any) -> Policy:
+        if kwargs:
+            raise ValueError(f"'expert' is {noisy.__name__} with noise 0 and takes no arguments, got {sorted(kwargs)}; "
+                             "use 'noisy_expert' to set the noise")
+        return noisy(noise=0.0)
+
+    return expert
 
 
 POLICIES: dict[str, Callable[..., Policy]] = {
-    "random": RandomPolicy, "noisy_expert": NoisyExpert, "expert": _expert, "straight_line": StraightLine,
+    "random": RandomPolicy, "noisy_expert": NoisyExpert, "expert": noise_free(NoisyExpert),
+    "straight_line": StraightLine,
 }
-
-
-def make_policy(name: str, **kwargs: Any) -> Policy:
-    """A policy by name (``random``, ``noisy_expert``, ``expert``, ``straight_line``); ``kwargs`` go to its class."""
-    if name not in POLICIES:
-        raise ValueError(f"unknown policy {name!r}; known: {sorted(POLICIES)}")
-    return POLICIES[name](**kwargs)
 
 
 def run_episode(env: TwoRoomEnv, policy: Policy, seed: int, options: dict | None = None) -> tuple[bool, int]:
