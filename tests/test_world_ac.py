@@ -176,6 +176,11 @@ def test_collect_train_on_a_frozen_encoder_and_plan(runs):
     episode = run_mpc_episode(model, make_env("tworoom", image_size=32, max_steps=6), 0, config, 2)
     assert episode.steps > 0 and len(episode.plan_seconds) == len(episode.predicted)
     assert episode.predicted[0].shape == (3, model.grid[0] * model.grid[1] * model.encoder.width)
+    cli("plan", runs / "ac", "--episodes", "1", "--planner-args", '{"samples": 8, "elites": 2, "iterations": 2}',
+        "--horizon", "3", "--max-steps", "6", "--quiet")
+    report = json.loads((runs / "ac" / "plan.json").read_text())
+    assert report["episodes"] == 1 and 0 <= report["success_rate"] <= 1 and "random_success_rate" in report
+    assert (runs / "ac" / "plots" / "plan_episodes.png").is_file()
 
 
 def test_resume_continues_without_the_encoder_run(runs, tmp_path):

@@ -17,7 +17,7 @@ import torch
 from openjepa.eval.video import dense_probe
 from openjepa.world.envs.policies import Policy
 from openjepa.world.model import LeWorldModel
-from openjepa.world.mpc import Episode, PlanConfig, run_mpc_episode
+from openjepa.world.mpc import Episode, PlanConfig, WorldModel, run_mpc_episode
 
 log = logging.getLogger("openjepa")
 # the baselines measured beside planning where the env has them (settings for its policy): i.i.d. uniform actions
@@ -64,7 +64,7 @@ def success_rate(episodes: list[Episode]) -> float:
     return float(np.mean([e.success for e in episodes]))
 
 
-def plan_report(model: LeWorldModel, env_factory, config: PlanConfig, frameskip: int, episodes: int, seed: int,
+def plan_report(model: WorldModel, env_factory, config: PlanConfig, frameskip: int, episodes: int, seed: int,
                 reset_options: dict, baselines: dict[str, Callable[[], Policy]],
                 progress: bool = True) -> tuple[dict, list[Episode]]:
     """Success of MPC with ``model`` over ``episodes`` seeded tasks (env resets with ``reset_options``), and of
@@ -113,8 +113,9 @@ def plan_run(run_dir: str | Path, *, env: str | None = None, episodes: int = 50,
 
     run_dir = Path(run_dir)
     cfg, model = load_trained_method(run_dir, "cpu")
-    if not isinstance(model, LeWorldModel):
-        raise TrainingError(f"{run_dir} is a '{cfg.method.name}' run; planning needs a world model (lewm recipes)")
+    if not isinstance(model, WorldModel):
+        raise TrainingError(f"{run_dir} is a '{cfg.method.name}' run; planning needs a world model (lewm or vjepa2ac "
+                            f"recipes)")
     if threads:
         torch.set_num_threads(threads)
     config = replace(cfg.plan, **(overrides or {}))

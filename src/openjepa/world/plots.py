@@ -34,7 +34,7 @@ def save_plan_episodes(episodes: list[Episode], model: LeWorldModel, path: Path,
         row[frames_shown].imshow(ep.goal_frame)
         row[frames_shown].set_title("goal " + ("reached" if ep.success else "missed"), fontsize=8)
         with torch.no_grad():
-            goal = model.embed(frames_tensor(ep.goal_frame)[None])[0].numpy()
+            goal = model.embed(frames_tensor(ep.goal_frame)[None])[0].flatten().numpy()
         observed = np.stack(ep.latents + [goal])
         centre = observed.mean(0)
         basis = np.linalg.svd(observed - centre, full_matrices=False)[2][:2].T  # (Dz, 2)
@@ -70,9 +70,10 @@ def save_energy_landscape(model: LeWorldModel, env, seed: int, config: PlanConfi
     action[:, 0], action[:, 1] = a0.ravel(), a1.ravel()
     chunks = torch.from_numpy(np.tile(action, frameskip))[None, :, None].expand(-1, -1, config.horizon, -1)
     model.eval()
-    cost = LatentGoalCost(model, config.cost)
+    cost = LatentGoalCost(model, config.cost, config.energy)
     z = model.embed(frames_tensor(obs["pixels"])[None])
-    cost.set(z[:, None], torch.zeros(1, 0, chunks.shape[-1]), model.embed(frames_tensor(info["goal_pixels"])[None]))
+    cost.set(z[:, None], torch.zeros(1, 0, chunks.shape[-1]), model.embed(frames_tensor(info["goal_pixels"])[None]),
+             torch.as_tensor(obs["state"])[None, None])
     energy = cost(chunks)[0].reshape(resolution, resolution).numpy()
     fig, axes = plt.subplots(1, 3, figsize=(10, 3.4))
     axes[0].imshow(obs["pixels"])
