@@ -25,6 +25,7 @@ import numpy as np  # noqa: E402
 from gym_pusht.envs import PushTEnv as GymPushT  # noqa: E402
 from gymnasium import spaces  # noqa: E402
 
+from openjepa.world.envs.checks import check_settings, reset_options  # noqa: E402
 from openjepa.world.envs.policies import RandomPolicy  # noqa: E402
 
 BOARD = 512.0
@@ -39,12 +40,7 @@ class PushTEnv(gymnasium.Env):
     fixed_goal = True  # every episode has the same goal: reaching it cannot be followed by a new one
 
     def __init__(self, image_size: int = 64, max_steps: int = 300, render_mode: str | None = None) -> None:
-        if not 8 <= image_size <= 1024:
-            raise ValueError(f"image_size must be in [8, 1024], got {image_size}")
-        if max_steps < 1:
-            raise ValueError(f"max_steps must be >= 1, got {max_steps}")
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        check_settings(image_size, max_steps, render_mode)
         self.image_size, self.max_steps, self.render_mode = image_size, max_steps, render_mode
         self._env = GymPushT(obs_type="pixels_agent_pos", observation_width=image_size, observation_height=image_size)
         self.observation_space = spaces.Dict({
@@ -72,10 +68,7 @@ class PushTEnv(gymnasium.Env):
     def reset(self, *, seed: int | None = None,
               options: dict[str, Any] | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         super().reset(seed=seed)
-        options = options or {}
-        unknown = sorted(set(options) - set(OPTIONS))
-        if unknown:
-            raise ValueError(f"unknown reset options {unknown}; known: {list(OPTIONS)}")
+        options = reset_options(options, OPTIONS)
         obs, _ = self._env.reset(seed=int(self.np_random.integers(2**31)))
         self._pixels = obs["pixels"]
         if "start" in options:

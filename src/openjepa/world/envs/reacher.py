@@ -31,6 +31,7 @@ import numpy as np  # noqa: E402
 from dm_control.suite import reacher as suite  # noqa: E402
 from gymnasium import spaces  # noqa: E402
 
+from openjepa.world.envs.checks import check_settings, reset_options  # noqa: E402
 from openjepa.world.envs.policies import RandomPolicy, noise_free  # noqa: E402
 
 TARGET_SIZE = 0.05  # the easy task's target radius
@@ -48,12 +49,7 @@ class ReacherEnv(gymnasium.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
 
     def __init__(self, image_size: int = 64, max_steps: int = 200, render_mode: str | None = None) -> None:
-        if not 8 <= image_size <= 1024:
-            raise ValueError(f"image_size must be in [8, 1024], got {image_size}")
-        if max_steps < 1:
-            raise ValueError(f"max_steps must be >= 1, got {max_steps}")
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        check_settings(image_size, max_steps, render_mode)
         self.image_size, self.max_steps, self.render_mode = image_size, max_steps, render_mode
         self.physics = suite.Physics.from_xml_string(*suite.get_model_and_assets())
         quality = self.physics.model.vis.quality
@@ -91,10 +87,7 @@ class ReacherEnv(gymnasium.Env):
     def reset(self, *, seed: int | None = None,
               options: dict[str, Any] | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         super().reset(seed=seed)
-        options = options or {}
-        unknown = sorted(set(options) - set(OPTIONS))
-        if unknown:
-            raise ValueError(f"unknown reset options {unknown}; known: {list(OPTIONS)}")
+        options = reset_options(options, OPTIONS)
         start = self._start(options["start"]) if "start" in options else None
         target = self._target(options["goal"]) if "goal" in options else None
         while True:

@@ -23,6 +23,8 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
+from openjepa.world.envs.checks import check_settings, reset_options
+
 LEFT_FLOOR = (170, 190, 215)
 RIGHT_FLOOR = (210, 196, 160)
 WALL_COLOUR = (45, 45, 55)
@@ -80,8 +82,7 @@ class TwoRoomEnv(gymnasium.Env):
     def __init__(self, image_size: int = 32, wall: bool = True, wall_thickness: float = 0.06, door_size: float = 0.2,
                  door_center: float = 0.5, radius: float = 0.04, max_step: float = 0.05, success_radius: float = 0.08,
                  max_steps: int = 200, render_mode: str | None = None) -> None:
-        if not 8 <= image_size <= 1024:
-            raise ValueError(f"image_size must be in [8, 1024], got {image_size}")
+        check_settings(image_size, max_steps, render_mode)
         if not 0.0 < radius < 0.2:
             raise ValueError(f"radius must be in (0, 0.2), got {radius}")
         if not 0.0 < wall_thickness < 1 - 4 * radius:
@@ -91,11 +92,8 @@ class TwoRoomEnv(gymnasium.Env):
             raise ValueError(f"door_size must exceed the agent's diameter {2 * radius} and the door "
                              f"[door_center - door_size/2, door_center + door_size/2] must lie in [0, 1], got "
                              f"door_size {door_size}, door_center {door_center}")
-        if max_step <= 0.0 or success_radius <= 0.0 or max_steps < 1:
-            raise ValueError(f"max_step and success_radius must be > 0 and max_steps >= 1, got {max_step}, "
-                             f"{success_radius}, {max_steps}")
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        if max_step <= 0.0 or success_radius <= 0.0:
+            raise ValueError(f"max_step and success_radius must be > 0, got {max_step} and {success_radius}")
         self.image_size, self.wall, self.wall_thickness = image_size, wall, wall_thickness
         self.door_size, self.door_center, self.radius = door_size, door_center, radius
         self.max_step, self.success_radius, self.max_steps = max_step, success_radius, max_steps
@@ -143,10 +141,7 @@ class TwoRoomEnv(gymnasium.Env):
     def reset(self, *, seed: int | None = None,
               options: dict[str, Any] | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         super().reset(seed=seed)
-        options = options or {}
-        unknown = sorted(set(options) - set(OPTIONS))
-        if unknown:
-            raise ValueError(f"unknown reset options {unknown}; known: {list(OPTIONS)}")
+        options = reset_options(options, OPTIONS)
         apart = bool(options.get("different_rooms", False))
         start = self._position(options["start"], "start") if "start" in options else self._sample()
         if "goal" in options:
