@@ -7,12 +7,14 @@ from pathlib import Path
 
 
 def _cmd_collect(args) -> int:
+    from openjepa.runconfig import recipe_files
     from openjepa.world.collect import collect
 
     store = collect(args.env, args.episodes, args.policy, args.out, seed=args.seed, image_size=args.image_size,
                     max_steps=args.max_steps, overwrite=args.overwrite, progress=not args.quiet)
+    recipe = f"lewm_{args.env}_tiny" if f"lewm_{args.env}_tiny" in recipe_files() else "lewm_tworoom_tiny"
     print(f"wrote {args.out}: {store.num_episodes} episodes, {store.num_steps} frames "
-          f"(train with: openjepa train lewm_tworoom_tiny --data {args.out} --out RUN)")
+          f"(train with: openjepa train {recipe} --data {args.out} --out RUN)")
     return 0
 
 
