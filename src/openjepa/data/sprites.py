@@ -4,7 +4,7 @@ One sprite (circle, square, triangle or cross) glides at constant speed over a s
 textured background with 0-2 static distractor shapes, in one of 8 directions at one of
 2 speeds, and bounces elastically off the frame's borders. About a third of the clips put it
 in a corridor of two walls that it bounces off too. The sprite starts anywhere in the frame,
-whatever its direction and speed, so a single frame says nothing about the motion:
+whatever its direction and speed, so the first frame says nothing about the motion:
 ``direction`` (at the first frame) and ``speed`` can only be read from how frames change.
 It covers 0.3 (slow) or 0.6 (fast) of the side per clip, 1.4 or 2.7 px a frame at 32 px and
 8 frames, so it crosses patches and its path must be extrapolated to predict where it will be.

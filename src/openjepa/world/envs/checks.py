@@ -1,8 +1,10 @@
-"""Argument checks every environment shares: frame size, episode length, render mode, reset options."""
+"""Argument checks every environment shares: frame size, episode length, render mode, reset options, actions."""
 
 from __future__ import annotations
 
 from typing import Any
+
+import numpy as np
 
 
 def check_settings(image_size: int, max_steps: int, render_mode: str | None) -> None:
@@ -23,3 +25,12 @@ def reset_options(options: dict[str, Any] | None, known: tuple[str, ...]) -> dic
     if unknown:
         raise ValueError(f"unknown reset options {unknown}; known: {list(known)}")
     return options
+
+
+def check_action(action: np.ndarray) -> np.ndarray:
+    """``action`` as float64 ``(2,)`` clipped to [-1, 1]; a wrong shape or a non-finite value is a ``ValueError``."""
+    action = np.asarray(action, dtype=np.float64)
+    if action.shape != (2,) or not np.isfinite(action).all():
+        raise ValueError(f"action must be a finite array of shape (2,), got shape {action.shape} "
+                         f"with values {action.ravel()[:4].tolist()}")
+    return np.clip(action, -1.0, 1.0)

@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 from gym_pusht.envs import PushTEnv as GymPushT  # noqa: E402
 from gymnasium import spaces  # noqa: E402
 
-from openjepa.world.envs.checks import check_settings, reset_options  # noqa: E402
+from openjepa.world.envs.checks import check_action, check_settings, reset_options  # noqa: E402
 from openjepa.world.envs.policies import RandomPolicy  # noqa: E402
 
 BOARD = 512.0
@@ -77,11 +77,8 @@ class PushTEnv(gymnasium.Env):
         return self._observation(), self._info(self._env._get_coverage())
 
     def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
-        action = np.asarray(action, dtype=np.float64)
-        if action.shape != (2,) or not np.isfinite(action).all():
-            raise ValueError(f"action must be a finite array of shape (2,), got shape {action.shape} "
-                             f"with values {action.ravel()[:4].tolist()}")
-        obs, reward, _, _, inner = self._env.step((np.clip(action, -1.0, 1.0) + 1.0) * (BOARD / 2))
+        action = check_action(action)
+        obs, reward, _, _, inner = self._env.step((action + 1.0) * (BOARD / 2))
         self._pixels = obs["pixels"]
         self._steps += 1
         info = self._info(inner["coverage"])

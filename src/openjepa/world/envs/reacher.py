@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 from dm_control.suite import reacher as suite  # noqa: E402
 from gymnasium import spaces  # noqa: E402
 
-from openjepa.world.envs.checks import check_settings, reset_options  # noqa: E402
+from openjepa.world.envs.checks import check_action, check_settings, reset_options  # noqa: E402
 from openjepa.world.envs.policies import RandomPolicy, noise_free  # noqa: E402
 
 TARGET_SIZE = 0.05  # the easy task's target radius
@@ -108,11 +108,8 @@ class ReacherEnv(gymnasium.Env):
         return self._observation(), self._info()
 
     def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
-        action = np.asarray(action, dtype=np.float64)
-        if action.shape != (2,) or not np.isfinite(action).all():
-            raise ValueError(f"action must be a finite array of shape (2,), got shape {action.shape} "
-                             f"with values {action.ravel()[:4].tolist()}")
-        self.physics.set_control(np.clip(action, -1.0, 1.0))
+        action = check_action(action)
+        self.physics.set_control(action)
         self.physics.step()
         self._steps += 1
         info = self._info()

@@ -23,7 +23,7 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
-from openjepa.world.envs.checks import check_settings, reset_options
+from openjepa.world.envs.checks import check_action, check_settings, reset_options
 
 LEFT_FLOOR = (170, 190, 215)
 RIGHT_FLOOR = (210, 196, 160)
@@ -158,11 +158,8 @@ class TwoRoomEnv(gymnasium.Env):
         return self._observation(), self._info()
 
     def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
-        action = np.asarray(action, dtype=np.float64)
-        if action.shape != (2,) or not np.isfinite(action).all():
-            raise ValueError(f"action must be a finite array of shape (2,), got shape {action.shape} "
-                             f"with values {action.ravel()[:4].tolist()}")
-        self._pos = self._move(self._pos, np.clip(action, -1.0, 1.0) * self.max_step)
+        action = check_action(action)
+        self._pos = self._move(self._pos, action * self.max_step)
         self._steps += 1
         info = self._info()
         return self._observation(), -info["distance"], info["success"], self._steps >= self.max_steps, info
