@@ -38,8 +38,11 @@ def test_collect_train_eval_plan(store, tmp_path, capsys):
     train(store, run, "--steps", "4")
     cli("eval", str(run))
     results = json.loads((run / "eval.json").read_text())
-    assert set(results["position_r2"]) == {"trained", "random_init"}
-    assert all(-1 < v <= 1 for v in results["position_r2"].values())
+    for key in ("position_r2", "position_r2_encoder"):
+        assert set(results[key]) == {"trained", "random_init"}
+        assert all(-1 < v <= 1 for v in results[key].values())
+    assert results["position_r2"] != results["position_r2_encoder"]
+    assert "encoder" in (run / "report.md").read_text()
     cli("plan", str(run), "--episodes", "2", "--planner-args", TINY_CEM, "--max-steps", "12", "--quiet")
     report = json.loads((run / "plan.json").read_text())
     for key in ("success_rate", "random_success_rate", "expert_success_rate", "straight_line_success_rate",

@@ -32,9 +32,13 @@ def format_video_table(results: dict) -> str:
 
 
 def format_world_table(results: dict) -> str:
-    """A world-model evaluation: R^2 of the state readout from the latents, trained beside random init."""
-    r2 = results["position_r2"]
-    return (f"{'latents':<12} {'state R^2':>9}\n" + "\n".join(f"{name:<12} {value:>9.3f}" for name, value in r2.items()))
+    """A world-model evaluation: R^2 of the state readout from the latents and from the encoder's features,
+    trained beside random init."""
+    latents, encoder = results["position_r2"], results.get("position_r2_encoder", {})
+    rows = [f"{'state R^2':<12} {'latents':>9} {'encoder':>9}"]
+    rows += [f"{name:<12} {value:>9.3f} " + (f"{encoder[name]:>9.3f}" if name in encoder else f"{'':>9}")
+             for name, value in latents.items()]
+    return "\n".join(rows)
 
 
 def results_table(results: dict) -> str:

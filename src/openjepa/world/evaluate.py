@@ -26,36 +26,47 @@ BASELINES = {"random": {"max_hold": 1}, "expert": {}, "straight_line": {}}
 
 
 @torch.no_grad()
-def latents_of(model: LeWorldModel, frames: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """Latents ``(N, Dz)`` of uint8 frames ``(N, C, H, W)``."""
+def latents_of(model: LeWorldModel, frames: torch.Tensor, batch_size: int = 256, before_projector: bool = False
+               ) -> torch.Tensor:
+    """Latents ``(N, Dz)`` of uint8 frames ``(N, C, H, W)``, or with ``before_projector`` the encoder's pooled
+    features ``(N, D)``."""
     model.eval()
-    return torch.cat([model.embed(frames[i : i + batch_size].float().div(255))
+    features = model.pooled if before_projector else model.embed
+    return torch.cat([features(frames[i : i + batch_size].float().div(255))
                       for i in range(0, len(frames), batch_size)])
 
 
 def state_probe(model: LeWorldModel, train: tuple[torch.Tensor, torch.Tensor],
-                test: tuple[torch.Tensor, torch.Tensor]) -> float:
+                test: tuple[torch.Tensor, torch.Tensor], before_projector: bool = False) -> float:
     """R^2 on test frames of a ridge readout of the state ``(N, S)`` from the latents (uint8 frames ``(N, C, H, W)``),
-    averaged over state dimensions."""
-    z_train, z_test = latents_of(model, train[0]), latents_of(model, test[0])
+    or from the encoder's features ``before_projector``, averaged over state dimensions."""
+    z_train, z_test = (latents_of(model, x[0], before_projector=before_projector) for x in (train, test))
     return float(np.mean([dense_probe(z_train[:, None], train[1][:, None, d], z_test[:, None], test[1][:, None, d])
                           for d in range(train[1].shape[1])]))
 
 
+# the readouts evaluate_world reports: the latents the predictor and planner work on (SIGReg shapes them), and
+# the encoder's features before the projector (the representation SSL probes by convention)
+READOUTS = {"position_r2": False, "position_r2_encoder": True}
+
+
 def evaluate_world(trained: LeWorldModel, random_init: LeWorldModel, data, frames: int = 4000) -> dict:
-    """``{"position_r2": {"trained", "random_init"}}`` on frames of held-out episodes; ridge fitted on training
-    episodes."""
+    """``{"position_r2": {"trained", "random_init"}, "position_r2_encoder": {...}}`` on frames of held-out
+    episodes; ridge fitted on training episodes."""
     from openjepa.world.windows import frames_states
 
     started = time.perf_counter()
     train = frames_states(data.store, max_frames=frames, seed=0, episodes=data.train_episodes)
     test = frames_states(data.store, max_frames=frames // 4, seed=1, episodes=data.test_episodes)
-    results = {"position_r2": {name: state_probe(m, train, test)
-                               for name, m in (("trained", trained), ("random_init", random_init))}}
-    for name, r2 in results["position_r2"].items():
-        log.info("%-12s state probe R^2: %.3f", name, r2)
+    results = {key: {name: state_probe(m, train, test, before_projector)
+                     for name, m in (("trained", trained), ("random_init", random_init))}
+               for key, before_projector in READOUTS.items()}
+    for key in READOUTS:
+        for name, r2 in results[key].items():
+            log.info("%-12s state probe R^2 (%s): %.3f", name, "encoder" if key.endswith("encoder") else "latents", r2)
     results["meta"] = {"dataset": data.name, "train_frames": len(train[0]), "test_frames": len(test[0]),
-                       "features": "world-model latents (projector output), ridge readout of the state",
+                       "features": "position_r2: world-model latents (projector output); position_r2_encoder: the "
+                                   "encoder's mean-pooled tokens before the projector; ridge readout of the state",
                        "seconds": round(time.perf_counter() - started, 1)}
     return results
 

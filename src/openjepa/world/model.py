@@ -65,10 +65,14 @@ class LeWorldModel(Method):
     def history(self) -> int:
         return self.config.predictor.history
 
+    def pooled(self, images: torch.Tensor) -> torch.Tensor:
+        """The encoder's mean-pooled tokens of images ``(B, C, H, W)`` in [0, 1], before the projector: ``(B, D)``."""
+        return self.encoder(self.normalize(images)).mean(1)
+
     def embed(self, frames: torch.Tensor) -> torch.Tensor:
         """Latents of frames in [0, 1]: images ``(B, C, H, W) -> (B, Dz)``, clips ``(B, C, T, H, W) -> (B, T, Dz)``."""
         if frames.ndim == 4:
-            return self.projector(self.encoder(self.normalize(frames)).mean(1))
+            return self.projector(self.pooled(frames))
         if frames.ndim != 5:
             raise ValueError(f"frames must be (B, C, H, W) or (B, C, T, H, W), got {tuple(frames.shape)}")
         B, C, T, H, W = frames.shape
