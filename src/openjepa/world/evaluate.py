@@ -26,28 +26,26 @@ BASELINES = {"random": {"max_hold": 1}, "expert": {}, "straight_line": {}}
 
 
 @torch.no_grad()
-def latents_of(model: LeWorldModel, frames: torch.Tensor, batch_size: int = 256, before_projector: bool = False
-               ) -> torch.Tensor:
-    """Latents ``(N, Dz)`` of uint8 frames ``(N, C, H, W)``, or with ``before_projector`` the encoder's pooled
-    features ``(N, D)``."""
+def features_of(model: LeWorldModel, frames: torch.Tensor, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """The encoder's pooled features ``(N, D)`` of uint8 frames ``(N, C, H, W)``, and the latents ``(N, Dz)`` the
+    projector makes of them."""
     model.eval()
-    features = model.pooled if before_projector else model.embed
-    return torch.cat([features(frames[i : i + batch_size].float().div(255))
-                      for i in range(0, len(frames), batch_size)])
+    pooled = torch.cat([model.pooled(frames[i : i + batch_size].float().div(255))
+                        for i in range(0, len(frames), batch_size)])
+    return pooled, model.projector(pooled)
 
 
-def state_probe(model: LeWorldModel, train: tuple[torch.Tensor, torch.Tensor],
-                test: tuple[torch.Tensor, torch.Tensor], before_projector: bool = False) -> float:
-    """R^2 on test frames of a ridge readout of the state ``(N, S)`` from the latents (uint8 frames ``(N, C, H, W)``),
-    or from the encoder's features ``before_projector``, averaged over state dimensions."""
-    z_train, z_test = (latents_of(model, x[0], before_projector=before_projector) for x in (train, test))
-    return float(np.mean([dense_probe(z_train[:, None], train[1][:, None, d], z_test[:, None], test[1][:, None, d])
-                          for d in range(train[1].shape[1])]))
+def ridge_r2(train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.Tensor, torch.Tensor]) -> float:
+    """R^2 on the test pairs of a ridge readout of the state ``(N, S)`` from features ``(N, D)`` fitted on the
+    training pairs, averaged over state dimensions."""
+    (x_train, y_train), (x_test, y_test) = train, test
+    return float(np.mean([dense_probe(x_train[:, None], y_train[:, None, d], x_test[:, None], y_test[:, None, d])
+                          for d in range(y_train.shape[1])]))
 
 
-# the readouts evaluate_world reports: the latents the predictor and planner work on (SIGReg shapes them), and
-# the encoder's features before the projector (the representation SSL probes by convention)
-READOUTS = {"position_r2": False, "position_r2_encoder": True}
+# the readouts evaluate_world reports, in features_of's order: the encoder's features before the projector (the
+# representation SSL probes by convention), and the latents the predictor and planner work on (SIGReg shapes them)
+READOUTS = {"position_r2_encoder": "encoder", "position_r2": "latents"}
 
 
 def evaluate_world(trained: LeWorldModel, random_init: LeWorldModel, data, frames: int = 4000) -> dict:
@@ -58,12 +56,12 @@ def evaluate_world(trained: LeWorldModel, random_init: LeWorldModel, data, frame
     started = time.perf_counter()
     train = frames_states(data.store, max_frames=frames, seed=0, episodes=data.train_episodes)
     test = frames_states(data.store, max_frames=frames // 4, seed=1, episodes=data.test_episodes)
-    results = {key: {name: state_probe(m, train, test, before_projector)
-                     for name, m in (("trained", trained), ("random_init", random_init))}
-               for key, before_projector in READOUTS.items()}
-    for key in READOUTS:
-        for name, r2 in results[key].items():
-            log.info("%-12s state probe R^2 (%s): %.3f", name, "encoder" if key.endswith("encoder") else "latents", r2)
+    results = {key: {} for key in READOUTS}
+    for name, model in (("trained", trained), ("random_init", random_init)):
+        per_readout = zip(features_of(model, train[0]), features_of(model, test[0]))
+        for (key, readout), (x_train, x_test) in zip(READOUTS.items(), per_readout):
+            results[key][name] = ridge_r2((x_train, train[1]), (x_test, test[1]))
+            log.info("%-12s state probe R^2 (%s): %.3f", name, readout, results[key][name])
     results["meta"] = {"dataset": data.name, "train_frames": len(train[0]), "test_frames": len(test[0]),
                        "features": "position_r2: world-model latents (projector output); position_r2_encoder: the "
                                    "encoder's mean-pooled tokens before the projector; ridge readout of the state",
