@@ -76,13 +76,15 @@ def main() -> None:
     parser.add_argument("--supervised-steps", type=int, default=0, help="0: skip the supervised ceiling")
     args = parser.parse_args()
     data = load_sprites()
-    test = sprite_map_tokens(data.test.masks, 2, 8)
+    encoder = recipe_dict("vjepa_tiny")["encoder"]  # tokens as the tiny recipe cuts them
+    token_size = encoder["tubelet"], encoder["patch_size"]
+    test = sprite_map_tokens(data.test.masks, *token_size)
     chance = 1 / len(data.train.classes[args.label])
     print(f"sprites, label {args.label} ({len(data.train.classes[args.label])} classes, chance {chance:.3f})")
     for budget in args.budgets.split(","):
         epochs, clips = (int(v) for v in budget.split("x"))
         started = time.perf_counter()
-        train = sprite_map_tokens(data.train.masks[:clips], 2, 8)
+        train = sprite_map_tokens(data.train.masks[:clips], *token_size)
         result = attentive_probe(train, data.train.labels[args.label][:clips], test, data.test.labels[args.label],
                                  AttentiveProbeConfig(epochs=epochs, weight_decays=(0.01,)))
         print(f"sprite map, probe {epochs} epochs on {clips} clips: {result['accuracy']:.3f} "

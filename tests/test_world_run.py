@@ -42,7 +42,8 @@ def test_collect_train_eval_plan(store, tmp_path, capsys):
         assert set(results[key]) == {"trained", "random_init"}
         assert all(-1 < v <= 1 for v in results[key].values())
     assert results["position_r2"] != results["position_r2_encoder"]
-    assert any(line.split() == ["state", "R^2", "latents", "encoder"] for line in (run / "report.md").read_text().splitlines())
+    report_lines = (run / "report.md").read_text().splitlines()
+    assert any(line.split() == ["state", "R^2", "latents", "encoder"] for line in report_lines)
     cli("plan", str(run), "--episodes", "2", "--planner-args", TINY_CEM, "--max-steps", "12", "--quiet")
     report = json.loads((run / "plan.json").read_text())
     for key in ("success_rate", "random_success_rate", "expert_success_rate", "straight_line_success_rate",
