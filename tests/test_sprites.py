@@ -6,7 +6,7 @@ from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
 from openjepa.data.sprites import (
-    DIRECTIONS, SHAPES, TRAVEL, VideoData, VideoSet, load_sprites, make_physics_pairs, make_sprites,
+    DIRECTIONS, SHAPES, TRAVEL, VideoData, VideoSet, load_sprites, make_physics_quads, make_sprites,
 )
 
 
@@ -76,7 +76,7 @@ def test_sprite_is_whole_and_inside_the_frame_and_moves_over_a_static_background
     x = sprites.clips.int()
     change = (x[:, :, -1] - x[:, :, 0]).abs().amax(1)  # (N, H, W)
     first, last = masks[:, 0], masks[:, -1]
-    assert (change[~(_dilate(first) | _dilate(last))] == 0).all()  # nothing but the sprite changes
+    assert (change[~(_dilate(first) | _dilate(last))] <= 2).all()  # nothing but the sprite (and its faint edge)
     left = first & ~_dilate(last)  # where the sprite was and no longer is: the background shows through
     assert left.sum() > 200 and change[left].float().mean() > 60
 
@@ -128,29 +128,47 @@ def test_a_single_frame_says_nothing_about_direction_but_frame_changes_do():
     assert single < 0.2 and change > 0.35, (single, change)  # chance is 1/8
 
 
-def test_physics_pairs_share_the_first_half_and_then_differ():
-    possible, impossible, kinds = make_physics_pairs(30, seed=0)
-    cut = 4
+def test_physics_quadruplets_recombine_two_possible_clips_into_two_impossible_ones():
+    possible, impossible, kinds = make_physics_quads(30, seed=0)
+    cut, kind = 4, np.repeat(np.array(kinds), 2)
     assert sorted(set(kinds)) == ["teleport", "vanish", "wall"] and kinds.count("wall") == 10
-    assert possible.clips.shape == impossible.clips.shape == (30, 3, 8, 32, 32)
-    assert torch.equal(possible.clips[:, :, :cut], impossible.clips[:, :, :cut])
-    assert torch.equal(possible.masks[:, :cut], impossible.masks[:, :cut])
-    differ = (possible.clips[:, :, cut:] != impossible.clips[:, :, cut:]).flatten(3).any(-1).any(1)  # (N, T - cut)
-    assert differ.all()
-    assert possible.masks.flatten(2).any(-1).all()
-    kind = np.array(kinds)
-    assert not impossible.masks[kind == "vanish", cut:].any()
-    jump = _centroids(impossible.masks[kind == "teleport", cut]) - _centroids(possible.masks[kind == "teleport", cut])
-    assert (jump.norm(dim=-1) > 4).all()
-    walled = torch.from_numpy(kind == "wall")
-    assert possible.labels["bounce"][walled].all()
-    axis = possible.labels["wall"][walled] - 1
+    assert possible.clips.shape == impossible.clips.shape == (60, 3, 8, 32, 32)
+    assert possible.labels["violation"].tolist() == [["vanish", "teleport", "wall"].index(k) for k in kind]
+    a, b, c, d = possible.clips[0::2], possible.clips[1::2], impossible.clips[0::2], impossible.clips[1::2]
+    spliced = torch.from_numpy(np.array(kinds) != "wall")
+    assert torch.equal(c[:, :, :cut], a[:, :, :cut]) and torch.equal(d[:, :, :cut], b[:, :, :cut])
+    assert torch.equal(c[spliced][:, :, cut:], b[spliced][:, :, cut:])  # C: A, then B
+    assert torch.equal(d[spliced][:, :, cut:], a[spliced][:, :, cut:])  # D: B, then A
+    for impossible_clip, possible_clip in ((c, a), (d, b)):
+        assert (impossible_clip[:, :, cut:] != possible_clip[:, :, cut:]).flatten(1).any(1).all()
 
-    def normal(pairs):  # (W, T) velocity across the wall
-        return pairs.velocity[walled].gather(2, axis[:, None, None].expand(-1, 8, 1))[..., 0]
+    shown = impossible.masks.flatten(2).any(-1)  # (2N, T)
+    vanish = torch.from_numpy(kind == "vanish")
+    assert not possible.masks[1::2][vanish[1::2]].any()  # B of a vanish quadruplet: the empty scene
+    assert (shown[vanish][0::2, :cut].all() and not shown[vanish][0::2, cut:].any()  # C vanishes ...
+            and not shown[vanish][1::2, :cut].any() and shown[vanish][1::2, cut:].all())  # ... and D appears
+    assert (impossible.velocity[vanish][0::2, cut - 1:] == 0).all()
+    teleport = torch.from_numpy(kind == "teleport")
+    jump = _centroids(impossible.masks[teleport][0::2, cut - 1:cut + 1])  # C's sprite just before and at the cut
+    assert ((jump[:, 1] - jump[:, 0]).norm(dim=-1) > 4).all()
 
-    assert (normal(possible)[:, :cut - 1] * normal(possible)[:, cut:cut + 1] < 0).all()  # heads for it, turns back
-    assert (normal(impossible)[:, :cut] * normal(impossible)[:, :1] > 0).all()  # passes through
+    wall = torch.from_numpy(np.array(kinds) == "wall")
+    with_wall, without = a[wall][:, :, 0], b[wall][:, :, 0]  # C and D show the same two backgrounds
+    assert torch.equal(c[wall][:, :, 0], with_wall) and torch.equal(d[wall][:, :, 0], without)
+    assert ((with_wall != without).flatten(1).sum(1) > 32).all()  # a wall stands in A and C, not in B and D
+    bounce_path, free_path = possible.masks[0::2][wall], possible.masks[1::2][wall]
+    assert torch.equal(impossible.masks[1::2][wall], bounce_path)  # D bounces as A does
+    assert torch.equal(impossible.masks[0::2][wall], free_path)  # C passes as B does
+    assert (bounce_path[:, cut:] != free_path[:, cut:]).flatten(1).any(1).all()  # turns back at the wall or goes on
+
+
+def test_walls_stand_at_any_distance_from_the_sprite(sprites):
+    walled = sprites.labels["wall"] > 0
+    axis = sprites.labels["wall"][walled] - 1
+    v = sprites.velocity[walled].gather(2, axis[:, None, None].expand(-1, 8, 1))[..., 0]  # (W, T) across the walls
+    turned = (v * v[:, :1] < 0).float().argmax(1)  # first frame moving back (0: never)
+    travelled = v.abs().cumsum(1).gather(1, (turned - 1).clamp_min(0)[:, None])[:, 0]
+    assert travelled[turned > 0].max() > 0.2 * 32  # some meet a wall far from where they start
 
 
 def test_bad_arguments_are_refused():
@@ -161,7 +179,7 @@ def test_bad_arguments_are_refused():
     with pytest.raises(ValueError, match="n must"):
         make_sprites(0, seed=0)
     with pytest.raises(ValueError, match="frames"):
-        make_physics_pairs(3, seed=0, frames=3)
+        make_physics_quads(3, seed=0, frames=3)
     good = make_sprites(3, seed=0, frames=2, size=16)
     parts = dict(clips=good.clips, labels=good.labels, classes=good.classes, masks=good.masks, velocity=good.velocity)
     with pytest.raises(ValueError, match="uint8"):

@@ -9,7 +9,7 @@ import pytest
 
 av = pytest.importorskip("av")
 
-from openjepa.data.sprites import load_sprites, make_physics_pairs  # noqa: E402
+from openjepa.data.sprites import load_sprites, make_physics_quads  # noqa: E402
 from openjepa.eval.evaluate import load_trained_method, random_init_method  # noqa: E402
 from openjepa.eval.surprise import physics_report  # noqa: E402
 from openjepa.eval.video import evaluate_clips  # noqa: E402
@@ -110,6 +110,7 @@ def test_sprites_evaluation_and_physics_pairs_through_the_api(tmp_path):
     results = evaluate_clips(cfg, trained, random_init_method(cfg), data, device="cpu")
     assert results["meta"]["label"] == "direction" and results["meta"]["classes"] == 8
     assert set(results["dense"]) == {"trained", "random_init"} and all(-1 < v <= 1 for v in results["dense"].values())
-    possible, impossible, kinds = make_physics_pairs(6, seed=0, frames=4, size=16)
+    possible, impossible, kinds = make_physics_quads(6, seed=0, frames=4, size=16)
     report = physics_report(trained, possible, impossible, kinds)
     assert 0 <= report["pairwise_accuracy"] <= 1 and set(report["per_kind"]) == {"vanish", "teleport", "wall"}
+    assert report["quadruplets"] == 6

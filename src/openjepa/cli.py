@@ -131,13 +131,16 @@ def _cmd_surprise(args) -> int:
 
     from openjepa.eval.surprise import surprise_run
 
-    report = surprise_run(args.run, data=args.data, pairs=args.pairs)
+    report = surprise_run(args.run, data=args.data, quadruplets=args.quadruplets)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     if "pairwise_accuracy" in report:
-        print(f"intuitive-physics pairs ({report['pairs']}): pairwise accuracy {report['pairwise_accuracy']:.3f}, "
+        print(f"intuitive-physics quadruplets ({report['quadruplets']}): "
+              f"pairwise accuracy {report['pairwise_accuracy']:.3f}, "
               f"AUROC {report['auroc']:.3f}; random init {report['random_init']['pairwise_accuracy']:.3f} / "
               f"{report['random_init']['auroc']:.3f}")
+        print("  by violation: " + ", ".join(f"{kind} {scores['pairwise_accuracy']:.2f}"
+                                             for kind, scores in report["per_kind"].items()))
     print(f"wrote {args.out}")
     return 0
 
@@ -221,13 +224,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("surprise", help="score surprise of a video run on intuitive-physics pairs or clips",
                        description=(
         "Show the run's predictor the first half of each clip and measure how far its prediction of the rest "
-        "lies from what the target encoder sees. Without --data: built-in pairs of a sprite that moves on "
-        "versus one that vanishes, teleports or passes through a wall; reports pairwise accuracy and AUROC "
-        "of the trained model and of its random init. With --data: surprise per clip and per time step."))
+        "lies from what the target encoder sees. Without --data: built-in quadruplets, two possible clips and "
+        "two impossible ones made of their parts (a sprite that vanishes or appears, teleports, passes through "
+        "a wall or bounces off nothing); reports how often the impossible pair is the more surprising "
+        "(pairwise accuracy) and AUROC, for the trained model and its random init. With --data: surprise per "
+        "clip and per time step."))
     p.add_argument("run", type=Path, help="video run folder")
     p.add_argument("--out", type=Path, required=True, help="output .json")
     p.add_argument("--data", type=Path, help="a folder of class folders of videos, or a list file, to score")
-    p.add_argument("--pairs", type=int, default=300, help="number of built-in pairs (default 300)")
+    p.add_argument("--quadruplets", type=int, default=150, help="number of built-in quadruplets (default 150)")
     p.set_defaults(func=_cmd_surprise)
 
     from openjepa.world.cli import add_world_commands

@@ -8,8 +8,8 @@ whatever its direction and speed, so the first frame says nothing about the moti
 ``direction`` (at the first frame) and ``speed`` can only be read from how frames change.
 It covers 0.3 (slow) or 0.6 (fast) of the side per clip, 1.4 or 2.7 px a frame at 32 px and
 8 frames, so it crosses patches and its path must be extrapolated to predict where it will be.
-Clips come with per-frame sprite masks and velocities; ``make_physics_pairs`` builds
-possible/impossible twins for intuitive-physics tests.
+Clips come with per-frame sprite masks and velocities; ``make_physics_quads`` builds matched
+possible/impossible quadruplets for intuitive-physics tests.
 Deterministic in ``seed``; train and test use disjoint seeds.
 """
 
@@ -36,7 +36,7 @@ DISTRACTORS = ["star", "ell", "arrow", "hourglass"]
 RADIUS = (0.14, 0.2)  # sprite radius, fraction of the side
 DISTRACTOR_RADIUS = (0.09, 0.13)
 TRAVEL = (0.3, 0.6)  # path length over a clip per speed class, fraction of the side
-GAP = (0.02, 0.1)  # first-frame gap between the sprite and each wall, fraction of the side
+GAP = (0.05, 1.0)  # first-frame gap between the sprite and each wall, fraction of the room on that side
 WALL_WIDTH = 0.12  # fraction of the side
 MARGIN = 1.0  # pixels always left between the sprite and the frame's border
 CONTRAST = 0.4  # least RGB distance between the background, walls, sprite and distractors
@@ -306,6 +306,14 @@ def _trajectories(start: np.ndarray, step: np.ndarray, frames: int, low: np.ndar
     return positions, np.abs(positions - straight).max((1, 2)) > 1e-9
 
 
+def _wall_room(start: np.ndarray, half: np.ndarray, axis: np.ndarray, size: int) -> np.ndarray:
+    """``(N, 2)`` the most room a sprite at ``start (N, 2)`` can leave before and after it along ``axis`` with
+    the walls still at least half inside the frame."""
+    rows = np.arange(len(start))
+    before = start[rows, axis] - half[rows, axis]
+    return np.maximum(np.stack([before, size - 2 * half[rows, axis] - before], 1) - WALL_WIDTH * size / 2, 0)
+
+
 def _corridor(low: np.ndarray, high: np.ndarray, axis: np.ndarray, start: np.ndarray,
               gaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The bounds ``low``/``high (N, 2)`` narrowed along ``axis`` to walls ``gaps (N, 2)`` before and after
@@ -317,9 +325,12 @@ def _corridor(low: np.ndarray, high: np.ndarray, axis: np.ndarray, start: np.nda
     return low, high
 
 
-def _velocity(positions: np.ndarray) -> torch.Tensor:
-    """``(N, T, 2)`` displacement to the next frame; the last frame repeats the one before."""
+def _velocity(positions: np.ndarray, shown: np.ndarray | None = None) -> torch.Tensor:
+    """``(N, T, 2)`` displacement to the next frame, 0 where the sprite is hidden in either (``shown (N, T)``);
+    the last frame repeats the one before."""
     step = np.diff(positions, axis=1)
+    if shown is not None:
+        step = step * (shown[:, :-1] & shown[:, 1:])[..., None]
     return torch.from_numpy(np.concatenate([step, step[:, -1:]], 1)).float()
 
 
@@ -362,7 +373,7 @@ def make_sprites(n: int, seed: int, frames: int = 8, size: int = 32, walls: bool
     low, high = _room(half, size)
     start = rng.uniform(low, high)
     axis = np.maximum(wall - 1, 0)
-    gaps = np.where(wall[:, None] > 0, rng.uniform(*GAP, (n, 2)) * size, np.inf)
+    gaps = np.where(wall[:, None] > 0, rng.uniform(*GAP, (n, 2)) * _wall_room(start, half, axis, size), np.inf)
     positions, bounce = _trajectories(start, _steps(direction, speed, frames, size), frames,
                                       *_corridor(low, high, axis, start, gaps))
     canvas = _walls(canvas, wall_colour, axis, start, half, gaps)
@@ -395,22 +406,41 @@ def _walled_starts(rng: np.random.Generator, low: np.ndarray, high: np.ndarray, 
     return np.where(ahead, forward, backward)
 
 
-def make_physics_pairs(n: int, seed: int, frames: int = 8, size: int = 32) -> tuple[VideoSet, VideoSet, list[str]]:
-    """``n`` possible clips, ``n`` impossible twins and the violation of each pair.
+def _splice(first: np.ndarray, second: np.ndarray, cut: int) -> np.ndarray:
+    """``first`` before time ``cut`` and ``second`` from there, along axis 1."""
+    return np.concatenate([first[:, :cut], second[:, cut:]], 1)
 
-    A pair shares background, sprite (fast) and frames before ``frames // 2``; from there the
-    impossible clip breaks physics: ``vanish`` (the sprite disappears), ``teleport`` (it jumps
-    far away and moves on from there) or ``wall`` (it passes through a wall in its path that the
-    possible sprite reaches just before ``frames // 2`` and bounces off). Both bounce off the borders.
+
+def _through(point: np.ndarray, step: np.ndarray, frames: int, at: int, low: np.ndarray,
+             high: np.ndarray) -> np.ndarray:
+    """Centres ``(N, frames, 2)`` of sprites moving at ``step (N, 2)`` that pass ``point (N, 2)`` at frame ``at``."""
+    before = _trajectories(point, -step, at + 1, low, high)[0][:, ::-1]  # frames at .. 0, reversed
+    return np.concatenate([before[:, :at], _trajectories(point, step, frames - at, low, high)[0]], 1)
+
+
+def make_physics_quads(n: int, seed: int, frames: int = 8, size: int = 32) -> tuple[VideoSet, VideoSet, list[str]]:
+    """``n`` intuitive-physics quadruplets: 2n possible clips, 2n impossible ones and the violation of each.
+
+    Rows ``2i`` and ``2i + 1`` of each set are quadruplet i: possible clips A and B, impossible C and D.
+    The impossible clips recombine the parts of the possible ones, so a score that reacts only to what
+    the frames show (an empty frame is easy to predict) sums to the same over A + B as over C + D; only a
+    model that expects what the first frames imply finds C + D more surprising. From frame
+    ``frames // 2`` on (the cut):
+
+    - ``vanish``: A moves on, B is the empty scene; C is A until the cut, then empty; D is empty, then A;
+    - ``teleport``: A and B move far apart at the cut; C is A, then B; D is B, then A;
+    - ``wall``: A bounces off a wall it reaches just before the cut, B passes the same place with no wall;
+      C passes through A's wall, D bounces off nothing.
+
+    The sprite is fast and bounces off the borders. Labels: ``shape`` and ``violation``.
     """
     _check(n, frames, size, min_frames=4)
     rng = np.random.default_rng(seed)
     kind, shape, direction = _balanced(rng, n, len(VIOLATIONS)), _balanced(rng, n, len(SHAPES)), _balanced(rng, n, 8)
-    speed = np.ones(n, np.int64)
     canvas, colour, wall_colour, templates, half = _scenes(rng, shape, size)
     low, high = _room(half, size)
     start = rng.uniform(low, high)
-    step = _steps(direction, speed, frames, size)
+    step = _steps(direction, np.ones(n, np.int64), frames, size)
     cut, rows = frames // 2, np.arange(n)
 
     # a wall across the path along a moving axis, reached between frames cut - 1 and cut
@@ -423,24 +453,35 @@ def make_physics_pairs(n: int, seed: int, frames: int = 8, size: int = 32) -> tu
                                                        size)[walled]
     gaps = np.full((n, 2), np.inf)
     gaps[rows[walled], (toward > 0)[walled].astype(int)] = reach[walled]
-    canvas = _walls(canvas, wall_colour, axis, start, half, gaps)
-    wall = np.where(walled, axis + 1, 0)
+    with_wall = _walls(canvas, wall_colour, axis, start, half, gaps)
 
-    possible, bounce = _trajectories(start, step, frames, *_corridor(low, high, axis, start, gaps))
-    impossible, bounced_impossible = _trajectories(start, step, frames, low, high)  # off the borders only
+    bouncing = _trajectories(start, step, frames, *_corridor(low, high, axis, start, gaps))[0]
+    free = _trajectories(start, step, frames, low, high)[0]  # off the borders only
     teleport = kind == VIOLATIONS.index("teleport")
-    jump = _far_from(rng, possible[teleport, cut], low[teleport], high[teleport])
-    impossible[teleport, cut:] = _trajectories(jump, step[teleport], frames - cut, low[teleport], high[teleport])[0]
-    shown = np.ones((n, frames), bool)
-    vanish = kind == VIOLATIONS.index("vanish")
-    shown[vanish, cut:] = False
-    velocity = _velocity(impossible)
-    velocity[torch.from_numpy(vanish), cut - 1 :] = 0
+    elsewhere = free.copy()
+    elsewhere[teleport] = _through(_far_from(rng, free[teleport, cut], low[teleport], high[teleport]),
+                                   step[teleport], frames, cut, low[teleport], high[teleport])
+    vanish = np.broadcast_to((kind == VIOLATIONS.index("vanish"))[:, None], (n, frames))
+    late = np.arange(frames) >= cut
+    every = np.ones((n, frames), bool)
+    a = (with_wall, bouncing, every)
+    b = (canvas, np.where(walled[:, None, None], free, elsewhere), ~vanish)
+    c = (with_wall, np.where(walled[:, None, None], free, _splice(bouncing, elsewhere, cut)), ~(vanish & late))
+    d = (canvas, np.where(walled[:, None, None], bouncing, _splice(elsewhere, bouncing, cut)), ~(vanish & ~late))
 
+    labels = _labels(shape=np.repeat(shape, 2), violation=np.repeat(kind, 2))
+    classes = {"shape": SHAPES, "violation": VIOLATIONS}
     sets = []
-    for positions, visible, moved, bounced in ((possible, np.ones_like(shown), _velocity(possible), bounce),
-                                               (impossible, shown, velocity, bounced_impossible)):
-        clips, masks = _render(canvas, colour, templates, positions, visible)
-        labels = _labels(shape=shape, direction=direction, speed=speed, wall=wall, bounce=bounced)
-        sets.append(VideoSet(clips, labels, _classes(), masks, moved))
+    for first, second in ((a, b), (c, d)):
+        background, positions, shown = (_interleave(x, y) for x, y in zip(first, second))
+        clips, masks = _render(background, np.repeat(colour, 2, 0), templates.repeat_interleave(2, 0), positions,
+                               shown)
+        sets.append(VideoSet(clips, labels, classes, masks, _velocity(positions, shown), primary="violation"))
     return sets[0], sets[1], [VIOLATIONS[k] for k in kind]
+
+
+def _interleave(x, y):
+    """Rows of ``x`` and ``y`` (arrays or tensors of one length) alternated: x0, y0, x1, y1, ..."""
+    if isinstance(x, torch.Tensor):
+        return torch.stack([x, y], 1).flatten(0, 1)
+    return np.stack([x, y], 1).reshape(-1, *x.shape[1:])

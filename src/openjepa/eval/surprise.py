@@ -1,7 +1,7 @@
 """Surprise: how badly a video JEPA's predictor, shown the first part of a clip, predicts the target
-encoder's features of the rest. Per clip and per time step; on paired possible/impossible clips
-(a sprite that vanishes, teleports or passes through a wall) a model that learned intuitive physics
-finds the impossible twin more surprising.
+encoder's features of the rest. Per clip and per time step; on matched quadruplets of possible and impossible
+clips (a sprite that vanishes, teleports or passes through a wall) a model that learned intuitive
+physics finds the impossible pair more surprising.
 """
 
 from __future__ import annotations
@@ -58,32 +58,34 @@ def surprise(method: VJepa, clips: torch.Tensor, *, context_steps: int | None = 
     return steps.mean(1), steps
 
 
-def pair_scores(possible: torch.Tensor, impossible: torch.Tensor) -> dict[str, float]:
-    """Pairwise accuracy (the impossible twin more surprising) and AUROC of surprise as an impossibility score."""
+def quad_scores(possible: torch.Tensor, impossible: torch.Tensor) -> dict[str, float]:
+    """Scores of surprise ``(2n,)`` on n quadruplets (rows 2i, 2i + 1: quadruplet i): pairwise accuracy (the
+    quadruplet's impossible pair more surprising in sum than its possible pair) and AUROC of those sums as an
+    impossibility score."""
+    possible, impossible = possible.reshape(-1, 2).sum(1), impossible.reshape(-1, 2).sum(1)
     labels = np.r_[np.zeros(len(possible)), np.ones(len(impossible))]
-    scores = torch.cat([possible, impossible]).numpy()
     return {"pairwise_accuracy": float((impossible > possible).float().mean()),
-            "auroc": float(roc_auc_score(labels, scores))}
+            "auroc": float(roc_auc_score(labels, torch.cat([possible, impossible]).numpy()))}
 
 
 def physics_report(method: VJepa, possible, impossible, kinds: list[str], *, bf16: bool = False) -> dict:
-    """Scores on paired clips (two clip sets of equal length, ``kinds[i]`` the violation of pair i), overall and
-    per kind."""
+    """Scores on quadruplets (``make_physics_quads``: 2n possible and 2n impossible clips, ``kinds[i]`` the
+    violation of quadruplet i), overall and per kind."""
     s_pos, _ = surprise(method, possible.clips, bf16=bf16)
     s_imp, _ = surprise(method, impossible.clips, bf16=bf16)
-    report = pair_scores(s_pos, s_imp)
-    kinds_arr = np.array(kinds)
-    report["per_kind"] = {kind: pair_scores(s_pos[kinds_arr == kind], s_imp[kinds_arr == kind])
+    report = quad_scores(s_pos, s_imp)
+    per_clip = np.repeat(np.array(kinds), 2)
+    report["per_kind"] = {kind: quad_scores(s_pos[per_clip == kind], s_imp[per_clip == kind])
                           for kind in sorted(set(kinds))}
-    report["pairs"] = len(kinds)
+    report["quadruplets"] = len(kinds)
     return report
 
 
-def surprise_run(run_dir: str | Path, *, data: str | Path | None = None, pairs: int = 300,
+def surprise_run(run_dir: str | Path, *, data: str | Path | None = None, quadruplets: int = 150,
                  device: str = "auto") -> dict:
-    """Surprise of a video run: on ``pairs`` built-in intuitive-physics pairs (trained and random init),
+    """Surprise of a video run: on ``quadruplets`` built-in intuitive-physics quadruplets (trained and random init),
     or per clip and time step on the videos at ``data``."""
-    from openjepa.data.sprites import make_physics_pairs
+    from openjepa.data.sprites import make_physics_quads
     from openjepa.data.video_folder import VideoClips
     from openjepa.data.video_io import _sorted_classes, list_videos
     from openjepa.eval.evaluate import load_trained_method, random_init_method
@@ -97,7 +99,7 @@ def surprise_run(run_dir: str | Path, *, data: str | Path | None = None, pairs: 
         raise TrainingError(f"{run_dir} is a '{cfg.method.name}' run; surprise needs a video JEPA (vjepa recipes)")
     bf16 = cfg.train.precision == "bf16"
     if data is None:
-        possible, impossible, kinds = make_physics_pairs(pairs, seed=3, frames=cfg.data.frames,
+        possible, impossible, kinds = make_physics_quads(quadruplets, seed=3, frames=cfg.data.frames,
                                                          size=cfg.data.image_size)
         report = physics_report(method, possible, impossible, kinds, bf16=bf16)
         report["random_init"] = physics_report(random_init_method(cfg, device), possible, impossible, kinds,
