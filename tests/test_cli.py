@@ -32,6 +32,12 @@ def test_every_command_explains_its_options(command):
             assert option in out
 
 
+def test_a_count_below_one_is_refused_before_any_work(tmp_path):
+    proc = _run("surprise", tmp_path, "--out", tmp_path / "s.json", "--quadruplets", 0, check=False)
+    assert proc.returncode == 2 and "--quadruplets: expected a positive integer, got '0'" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "s.json").exists()
+
+
 def _image_folder(root, n=12, size=16):
     rng = np.random.default_rng(0)
     for split, count in (("train", n), ("test", n // 2)):

@@ -232,7 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", type=Path, help="video run folder")
     p.add_argument("--out", type=Path, required=True, help="output .json")
     p.add_argument("--data", type=Path, help="a folder of class folders of videos, or a list file, to score")
-    p.add_argument("--quadruplets", type=int, default=150, help="number of built-in quadruplets (default 150)")
+    p.add_argument("--quadruplets", type=_positive_int, default=150,
+                   help="number of built-in quadruplets (default 150)")
     p.set_defaults(func=_cmd_surprise)
 
     from openjepa.world.cli import add_world_commands
@@ -259,6 +260,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64, help="batch size (default 64; use 2-4 for --video large on a CPU)")
     p.set_defaults(func=_cmd_bench)
     return parser
+
+
+def _positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'")
+    return value
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -411,6 +411,13 @@ def _splice(first: np.ndarray, second: np.ndarray, cut: int) -> np.ndarray:
     return np.concatenate([first[:, :cut], second[:, cut:]], 1)
 
 
+def _interleave(x, y):
+    """Rows of ``x`` and ``y`` (arrays or tensors of one length) alternated: x0, y0, x1, y1, ..."""
+    if isinstance(x, torch.Tensor):
+        return torch.stack([x, y], 1).flatten(0, 1)
+    return np.stack([x, y], 1).reshape(-1, *x.shape[1:])
+
+
 def _through(point: np.ndarray, step: np.ndarray, frames: int, at: int, low: np.ndarray,
              high: np.ndarray) -> np.ndarray:
     """Centres ``(N, frames, 2)`` of sprites moving at ``step (N, 2)`` that pass ``point (N, 2)`` at frame ``at``."""
@@ -479,9 +486,3 @@ def make_physics_quads(n: int, seed: int, frames: int = 8, size: int = 32) -> tu
         sets.append(VideoSet(clips, labels, classes, masks, _velocity(positions, shown), primary="violation"))
     return sets[0], sets[1], [VIOLATIONS[k] for k in kind]
 
-
-def _interleave(x, y):
-    """Rows of ``x`` and ``y`` (arrays or tensors of one length) alternated: x0, y0, x1, y1, ..."""
-    if isinstance(x, torch.Tensor):
-        return torch.stack([x, y], 1).flatten(0, 1)
-    return np.stack([x, y], 1).reshape(-1, *x.shape[1:])
