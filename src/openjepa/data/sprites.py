@@ -471,10 +471,10 @@ def make_physics_quads(n: int, seed: int, frames: int = 8, size: int = 32) -> tu
     vanish = np.broadcast_to((kind == VIOLATIONS.index("vanish"))[:, None], (n, frames))
     late = np.arange(frames) >= cut
     every = np.ones((n, frames), bool)
-    a = (with_wall, bouncing, every)
-    b = (canvas, np.where(walled[:, None, None], free, elsewhere), ~vanish)
-    c = (with_wall, np.where(walled[:, None, None], free, _splice(bouncing, elsewhere, cut)), ~(vanish & late))
-    d = (canvas, np.where(walled[:, None, None], bouncing, _splice(elsewhere, bouncing, cut)), ~(vanish & ~late))
+    other = np.where(walled[:, None, None], free, elsewhere)  # the two paths agree before the cut where walled
+    a, b = (with_wall, bouncing, every), (canvas, other, ~vanish)
+    c = (with_wall, _splice(bouncing, other, cut), ~(vanish & late))
+    d = (canvas, _splice(other, bouncing, cut), ~(vanish & ~late))
 
     labels = _labels(shape=np.repeat(shape, 2), violation=np.repeat(kind, 2))
     classes = {"shape": SHAPES, "violation": VIOLATIONS}
