@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from openjepa.eval.attentive import AttentiveProbeConfig, attentive_probe
+from openjepa.eval.video import dense_probe
 from openjepa.masks.tubes import TubeMaskConfig, TubeMasker, collate_tube_masks, vjepa_mask_configs
 from openjepa.methods.base import Normalize
 from openjepa.methods.vjepa import VJepa, VJepaConfig, context_weights
@@ -137,6 +138,9 @@ def test_attentive_probe_reads_a_label_carried_by_one_token():
     x[torch.arange(n), where, 3] += 6.0  # and that token is findable
     cfg = AttentiveProbeConfig(epochs=15, batch_size=32, weight_decays=(0.01,))
     assert attentive_probe(x[:500], y[:500], x[500:], y[500:], cfg)["accuracy"] > 0.9
+    vjepa2_probe = AttentiveProbeConfig(epochs=15, batch_size=32, weight_decays=(0.01,), self_attention_layers=1)
+    assert vjepa2_probe.schedule() == (3e-4, 0.1) and cfg.schedule() == (1e-3, 0.0)
+    assert attentive_probe(x[:500], y[:500], x[500:], y[500:], vjepa2_probe)["accuracy"] > 0.8
     shuffled = attentive_probe(x[:500], y[torch.randperm(500)], x[500:], y[500:], cfg)["accuracy"]
     assert shuffled < 0.6
     with pytest.raises(ValueError, match=r"\(N, L, D\)"):
@@ -159,6 +163,19 @@ def test_attentive_probe_averages_its_probabilities_over_test_views():
     assert many > one + 0.1, (one, many)  # independent views average their noise away
     with pytest.raises(ValueError, match="one test label per item"):
         attentive_probe(x[:300], y[:300], [views[0], views[1][:50]], test_y, cfg)
+
+
+def test_dense_probe_scores_content_beyond_what_position_predicts():
+    torch.manual_seed(0)
+    n, tokens, dim = 300, 16, 8
+    prior = torch.linspace(0, 1, tokens)  # the target's mean differs by position
+    content = torch.rand(n, tokens)
+    y = prior + content
+    position_only = torch.eye(tokens)[None, :, :dim].expand(n, -1, -1) + 0.01 * torch.randn(n, tokens, dim)
+    assert abs(dense_probe(position_only[:200], y[:200], position_only[200:], y[200:])) < 0.05
+    with_content = position_only.clone()
+    with_content[..., 0] += content  # features that carry the content at each position
+    assert dense_probe(with_content[:200], y[:200], with_content[200:], y[200:]) > 0.95
 
 
 def test_future_masks_hide_the_last_time_steps():

@@ -60,15 +60,28 @@ class AttentiveClassifier(nn.Module):
 
 @dataclass
 class AttentiveProbeConfig:
-    """Training of an attentive probe; ``weight_decays`` are tried on a held-out tenth of the training split."""
+    """Training of an attentive probe; ``weight_decays`` are tried on a held-out tenth of the training split.
+
+    ``lr`` None: 1e-3 for V-JEPA's probe; 3e-4 with a linear warmup over the first tenth of the steps when there
+    are self-attention blocks (at 1e-3 without warmup, V-JEPA 2's probe stayed at chance on 192-d video tokens
+    where V-JEPA's read 0.53). ``warmup``: that fraction, or None for the default.
+    """
 
     self_attention_layers: int = 0
     heads: int = 4
     epochs: int = 20
     batch_size: int = 128
-    lr: float = 1e-3
+    lr: float | None = None
+    warmup: float | None = None
     weight_decays: tuple[float, ...] = (0.01, 0.1)
     seed: int = 0
+
+    def schedule(self) -> tuple[float, float]:
+        """``(peak learning rate, warmup fraction)`` after defaults."""
+        blocks = self.self_attention_layers > 0
+        lr = self.lr if self.lr is not None else (3e-4 if blocks else 1e-3)
+        warmup = self.warmup if self.warmup is not None else (0.1 if blocks else 0.0)
+        return lr, warmup
 
 
 def _standardize_tokens(train: torch.Tensor, *others: torch.Tensor) -> list[torch.Tensor]:
@@ -82,9 +95,12 @@ def _train(x: torch.Tensor, y: torch.Tensor, classes: int, cfg: AttentiveProbeCo
            weight_decay: float) -> AttentiveClassifier:
     torch.manual_seed(cfg.seed)
     model = AttentiveClassifier(x.shape[-1], classes, cfg.heads, cfg.self_attention_layers)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=weight_decay)
+    lr, warmup = cfg.schedule()
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     steps = cfg.epochs * math.ceil(len(x) / cfg.batch_size)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+    warm = max(1, round(warmup * steps))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
     gen = torch.Generator().manual_seed(cfg.seed)
     model.train()
     for _ in range(cfg.epochs):

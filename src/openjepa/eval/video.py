@@ -52,25 +52,31 @@ def token_occupancy(masks: torch.Tensor, tubelet: int, patch: int) -> torch.Tens
 
 def dense_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
                 ridges: tuple[float, ...] = (1e-2, 1.0, 1e2, 1e4)) -> float:
-    """R^2 on the test tokens of a ridge regression from each token's features ``(N, L, D)`` to a per-token
-    target ``(N, L)``; the ridge strength is picked on a held-out tenth of the training clips."""
-    def flat(x, y):
-        return x.float().flatten(0, 1), y.float().flatten()
+    """R^2 beyond position of a ridge regression from each token's features ``(N, L, D)`` to a per-token
+    target ``(N, L)``; the ridge strength is picked on a held-out tenth of the training clips.
 
+    Features and targets are centred per token position (means of the training clips), so the probe reads
+    only what the features say about the content at a position: 0 is what knowing the position alone
+    predicts (an absolute position table scores nothing for itself), 1 is the exact target.
+    """
     n_val = max(1, len(train_x) // 10)
+    x_mean, y_mean = train_x[n_val:].float().mean(0), train_y[n_val:].float().mean(0)  # (L, D), (L,)
+
+    def flat(x, y):
+        return (x.float() - x_mean).flatten(0, 1), (y.float() - y_mean).flatten()
+
     (xf, yf), (xv, yv), (xt, yt) = flat(train_x[n_val:], train_y[n_val:]), flat(train_x[:n_val], train_y[:n_val]), \
         flat(test_x, test_y)
-    mean, std = xf.mean(0), xf.std(0).clamp_min(1e-6)
-    y_mean = yf.mean()
+    std = xf.std(0).clamp_min(1e-6)
 
     def fit(x, y, ridge):
-        x = torch.cat([(x - mean) / std, torch.ones(len(x), 1)], 1).double()
+        x = (x / std).double()
         gram = x.T @ x + ridge * torch.eye(x.shape[1], dtype=torch.float64)
-        return torch.linalg.solve(gram, x.T @ (y - y_mean).double())
+        return torch.linalg.solve(gram, x.T @ y.double())
 
     def r2(w, x, y):
-        pred = torch.cat([(x - mean) / std, torch.ones(len(x), 1)], 1).double() @ w + y_mean
-        return float(1 - (pred - y).square().sum() / (y - y.mean()).square().sum().clamp_min(1e-12))
+        pred = (x / std).double() @ w
+        return float(1 - (pred - y).square().sum() / y.square().sum().clamp_min(1e-12))
 
     best = max(ridges, key=lambda r: r2(fit(xf, yf, r), xv, yv))
     x_all, y_all = flat(train_x, train_y)
