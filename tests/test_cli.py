@@ -23,7 +23,7 @@ def test_recipes_lists_the_tiny_recipes():
 
 
 @pytest.mark.parametrize("command", ["train", "eval", "embed", "demo", "bench", "export-hf", "recipes",
-                                     "surprise", "collect", "plan"])
+                                     "surprise", "fit-predictor", "collect", "plan"])
 def test_every_command_explains_its_options(command):
     out = _run(command, "--help").stdout
     assert "usage: openjepa" in out

@@ -63,8 +63,10 @@ def test_labels_are_balanced(sprites):
     assert count["direction"] == [12] * 8 and count["speed"] == [48, 48] and count["shape"] == [24] * 4
     assert count["wall"] == [64, 16, 16]  # a third between walls, half of them vertical
     assert 0 < count["bounce"][1] < 96  # off a wall or a border
-    plain = make_sprites(12, seed=0, frames=4, size=16, walls=False)
+    plain = make_sprites(12, seed=0, frames=4, size=16, walls="none")
     assert not plain.labels["wall"].any()
+    walled = make_sprites(12, seed=0, frames=4, size=16, walls="all")
+    assert torch.bincount(walled.labels["wall"]).tolist() == [0, 6, 6]
 
 
 def test_sprite_is_whole_and_inside_the_frame_and_moves_over_a_static_background(sprites):
@@ -178,6 +180,8 @@ def test_bad_arguments_are_refused():
         make_sprites(4, seed=0, size=8)
     with pytest.raises(ValueError, match="n must"):
         make_sprites(0, seed=0)
+    with pytest.raises(ValueError, match="walls must be one of none, third, all"):
+        make_sprites(4, seed=0, walls="some")
     with pytest.raises(ValueError, match="frames"):
         make_physics_quads(3, seed=0, frames=3)
     good = make_sprites(3, seed=0, frames=2, size=16)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 av = pytest.importorskip("av")
 
@@ -85,6 +86,24 @@ def test_vjepa_on_a_users_video_folder(tmp_path, video_folder):
     _run("surprise", run, "--data", video_folder, "--out", tmp_path / "s.json")
     scored = json.loads((tmp_path / "s.json").read_text())["clips"]
     assert len(scored) == 12 and all(len(c["per_step"]) == 1 and c["surprise"] > 0 for c in scored)
+
+
+def test_fit_predictor_trains_the_predictor_alone_into_a_new_run(tmp_path, video_folder):
+    run, fitted = tmp_path / "run", tmp_path / "fitted"
+    _run("train", "vjepa_tiny", "--out", run, "--data", video_folder, "--steps", 2, "--quiet", *TINY_VIDEO)
+    out = _run("fit-predictor", run, "--out", fitted, "--steps", 3, "--data", video_folder).stdout
+    assert "openjepa surprise" in out
+    (_, before), (_, after) = load_trained_method(run), load_trained_method(fitted)
+    before, after = before.state_dict(), after.state_dict()
+    assert before.keys() == after.keys()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("predictor.") for k in changed)
+    fit_record = json.loads((fitted / "predictor_fit.json").read_text())
+    assert fit_record["steps"] == 3 and fit_record["source_run"] == str(run)
+    _run("surprise", fitted, "--data", video_folder, "--out", tmp_path / "s.json")
+    with pytest.raises(AssertionError, match="is not empty") as err:
+        _run("fit-predictor", run, "--out", fitted, "--steps", 1)
+    assert "Traceback" not in str(err.value)
 
 
 def test_a_corrupt_video_stops_or_is_skipped_as_configured(tmp_path, video_folder):

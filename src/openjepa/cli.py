@@ -145,6 +145,14 @@ def _cmd_surprise(args) -> int:
     return 0
 
 
+def _cmd_fit_predictor(args) -> int:
+    from openjepa.train.predictor_fit import fit_predictor
+
+    fit_predictor(args.run, args.out, steps=args.steps, data=args.data, lr=args.lr, seed=args.seed)
+    print(f"fitted: {args.out} (score it with: openjepa surprise {args.out} --out {args.out}/surprise.json)")
+    return 0
+
+
 def _cmd_export_hf(args) -> int:
     from openjepa.api import load
     from openjepa.interop.hf_ijepa import export_hf_ijepa
@@ -235,6 +243,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quadruplets", type=_positive_int, default=150,
                    help="number of built-in quadruplets (default 150)")
     p.set_defaults(func=_cmd_surprise)
+
+    p = sub.add_parser("fit-predictor", help="train a video run's predictor on the future, encoders frozen",
+                       description=(
+        "Copy a video run into --out with its predictor trained on the surprise task: from the first half of "
+        "each clip, predict the frozen target encoder's features of the rest. The encoders are not changed. "
+        "E.g. --data sprites_walls (every clip in a corridor) teaches it that walls stop sprites."))
+    p.add_argument("run", type=Path, help="video run folder (vjepa recipes)")
+    p.add_argument("--out", type=Path, required=True, help="new run folder to write")
+    p.add_argument("--steps", type=_positive_int, default=3000, help="optimizer steps (default 3000)")
+    p.add_argument("--data", help="clips to fit on: a built-in name or a video folder (default: the run's dataset)")
+    p.add_argument("--lr", type=float, default=3e-4, help="AdamW peak learning rate, cosine to 0 (default 3e-4)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the clip order (default 0)")
+    p.set_defaults(func=_cmd_fit_predictor)
 
     from openjepa.world.cli import add_world_commands
 

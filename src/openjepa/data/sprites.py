@@ -358,8 +358,12 @@ def _labels(**labels: np.ndarray) -> dict[str, torch.Tensor]:
     return {k: torch.from_numpy(np.asarray(y, dtype=np.int64)) for k, y in labels.items()}
 
 
-def make_sprites(n: int, seed: int, frames: int = 8, size: int = 32, walls: bool = True) -> VideoSet:
-    """``n`` clips ``(3, frames, size, size)``; shape, direction and speed balanced, a third with walls.
+WALL_SHARES = {"none": None, "third": 6, "all": 2}  # clips in a corridor; the number: draws per corridor kind
+
+
+def make_sprites(n: int, seed: int, frames: int = 8, size: int = 32, walls: str = "third") -> VideoSet:
+    """``n`` clips ``(3, frames, size, size)``; shape, direction and speed balanced; ``walls``: a third of the
+    clips in a corridor (vertical and horizontal ones balanced), ``all`` or ``none``.
 
     Labels: ``shape``, ``direction`` (at the first frame), ``speed``, ``wall`` (none, or the
     orientation of the corridor's two bars) and ``bounce`` (whether the sprite hit a wall or a border).
@@ -367,8 +371,11 @@ def make_sprites(n: int, seed: int, frames: int = 8, size: int = 32, walls: bool
     _check(n, frames, size)
     rng = np.random.default_rng(seed)
     shape, direction, speed = _balanced(rng, n, len(SHAPES)), _balanced(rng, n, 8), _balanced(rng, n, 2)
-    wall = _balanced(rng, n, 6) if walls else np.full(n, 2)
-    wall = np.where(wall < 2, wall + 1, 0)  # a third vertical or horizontal, the rest none
+    if walls not in WALL_SHARES:
+        raise ValueError(f"walls must be one of {', '.join(WALL_SHARES)}, got {walls!r}")
+    draws = WALL_SHARES[walls]
+    wall = _balanced(rng, n, draws) if draws else np.full(n, 2)
+    wall = np.where(wall < 2, wall + 1, 0)  # draws 0 and 1: a vertical or horizontal corridor, the rest none
     canvas, colour, wall_colour, templates, half = _scenes(rng, shape, size)
     low, high = _room(half, size)
     start = rng.uniform(low, high)
@@ -382,10 +389,12 @@ def make_sprites(n: int, seed: int, frames: int = 8, size: int = 32, walls: bool
     return VideoSet(clips, labels, _classes(), masks, _velocity(positions))
 
 
-def load_sprites(train_size: int = 6000, test_size: int = 1000, frames: int = 8, size: int = 32) -> VideoData:
-    """The built-in ``sprites`` dataset."""
-    return VideoData("sprites", make_sprites(train_size, seed=1, frames=frames, size=size),
-                     make_sprites(test_size, seed=2, frames=frames, size=size))
+def load_sprites(train_size: int = 6000, test_size: int = 1000, frames: int = 8, size: int = 32,
+                 walls: str = "third") -> VideoData:
+    """The built-in ``sprites`` dataset (``walls="all"``: ``sprites_walls``, every clip in a corridor)."""
+    name = {"third": "sprites", "all": "sprites_walls"}.get(walls, f"sprites_walls_{walls}")
+    return VideoData(name, make_sprites(train_size, seed=1, frames=frames, size=size, walls=walls),
+                     make_sprites(test_size, seed=2, frames=frames, size=size, walls=walls))
 
 
 def _far_from(rng: np.random.Generator, here: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:

@@ -28,6 +28,18 @@ def future_split(grid: tuple[int, int, int], context_steps: int) -> tuple[torch.
     return ids[: context_steps * per_step], ids[context_steps * per_step :]
 
 
+def future_energy(method: VJepa, clips: torch.Tensor, ctx: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
+    """``(B, Lt)``: distance of the predictor's guess for the tokens ``tgt (Lt,)`` of normalised clips
+    ``(B, C, T, H, W)``, from the context encoder's view of the tokens ``ctx (Lc,)``, to the target
+    encoder's normalised features there."""
+    B = len(clips)
+    ctx_idx, tgt_idx = ctx.expand(B, -1), tgt.expand(B, -1)
+    with torch.no_grad():
+        targets = method.target_features(clips)[..., : method.encoder.width]
+    pred = method.predict_targets(clips, ctx_idx, tgt_idx)
+    return token_distance(pred.float(), gather_tokens(targets, tgt_idx).float(), method.config.distance)
+
+
 @torch.no_grad()
 def surprise(method: VJepa, clips: torch.Tensor, *, context_steps: int | None = None, batch_size: int = 64,
              bf16: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
@@ -48,12 +60,8 @@ def surprise(method: VJepa, clips: torch.Tensor, *, context_steps: int | None = 
     with cast:
         for start in range(0, len(clips), batch_size):
             x = method.normalize(clips[start : start + batch_size].to(device).float().div_(255))
-            B = len(x)
-            ctx_idx, tgt_idx = ctx.to(device).expand(B, -1), tgt.to(device).expand(B, -1)
-            targets = method.target_features(x)[..., : method.encoder.width]
-            pred = method.predict_targets(x, ctx_idx, tgt_idx)
-            energy = token_distance(pred.float(), gather_tokens(targets, tgt_idx).float(), method.config.distance)
-            per_step.append(energy.reshape(B, grid[0] - context_steps, -1).mean(-1).cpu())
+            energy = future_energy(method, x, ctx.to(device), tgt.to(device))
+            per_step.append(energy.reshape(len(x), grid[0] - context_steps, -1).mean(-1).cpu())
     steps = torch.cat(per_step)
     return steps.mean(1), steps
 
