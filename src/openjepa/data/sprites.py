@@ -358,7 +358,7 @@ def _labels(**labels: np.ndarray) -> dict[str, torch.Tensor]:
     return {k: torch.from_numpy(np.asarray(y, dtype=np.int64)) for k, y in labels.items()}
 
 
-WALL_SHARES = {"none": None, "third": 6, "all": 2}  # clips in a corridor; the number: draws per corridor kind
+WALL_SHARES = {"none": None, "third": 6, "all": 2}  # balanced draws in 0..k-1; 0 and 1 get a corridor: 2 / k of clips
 
 
 def make_sprites(n: int, seed: int, frames: int = 8, size: int = 32, walls: str = "third") -> VideoSet:
@@ -392,9 +392,9 @@ def make_sprites(n: int, seed: int, frames: int = 8, size: int = 32, walls: str 
 def load_sprites(train_size: int = 6000, test_size: int = 1000, frames: int = 8, size: int = 32,
                  walls: str = "third") -> VideoData:
     """The built-in ``sprites`` dataset (``walls="all"``: ``sprites_walls``, every clip in a corridor)."""
-    name = {"third": "sprites", "all": "sprites_walls"}.get(walls, f"sprites_walls_{walls}")
-    return VideoData(name, make_sprites(train_size, seed=1, frames=frames, size=size, walls=walls),
-                     make_sprites(test_size, seed=2, frames=frames, size=size, walls=walls))
+    train = make_sprites(train_size, seed=1, frames=frames, size=size, walls=walls)
+    test = make_sprites(test_size, seed=2, frames=frames, size=size, walls=walls)
+    return VideoData({"third": "sprites", "all": "sprites_walls", "none": "sprites_no_walls"}[walls], train, test)
 
 
 def _far_from(rng: np.random.Generator, here: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:

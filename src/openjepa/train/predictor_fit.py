@@ -33,8 +33,8 @@ def _batch(split, idx: torch.Tensor) -> torch.Tensor:
     return torch.stack([split[int(i)][0] for i in idx])
 
 
-def fit_predictor(run_dir: str | Path, out_dir: str | Path, *, steps: int = 3000, data: str | None = None,
-                  lr: float = 3e-4, batch_size: int = 64, seed: int = 0, device: str = "auto",
+def fit_predictor(run_dir: str | Path, out_dir: str | Path, *, steps: int = 6000, data: str | None = None,
+                  lr: float = 1e-3, batch_size: int = 64, seed: int = 0, device: str = "auto",
                   log_every: int = 100) -> Path:
     """Copy the video run at ``run_dir`` to ``out_dir`` with its predictor trained ``steps`` more steps on the
     future of clips from ``data`` (default: the run's dataset), encoders frozen; AdamW, ``lr`` after a warmup over
