@@ -12,6 +12,7 @@ from openjepa.data.digits import load_digits
 from openjepa.runconfig import build_config, recipe_dict
 from openjepa.train.checkpoint import latest_checkpoint, load_checkpoint
 from openjepa.train.metrics import read_metrics
+from openjepa.train.schedules import warmup_cosine
 from openjepa.train.trainer import TrainingError, TrainingInterrupted, fit
 
 DATA = load_digits(size=16)
@@ -118,6 +119,14 @@ def test_an_existing_run_is_never_overwritten(tmp_path, tiny_overrides):
     with pytest.raises(TrainingError, match="already holds a run.*--resume"):
         _fit(run, tiny_overrides + ["train.steps=3"])
     assert (run / "config.yaml").read_text() == config
+
+
+def test_warmup_cosine_rises_linearly_then_falls_to_zero():
+    factors = [warmup_cosine(s, total=100, warmup=10) for s in range(101)]
+    assert factors[0] == pytest.approx(0.1 * 1.0) and factors[4] < factors[9]
+    assert max(factors) == factors[9] and factors[50] == pytest.approx(0.5) and factors[100] == pytest.approx(0.0)
+    assert all(b <= a for a, b in zip(factors[9:], factors[10:]))  # never rises after the warmup
+    assert [warmup_cosine(s, total=100, warmup=0) for s in range(3)] == [warmup_cosine(s, 100, 1) for s in range(3)]
 
 
 def test_time_budget_fits_the_schedule():

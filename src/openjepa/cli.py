@@ -251,7 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
         "E.g. --data sprites_walls (every clip in a corridor) helps it learn that walls stop sprites."))
     p.add_argument("run", type=Path, help="video run folder (vjepa recipes)")
     p.add_argument("--out", type=Path, required=True, help="new run folder to write")
-    p.add_argument("--steps", type=_positive_int, default=6000, help="optimizer steps (default 6000: about 15 min for vjepa_tiny on 2 CPU cores)")
+    p.add_argument("--steps", type=_positive_int, default=6000,
+                   help="optimizer steps (default 6000: about 15 min for vjepa_tiny on 2 CPU cores)")
     p.add_argument("--data", help="clips to fit on: a built-in name or a video folder (default: the run's dataset)")
     p.add_argument("--lr", type=float, default=1e-3, help="AdamW peak learning rate, cosine to 0 (default 1e-3)")
     p.add_argument("--seed", type=int, default=0, help="seed of the clip order (default 0)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -18,6 +19,7 @@ from torch import nn
 
 from openjepa.nn.attention import attention
 from openjepa.nn.block import MLP, Block, init_weights
+from openjepa.train.schedules import warmup_cosine
 
 
 class CrossAttentionBlock(nn.Module):
@@ -98,9 +100,7 @@ def _train(x: torch.Tensor, y: torch.Tensor, classes: int, cfg: AttentiveProbeCo
     lr, warmup = cfg.schedule()
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     steps = cfg.epochs * math.ceil(len(x) / cfg.batch_size)
-    warm = max(1, round(warmup * steps))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, partial(warmup_cosine, total=steps, warmup=round(warmup * steps)))
     gen = torch.Generator().manual_seed(cfg.seed)
     model.train()
     for _ in range(cfg.epochs):

@@ -18,15 +18,18 @@ from openjepa.eval.features import encoder_features
 log = logging.getLogger("openjepa")
 
 
+def clips_at(split, idx: torch.Tensor) -> torch.Tensor:
+    """uint8 clips ``(b, C, T, H, W)`` of a split at ``idx (b,)``: held in memory, or decoded item by item."""
+    if hasattr(split, "clips"):
+        return split.clips[idx]
+    return torch.stack([split[int(i)][0] for i in idx])
+
+
 def clip_batches(split, limit: int | None, batch_size: int):
     """uint8 clips ``(b, C, T, H, W)`` of the first ``limit`` items of a split, in order."""
     n = len(split) if limit is None else min(limit, len(split))
     for start in range(0, n, batch_size):
-        stop = min(n, start + batch_size)
-        if hasattr(split, "clips"):
-            yield split.clips[start:stop]
-        else:
-            yield torch.stack([split[i][0] for i in range(start, stop)])
+        yield clips_at(split, torch.arange(start, min(n, start + batch_size)))
 
 
 def still_clips(clips: torch.Tensor) -> torch.Tensor:

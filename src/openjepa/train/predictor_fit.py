@@ -15,22 +15,17 @@ import logging
 import math
 import shutil
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
 
 from openjepa.train.checkpoint import save_checkpoint
 from openjepa.train.distributed import pick_device
+from openjepa.train.schedules import warmup_cosine
 from openjepa.train.trainer import TrainingError
 
 log = logging.getLogger("openjepa")
-
-
-def _batch(split, idx: torch.Tensor) -> torch.Tensor:
-    """uint8 clips ``(b, C, T, H, W)`` of a split at ``idx``."""
-    if hasattr(split, "clips"):
-        return split.clips[idx]
-    return torch.stack([split[int(i)][0] for i in idx])
 
 
 def fit_predictor(run_dir: str | Path, out_dir: str | Path, *, steps: int = 6000, data: str | None = None,
@@ -41,6 +36,7 @@ def fit_predictor(run_dir: str | Path, out_dir: str | Path, *, steps: int = 6000
     the first 5% of the steps, then a cosine to 0. Returns ``out_dir``."""
     from openjepa.eval.evaluate import evaluation_data, load_trained_method
     from openjepa.eval.surprise import future_energy, future_split
+    from openjepa.eval.video import clips_at
     from openjepa.methods.vjepa import VJepa
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
@@ -59,31 +55,30 @@ def fit_predictor(run_dir: str | Path, out_dir: str | Path, *, steps: int = 6000
     method.requires_grad_(False).eval()
     method.predictor.requires_grad_(True).train()
     optimizer = torch.optim.AdamW(method.predictor.parameters(), lr=lr, weight_decay=0.04)
-    warmup = max(1, steps // 20)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, partial(warmup_cosine, total=steps, warmup=steps // 20))
     cast = torch.autocast(device.type, torch.bfloat16, enabled=cfg.train.precision == "bf16")
     gen = torch.Generator().manual_seed(seed)
-    started, loss = time.perf_counter(), torch.tensor(0.0)
+    started = time.perf_counter()
     log.info("fitting the predictor of %s to the future of %s clips: %d steps", run_dir, data or cfg.data.dataset, steps)
     for step in range(1, steps + 1):
         idx = torch.randint(0, len(split), (batch_size,), generator=gen)
-        clips = method.normalize(_batch(split, idx).to(device).float() / 255)
+        clips = method.normalize(clips_at(split, idx).to(device).float() / 255)
         with cast:
             loss = future_energy(method, clips, ctx, tgt).mean()
-        if not math.isfinite(loss.item()):
-            raise TrainingError(f"fit-predictor: the loss is {loss.item()} at step {step}; nothing was written")
+        value = loss.item()
+        if not math.isfinite(value):
+            raise TrainingError(f"fit-predictor: the loss is {value} at step {step}; nothing was written")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         schedule.step()
         if step % log_every == 0 or step == steps:
-            log.info("step %d/%d  future loss %.4f  %.0f s", step, steps, loss.item(), time.perf_counter() - started)
+            log.info("step %d/%d  future loss %.4f  %.0f s", step, steps, value, time.perf_counter() - started)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy(run_dir / "config.yaml", out_dir / "config.yaml")
     fit = {"source_run": str(run_dir), "data": data or cfg.data.dataset, "steps": steps, "lr": lr,
-           "batch_size": batch_size, "seed": seed, "final_loss": round(loss.item(), 5),
+           "batch_size": batch_size, "seed": seed, "final_loss": round(value, 5),
            "seconds": round(time.perf_counter() - started, 1)}
     (out_dir / "predictor_fit.json").write_text(json.dumps(fit, indent=1) + "\n")
     save_checkpoint(out_dir, steps, method.state_dict(), optimizer.state_dict(), {"predictor_fit": fit}, keep=1)

@@ -13,6 +13,12 @@ def cosine(step: int, total: int, start: float, end: float) -> float:
     return end + (start - end) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+def warmup_cosine(step: int, total: int, warmup: int) -> float:
+    """Factor for a learning rate: linear warmup over ``warmup`` steps (from ``1 / warmup``) times a
+    half-cosine from 1 at step 0 to 0 at ``total``."""
+    return min(1.0, (step + 1) / max(1, warmup)) * cosine(step, total, 1.0, 0.0)
+
+
 def learning_rate(step: int, total: int, cfg: OptimConfig) -> float:
     """Linear warmup ``start_lr -> lr`` over ``warmup_steps``, then cosine to ``final_lr`` or constant."""
     if step < cfg.warmup_steps:
