@@ -90,8 +90,10 @@ def test_vjepa_on_a_users_video_folder(tmp_path, video_folder):
 
 def test_fit_predictor_trains_the_predictor_alone_into_a_new_run(tmp_path, video_folder):
     run, fitted = tmp_path / "run", tmp_path / "fitted"
-    _run("train", "vjepa_tiny", "--out", run, "--data", video_folder, "--steps", 2, "--quiet", *TINY_VIDEO)
-    out = _run("fit-predictor", run, "--out", fitted, "--steps", 3, "--data", video_folder).stdout
+    # all clips in training (no test split): fitting needs neither labels nor a test split
+    _run("train", "vjepa_tiny", "--out", run, "--data", video_folder, "--steps", 2, "--quiet", *TINY_VIDEO,
+         "data.test_fraction=0.0")
+    out = _run("fit-predictor", run, "--out", fitted, "--steps", 3).stdout
     assert "openjepa surprise" in out
     (_, before), (_, after) = load_trained_method(run), load_trained_method(fitted)
     before, after = before.state_dict(), after.state_dict()

@@ -15,6 +15,7 @@ import torch
 from openjepa.data.folder import DataError
 from openjepa.data.images import ImageData
 from openjepa.data.resolve import load_data
+from openjepa.data.sprites import VideoData
 from openjepa.eval.features import encoder_features, raw_features
 from openjepa.eval.probes import knn_probe, linear_probe, lowshot_probe
 from openjepa.eval.report import results_table, write_report
@@ -47,12 +48,18 @@ def random_init_method(cfg: RunConfig, device: torch.device | str = "cpu") -> Me
     return build_method(cfg).to(device).eval()
 
 
-def evaluation_data(cfg: RunConfig, data_path: str | None) -> ImageData:
-    """The run's dataset, or ``data_path`` brought to the run's image size; channels must match."""
+def run_data(cfg: RunConfig, data_path: str | None) -> ImageData | VideoData:
+    """The run's dataset, or ``data_path`` brought to the run's image size and clip length; channels must match."""
     data_cfg = cfg.data if data_path is None else replace(cfg.data, dataset=data_path)
     data = load_data(replace(data_cfg, image_size=cfg.data.image_size, frames=cfg.data.frames))
     if data.channels != cfg.channels:
         raise DataError(f"{data.name} has {data.channels}-channel inputs but the run was trained on {cfg.channels}")
+    return data
+
+
+def evaluation_data(cfg: RunConfig, data_path: str | None) -> ImageData | VideoData:
+    """:func:`run_data` with the labelled test split that evaluation needs."""
+    data = run_data(cfg, data_path)
     if cfg.data.frames is not None:  # clips or trajectory windows
         if not len(data.test):
             raise DataError(f"{data.name}: evaluation needs a labelled test split")

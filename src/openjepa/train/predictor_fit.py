@@ -34,7 +34,7 @@ def fit_predictor(run_dir: str | Path, out_dir: str | Path, *, steps: int = 6000
     """Copy the video run at ``run_dir`` to ``out_dir`` with its predictor trained ``steps`` more steps on the
     future of clips from ``data`` (default: the run's dataset), encoders frozen; AdamW, ``lr`` after a warmup over
     the first 5% of the steps, then a cosine to 0. Returns ``out_dir``."""
-    from openjepa.eval.evaluate import evaluation_data, load_trained_method
+    from openjepa.eval.evaluate import load_trained_method, run_data
     from openjepa.eval.surprise import future_energy, future_split
     from openjepa.eval.video import clips_at
     from openjepa.methods.vjepa import VJepa
@@ -48,7 +48,9 @@ def fit_predictor(run_dir: str | Path, out_dir: str | Path, *, steps: int = 6000
     cfg, method = load_trained_method(run_dir, device)
     if not isinstance(method, VJepa):
         raise TrainingError(f"{run_dir} is a '{cfg.method.name}' run; fit-predictor needs a video JEPA (vjepa recipes)")
-    split = evaluation_data(cfg, data).train
+    split = run_data(cfg, data).train  # no labels or test split needed
+    if not len(split):
+        raise TrainingError(f"{data or cfg.data.dataset} has no training clips to fit on")
     grid = method.encoder.grid
     ctx, tgt = (ids.to(device) for ids in future_split(grid, grid[0] // 2))
 
