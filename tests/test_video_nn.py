@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from openjepa.eval.attentive import AttentiveProbeConfig, attentive_probe
-from openjepa.eval.video import dense_probe
+from openjepa.eval.video import dense_probe, token_motion
 from openjepa.masks.tubes import TubeMaskConfig, TubeMasker, collate_tube_masks, vjepa_mask_configs
 from openjepa.methods.base import Normalize
 from openjepa.methods.vjepa import VJepa, VJepaConfig, context_weights
@@ -176,6 +176,23 @@ def test_dense_probe_scores_content_beyond_what_position_predicts():
     with_content = position_only.clone()
     with_content[..., 0] += content  # features that carry the content at each position
     assert dense_probe(with_content[:200], y[:200], with_content[200:], y[200:]) > 0.95
+
+
+def test_token_motion_is_the_sprite_share_times_its_displacement_and_reads_back():
+    masks = torch.zeros(1, 4, 4, 4, dtype=torch.bool)
+    masks[0, :2, :2, :2] = True  # the first token, fully; half of the third token's frames below
+    masks[0, 2, 2:, 2:] = True
+    velocity = torch.tensor([[[1.0, 0.0], [3.0, 0.0], [0.0, -2.0], [0.0, -2.0]]])
+    motion = token_motion(masks, velocity, tubelet=2, patch=2)  # grid (2, 2, 2): 8 tokens
+    assert motion.shape == (1, 8, 2)
+    assert torch.allclose(motion[0, 0], torch.tensor([2.0, 0.0]))  # share 1, mean of frames 0 and 1
+    assert torch.allclose(motion[0, 7], torch.tensor([0.0, -1.0]))  # share 1/2, moving up
+    assert motion[0, 1:7].abs().sum() == 0
+    torch.manual_seed(0)
+    y = torch.randn(300, 8, 2)
+    features = torch.cat([y, torch.randn(300, 8, 3)], dim=-1)  # the two outputs are linear in the features
+    assert dense_probe(features[:200], y[:200], features[200:], y[200:]) > 0.99
+    assert abs(dense_probe(features[:200, :, 2:], y[:200], features[200:, :, 2:], y[200:])) < 0.05
 
 
 def test_future_masks_hide_the_last_time_steps():

@@ -130,7 +130,8 @@ def test_sprites_evaluation_and_physics_pairs_through_the_api(tmp_path):
     cfg, trained = load_trained_method(run)
     results = evaluate_clips(cfg, trained, random_init_method(cfg), data, device="cpu")
     assert results["meta"]["label"] == "direction" and results["meta"]["classes"] == 8
-    assert set(results["dense"]) == {"trained", "random_init"} and all(-1 < v <= 1 for v in results["dense"].values())
+    for probe in ("dense", "dense_motion"):
+        assert set(results[probe]) == {"trained", "random_init"} and all(-1 < v <= 1 for v in results[probe].values())
     possible, impossible, kinds = make_physics_quads(6, seed=0, frames=4, size=16)
     report = physics_report(trained, possible, impossible, kinds)
     assert 0 <= report["pairwise_accuracy"] <= 1 and set(report["per_kind"]) == {"vanish", "teleport", "wall"}

@@ -23,11 +23,12 @@ def format_video_table(results: dict) -> str:
     meta = results.get("meta", {})
     lines = [f"{meta.get('dataset', '?')}: {meta.get('train_clips', '?')} train / {meta.get('test_clips', '?')} test "
              f"clips; label '{meta.get('label', '?')}' ({meta.get('classes', '?')} classes)",
-             f"{'':34}{'attentive probe':>18}{'dense R^2':>12}"]
+             f"{'':34}{'attentive probe':>18}{'dense R^2':>12}{'motion R^2':>12}"]
     for key, title in (("trained", "trained encoder"), ("random_init", "same arch., random init"),
                        ("single_frame", "trained, first frame held still")):
-        dense = results["dense"].get(key)
-        lines.append(f"{title:34}{results['attentive'][key]:>18.3f}" + (f"{dense:>12.3f}" if dense is not None else ""))
+        dense = [results.get(probe, {}).get(key) for probe in ("dense", "dense_motion")]
+        lines.append(f"{title:34}{results['attentive'][key]:>18.3f}"
+                     + "".join(f"{value:>12.3f}" for value in dense if value is not None))
     return "\n".join(lines)
 
 

@@ -1,7 +1,7 @@
 """Evaluate a video run: attentive probes on frozen token features of the trained encoder, the same
 architecture at random init, and the trained encoder shown a single frame (the clip's first frame
-held still), all in one run; plus a dense probe (per-token readout of the sprite mask) where the
-dataset has masks -> ``RUN/eval.json``. Test videos longer than a clip are scored on ``eval.test_clips``
+held still), all in one run; plus dense probes (per-token readouts of the sprite mask and of the
+sprite's motion) where the dataset has masks -> ``RUN/eval.json``. Test videos longer than a clip are scored on ``eval.test_clips``
 evenly spaced clips each, the probe's class probabilities averaged over them."""
 
 from __future__ import annotations
@@ -53,20 +53,31 @@ def token_occupancy(masks: torch.Tensor, tubelet: int, patch: int) -> torch.Tens
     return pooled.flatten(1)
 
 
+def token_motion(masks: torch.Tensor, velocity: torch.Tensor, tubelet: int, patch: int) -> torch.Tensor:
+    """Per-token sprite motion ``(N, L, 2)``: the token's share of sprite pixels times the sprite's mean
+    displacement (dx, dy) over the token's frames, from masks ``(N, T, H, W)`` and velocity ``(N, T, 2)``;
+    0 where there is no sprite. Tokens in raster order."""
+    occupancy = F.avg_pool3d(masks[:, None].float(), kernel_size=(tubelet, patch, patch))[:, 0]  # (N, Tt, Hp, Wp)
+    n, steps = occupancy.shape[:2]
+    step_velocity = velocity[:, : steps * tubelet].float().reshape(n, steps, tubelet, 2).mean(2)  # (N, Tt, 2)
+    return (occupancy[..., None] * step_velocity[:, :, None, None]).flatten(1, 3)
+
+
 def dense_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
                 ridges: tuple[float, ...] = (1e-2, 1.0, 1e2, 1e4)) -> float:
     """R^2 beyond position of a ridge regression from each token's features ``(N, L, D)`` to a per-token
-    target ``(N, L)``; the ridge strength is picked on a held-out tenth of the training clips.
+    target ``(N, L)`` or ``(N, L, K)`` (R^2 pooled over the K outputs); the ridge strength is picked on a
+    held-out tenth of the training clips.
 
     Features and targets are centred per token position (means of the training clips), so the probe reads
     only what the features say about the content at a position: 0 is what knowing the position alone
     predicts (an absolute position table scores nothing for itself), 1 is the exact target.
     """
     n_val = max(1, len(train_x) // 10)
-    x_mean, y_mean = train_x[n_val:].float().mean(0), train_y[n_val:].float().mean(0)  # (L, D), (L,)
+    x_mean, y_mean = train_x[n_val:].float().mean(0), train_y[n_val:].float().mean(0)  # (L, D), (L[, K])
 
     def flat(x, y):
-        return (x.float() - x_mean).flatten(0, 1), (y.float() - y_mean).flatten()
+        return (x.float() - x_mean).flatten(0, 1), (y.float() - y_mean).flatten(0, 1)
 
     (xf, yf), (xv, yv), (xt, yt) = flat(train_x[n_val:], train_y[n_val:]), flat(train_x[:n_val], train_y[:n_val]), \
         flat(test_x, test_y)
@@ -118,11 +129,15 @@ def evaluate_clips(cfg, trained, random_method, data, *, device) -> dict:
         log.info("%-12s attentive probe (%s): %.3f", name, label, acc)
     if hasattr(train, "masks"):
         tubelet, patch = encoder.config.tubelet, encoder.config.patch_size
-        occ_train = token_occupancy(train.masks[:n_train], tubelet, patch)
-        occ_test = token_occupancy(test.masks, tubelet, patch)
-        for name in ("trained", "random_init"):
-            results["dense"][name] = dense_probe(features[name][0], occ_train, features[name][1][0], occ_test)
-            log.info("%-12s dense probe (sprite mask R^2): %.3f", name, results["dense"][name])
+        targets = {"dense": (token_occupancy(train.masks[:n_train], tubelet, patch),
+                             token_occupancy(test.masks, tubelet, patch), "sprite mask"),
+                   "dense_motion": (token_motion(train.masks[:n_train], train.velocity[:n_train], tubelet, patch),
+                                    token_motion(test.masks, test.velocity, tubelet, patch), "sprite motion")}
+        for key, (y_train_tokens, y_test_tokens, what) in targets.items():
+            results[key] = {}
+            for name in ("trained", "random_init"):
+                results[key][name] = dense_probe(features[name][0], y_train_tokens, features[name][1][0], y_test_tokens)
+                log.info("%-12s dense probe (%s R^2): %.3f", name, what, results[key][name])
     results["meta"] = {"dataset": data.name, "label": label, "classes": len(train.classes[label]),
                        "train_clips": n_train, "test_clips": len(test), "clips_per_test_video": len(test_views),
                        "encoder": ev.encoder,
