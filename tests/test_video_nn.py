@@ -180,13 +180,13 @@ def test_dense_probe_scores_content_beyond_what_position_predicts():
 
 def test_token_motion_is_the_sprite_share_times_its_displacement_and_reads_back():
     masks = torch.zeros(1, 4, 4, 4, dtype=torch.bool)
-    masks[0, :2, :2, :2] = True  # the first token, fully; half of the third token's frames below
-    masks[0, 2, 2:, 2:] = True
-    velocity = torch.tensor([[[1.0, 0.0], [3.0, 0.0], [0.0, -2.0], [0.0, -2.0]]])
+    masks[0, :2, :2, :2] = True  # the first token, fully
+    masks[0, 2, 2:, 2:] = True  # the last token (index 7), in one of its two frames
+    velocity = torch.tensor([[[1.0, 0.0], [3.0, 0.0], [0.0, -2.0], [5.0, 5.0]]])  # frame t -> t + 1
     motion = token_motion(masks, velocity, tubelet=2, patch=2)  # grid (2, 2, 2): 8 tokens
     assert motion.shape == (1, 8, 2)
-    assert torch.allclose(motion[0, 0], torch.tensor([2.0, 0.0]))  # share 1, mean of frames 0 and 1
-    assert torch.allclose(motion[0, 7], torch.tensor([0.0, -1.0]))  # share 1/2, moving up
+    assert torch.allclose(motion[0, 0], torch.tensor([1.0, 0.0]))  # share 1, the move from frame 0 to 1
+    assert torch.allclose(motion[0, 7], torch.tensor([0.0, -1.0]))  # share 1/2, moving up from frame 2 to 3
     assert motion[0, 1:7].abs().sum() == 0
     torch.manual_seed(0)
     y = torch.randn(300, 8, 2)

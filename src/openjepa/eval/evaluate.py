@@ -9,6 +9,7 @@ import os
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -27,6 +28,9 @@ from openjepa.train.checkpoint import latest_checkpoint, load_checkpoint
 from openjepa.train.distributed import pick_device
 from openjepa.train.trainer import TrainingError, load_run_config
 from openjepa.viz.pca import save_pca_figure
+
+if TYPE_CHECKING:
+    from openjepa.world.data import TrajectoryData
 
 log = logging.getLogger("openjepa")
 
@@ -48,7 +52,7 @@ def random_init_method(cfg: RunConfig, device: torch.device | str = "cpu") -> Me
     return build_method(cfg).to(device).eval()
 
 
-def run_data(cfg: RunConfig, data_path: str | None) -> ImageData | VideoData:
+def run_data(cfg: RunConfig, data_path: str | None) -> ImageData | VideoData | TrajectoryData:
     """The run's dataset, or ``data_path`` brought to the run's image size and clip length; channels must match."""
     data_cfg = cfg.data if data_path is None else replace(cfg.data, dataset=data_path)
     data = load_data(replace(data_cfg, image_size=cfg.data.image_size, frames=cfg.data.frames))
@@ -57,7 +61,7 @@ def run_data(cfg: RunConfig, data_path: str | None) -> ImageData | VideoData:
     return data
 
 
-def evaluation_data(cfg: RunConfig, data_path: str | None) -> ImageData | VideoData:
+def evaluation_data(cfg: RunConfig, data_path: str | None) -> ImageData | VideoData | TrajectoryData:
     """:func:`run_data` with the labelled test split that evaluation needs."""
     data = run_data(cfg, data_path)
     if cfg.data.frames is not None:  # clips or trajectory windows

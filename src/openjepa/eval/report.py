@@ -28,7 +28,7 @@ def format_video_table(results: dict) -> str:
                        ("single_frame", "trained, first frame held still")):
         dense = [results.get(probe, {}).get(key) for probe in ("dense", "dense_motion")]
         lines.append(f"{title:34}{results['attentive'][key]:>18.3f}"
-                     + "".join(f"{value:>12.3f}" for value in dense if value is not None))
+                     + "".join(f"{'':>12}" if value is None else f"{value:>12.3f}" for value in dense).rstrip())
     return "\n".join(lines)
 
 

@@ -1,8 +1,8 @@
 """Evaluate a video run: attentive probes on frozen token features of the trained encoder, the same
 architecture at random init, and the trained encoder shown a single frame (the clip's first frame
 held still), all in one run; plus dense probes (per-token readouts of the sprite mask and of the
-sprite's motion) where the dataset has masks -> ``RUN/eval.json``. Test videos longer than a clip are scored on ``eval.test_clips``
-evenly spaced clips each, the probe's class probabilities averaged over them."""
+sprite's motion) where the dataset has masks -> ``RUN/eval.json``. Test videos longer than a clip are
+scored on ``eval.test_clips`` evenly spaced clips each, the probe's class probabilities averaged over them."""
 
 from __future__ import annotations
 
@@ -55,18 +55,19 @@ def token_occupancy(masks: torch.Tensor, tubelet: int, patch: int) -> torch.Tens
 
 def token_motion(masks: torch.Tensor, velocity: torch.Tensor, tubelet: int, patch: int) -> torch.Tensor:
     """Per-token sprite motion ``(N, L, 2)``: the token's share of sprite pixels times the sprite's mean
-    displacement (dx, dy) over the token's frames, from masks ``(N, T, H, W)`` and velocity ``(N, T, 2)``;
-    0 where there is no sprite. Tokens in raster order."""
-    occupancy = F.avg_pool3d(masks[:, None].float(), kernel_size=(tubelet, patch, patch))[:, 0]  # (N, Tt, Hp, Wp)
-    n, steps = occupancy.shape[:2]
-    step_velocity = velocity[:, : steps * tubelet].float().reshape(n, steps, tubelet, 2).mean(2)  # (N, Tt, 2)
-    return (occupancy[..., None] * step_velocity[:, :, None, None]).flatten(1, 3)
+    displacement (dx, dy) per frame between the token's first and last frames (with one-frame tokens: to the
+    next frame), from masks ``(N, T, H, W)`` and velocity ``(N, T, 2)`` (frame t to t+1); 0 where there is
+    no sprite. Tokens in raster order."""
+    n = len(masks)
+    occupancy = token_occupancy(masks, tubelet, patch).view(n, masks.shape[1] // tubelet, -1)  # (N, Tt, Hp * Wp)
+    moves = velocity[:, : occupancy.shape[1] * tubelet].float().view(n, -1, tubelet, 2)[:, :, : max(1, tubelet - 1)]
+    return (occupancy[..., None] * moves.mean(2)[:, :, None]).flatten(1, 2)
 
 
 def dense_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
                 ridges: tuple[float, ...] = (1e-2, 1.0, 1e2, 1e4)) -> float:
     """R^2 beyond position of a ridge regression from each token's features ``(N, L, D)`` to a per-token
-    target ``(N, L)`` or ``(N, L, K)`` (R^2 pooled over the K outputs); the ridge strength is picked on a
+    target ``(N, L)`` or ``(N, L, K)`` (the mean of the K outputs' R^2); the ridge strength is picked on a
     held-out tenth of the training clips.
 
     Features and targets are centred per token position (means of the training clips), so the probe reads
@@ -89,8 +90,8 @@ def dense_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tens
         return torch.linalg.solve(gram, x.T @ y.double())
 
     def r2(w, x, y):
-        pred = (x / std).double() @ w
-        return float(1 - (pred - y).square().sum() / y.square().sum().clamp_min(1e-12))
+        error = ((x / std).double() @ w - y).reshape(len(y), -1)
+        return float((1 - error.square().sum(0) / y.reshape(len(y), -1).square().sum(0).clamp_min(1e-12)).mean())
 
     best = max(ridges, key=lambda r: r2(fit(xf, yf, r), xv, yv))
     x_all, y_all = flat(train_x, train_y)
