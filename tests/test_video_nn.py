@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from openjepa.eval.attentive import AttentiveProbeConfig, attentive_probe
-from openjepa.eval.video import dense_probe, token_motion
+from openjepa.eval.video import dense_probe, token_motion, token_occupancy
 from openjepa.masks.tubes import TubeMaskConfig, TubeMasker, collate_tube_masks, vjepa_mask_configs
 from openjepa.methods.base import Normalize
 from openjepa.methods.vjepa import VJepa, VJepaConfig, context_weights
@@ -183,7 +183,7 @@ def test_token_motion_is_the_sprite_share_times_its_displacement_and_reads_back(
     masks[0, :2, :2, :2] = True  # the first token, fully
     masks[0, 2, 2:, 2:] = True  # the last token (index 7), in one of its two frames
     velocity = torch.tensor([[[1.0, 0.0], [3.0, 0.0], [0.0, -2.0], [5.0, 5.0]]])  # frame t -> t + 1
-    motion = token_motion(masks, velocity, tubelet=2, patch=2)  # grid (2, 2, 2): 8 tokens
+    motion = token_motion(token_occupancy(masks, 2, 2), velocity, tubelet=2)  # grid (2, 2, 2): 8 tokens
     assert motion.shape == (1, 8, 2)
     assert torch.allclose(motion[0, 0], torch.tensor([1.0, 0.0]))  # share 1, the move from frame 0 to 1
     assert torch.allclose(motion[0, 7], torch.tensor([0.0, -1.0]))  # share 1/2, moving up from frame 2 to 3

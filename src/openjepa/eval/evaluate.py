@@ -16,7 +16,6 @@ import torch
 from openjepa.data.folder import DataError
 from openjepa.data.images import ImageData
 from openjepa.data.resolve import load_data
-from openjepa.data.sprites import VideoData
 from openjepa.eval.features import encoder_features, raw_features
 from openjepa.eval.probes import knn_probe, linear_probe, lowshot_probe
 from openjepa.eval.report import results_table, write_report
@@ -30,6 +29,7 @@ from openjepa.train.trainer import TrainingError, load_run_config
 from openjepa.viz.pca import save_pca_figure
 
 if TYPE_CHECKING:
+    from openjepa.data.sprites import VideoData
     from openjepa.world.data import TrajectoryData
 
 log = logging.getLogger("openjepa")

@@ -53,15 +53,14 @@ def token_occupancy(masks: torch.Tensor, tubelet: int, patch: int) -> torch.Tens
     return pooled.flatten(1)
 
 
-def token_motion(masks: torch.Tensor, velocity: torch.Tensor, tubelet: int, patch: int) -> torch.Tensor:
-    """Per-token sprite motion ``(N, L, 2)``: the token's share of sprite pixels times the sprite's mean
-    displacement (dx, dy) per frame between the token's first and last frames (with one-frame tokens: to the
-    next frame), from masks ``(N, T, H, W)`` and velocity ``(N, T, 2)`` (frame t to t+1); 0 where there is
-    no sprite. Tokens in raster order."""
-    n = len(masks)
-    occupancy = token_occupancy(masks, tubelet, patch).view(n, masks.shape[1] // tubelet, -1)  # (N, Tt, Hp * Wp)
-    moves = velocity[:, : occupancy.shape[1] * tubelet].float().view(n, -1, tubelet, 2)[:, :, : max(1, tubelet - 1)]
-    return (occupancy[..., None] * moves.mean(2)[:, :, None]).flatten(1, 2)
+def token_motion(occupancy: torch.Tensor, velocity: torch.Tensor, tubelet: int) -> torch.Tensor:
+    """Per-token sprite motion ``(N, L, 2)``: each token's share of sprite pixels (``occupancy (N, L)``, from
+    :func:`token_occupancy`) times the sprite's mean displacement (dx, dy) per frame between the token's first
+    and last frames (with one-frame tokens: to the next frame), from ``velocity (N, T, 2)`` (frame t to t+1);
+    0 where there is no sprite. Tokens in raster order."""
+    n, steps = len(velocity), velocity.shape[1] // tubelet
+    moves = velocity[:, : steps * tubelet].float().view(n, steps, tubelet, 2)[:, :, : max(1, tubelet - 1)]
+    return (occupancy.view(n, steps, -1, 1) * moves.mean(2)[:, :, None]).flatten(1, 2)
 
 
 def dense_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
@@ -130,10 +129,11 @@ def evaluate_clips(cfg, trained, random_method, data, *, device) -> dict:
         log.info("%-12s attentive probe (%s): %.3f", name, label, acc)
     if hasattr(train, "masks"):
         tubelet, patch = encoder.config.tubelet, encoder.config.patch_size
-        targets = {"dense": (token_occupancy(train.masks[:n_train], tubelet, patch),
-                             token_occupancy(test.masks, tubelet, patch), "sprite mask"),
-                   "dense_motion": (token_motion(train.masks[:n_train], train.velocity[:n_train], tubelet, patch),
-                                    token_motion(test.masks, test.velocity, tubelet, patch), "sprite motion")}
+        occ_train = token_occupancy(train.masks[:n_train], tubelet, patch)
+        occ_test = token_occupancy(test.masks, tubelet, patch)
+        targets = {"dense": (occ_train, occ_test, "sprite mask"),
+                   "dense_motion": (token_motion(occ_train, train.velocity[:n_train], tubelet),
+                                    token_motion(occ_test, test.velocity, tubelet), "sprite motion")}
         for key, (y_train_tokens, y_test_tokens, what) in targets.items():
             results[key] = {}
             for name in ("trained", "random_init"):

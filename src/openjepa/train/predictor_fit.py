@@ -48,9 +48,10 @@ def fit_predictor(run_dir: str | Path, out_dir: str | Path, *, steps: int = 6000
     cfg, method = load_trained_method(run_dir, device)
     if not isinstance(method, VJepa):
         raise TrainingError(f"{run_dir} is a '{cfg.method.name}' run; fit-predictor needs a video JEPA (vjepa recipes)")
-    split = run_data(cfg, data).train  # no labels or test split needed
+    source = data or cfg.data.dataset
+    split = run_data(cfg, data).train  # no test split needed
     if not len(split):
-        raise TrainingError(f"{data or cfg.data.dataset} has no training clips to fit on")
+        raise TrainingError(f"{source} has no training clips to fit on")
     grid = method.encoder.grid
     ctx, tgt = (ids.to(device) for ids in future_split(grid, grid[0] // 2))
 
@@ -61,7 +62,7 @@ def fit_predictor(run_dir: str | Path, out_dir: str | Path, *, steps: int = 6000
     cast = torch.autocast(device.type, torch.bfloat16, enabled=cfg.train.precision == "bf16")
     gen = torch.Generator().manual_seed(seed)
     started = time.perf_counter()
-    log.info("fitting the predictor of %s to the future of %s clips: %d steps", run_dir, data or cfg.data.dataset, steps)
+    log.info("fitting the predictor of %s to the future of %s clips: %d steps", run_dir, source, steps)
     for step in range(1, steps + 1):
         idx = torch.randint(0, len(split), (batch_size,), generator=gen)
         clips = method.normalize(clips_at(split, idx).to(device).float() / 255)
@@ -79,7 +80,7 @@ def fit_predictor(run_dir: str | Path, out_dir: str | Path, *, steps: int = 6000
 
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy(run_dir / "config.yaml", out_dir / "config.yaml")
-    fit = {"source_run": str(run_dir), "data": data or cfg.data.dataset, "steps": steps, "lr": lr,
+    fit = {"source_run": str(run_dir), "data": source, "steps": steps, "lr": lr,
            "batch_size": batch_size, "seed": seed, "final_loss": round(value, 5),
            "seconds": round(time.perf_counter() - started, 1)}
     (out_dir / "predictor_fit.json").write_text(json.dumps(fit, indent=1) + "\n")
