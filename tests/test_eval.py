@@ -1,3 +1,4 @@
+import copy
 import json
 
 import pytest
@@ -5,9 +6,9 @@ import torch
 
 from openjepa.data.digits import load_digits
 from openjepa.eval import knn_probe, linear_probe, lowshot_probe
-from openjepa.eval.evaluate import evaluate_run
-from openjepa.runconfig import build_config, recipe_dict
-from openjepa.train.trainer import fit
+from openjepa.eval.evaluate import evaluate_run, target_lag
+from openjepa.runconfig import build_config, build_method, recipe_dict
+from openjepa.train.trainer import fill_data_facts, fit
 
 
 def _blobs(n, d=8, classes=4, spread=0.3, seed=0):
@@ -40,9 +41,27 @@ def test_eval_json_contract(tmp_path, tiny_overrides):
     # digits are easy: every feature set is far above chance (0.1)
     assert results["linear"]["raw_input"] > 0.8 and results["knn"]["random_init"] > 0.3
     assert (run / "plots" / "pca.png").is_file() and (run / "report.md").is_file()
+    assert saved["meta"]["target_lag"] > 0.9  # 3 steps of a slow EMA: the target is still nearly its random init
     # probing the context encoder into another file leaves the run's eval.json and report untouched
     before = {name: (run / name).read_bytes() for name in ("eval.json", "report.md")}
     context = evaluate_run(run, encoder="context", out=tmp_path / "context.json")
     assert json.loads((tmp_path / "context.json").read_text())["meta"]["encoder"] == "context"
     assert context["linear"]["trained"] != results["linear"]["trained"]
     assert {name: (run / name).read_bytes() for name in before} == before
+
+
+def test_target_lag_is_the_share_of_the_context_encoders_move_the_target_has_not_followed(tiny_overrides):
+    digits = load_digits(size=16)
+    method = build_method(fill_data_facts(build_config(recipe_dict("ijepa_tiny"), tiny_overrides), digits))
+    initial = copy.deepcopy(method)
+    with torch.no_grad():
+        for p in method.eval_encoder("context").parameters():
+            p.add_(torch.randn_like(p))
+    assert target_lag(method, initial) == pytest.approx(1.0)  # the target has not moved
+    with torch.no_grad():
+        for t, c in zip(method.eval_encoder("target").parameters(), method.eval_encoder("context").parameters()):
+            t.lerp_(c, 0.75)
+    assert target_lag(method, initial) == pytest.approx(0.25, rel=1e-4)
+    shared_cfg = build_config(recipe_dict("ijepa_tiny"), tiny_overrides + ["method.target.mode=shared"])
+    shared = build_method(fill_data_facts(shared_cfg, digits))
+    assert target_lag(shared, initial) is None

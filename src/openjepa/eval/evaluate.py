@@ -52,6 +52,30 @@ def random_init_method(cfg: RunConfig, device: torch.device | str = "cpu") -> Me
     return build_method(cfg).to(device).eval()
 
 
+@torch.no_grad()
+def target_lag(trained: Method, initial: Method) -> float | None:
+    """How far the trained target encoder trails the context encoder, as a share of the way the context encoder
+    has moved from ``initial`` (the same method at random init): ``|target - context| / |context - init|`` over
+    the encoder weights. 0: caught up; about 1: the target still sits at its random init (a short run with a
+    slow EMA). None when the target is the context encoder itself or nothing has moved."""
+    context, target = trained.eval_encoder("context"), trained.eval_encoder("target")
+    if context is target:
+        return None
+    init, trailing = dict(initial.eval_encoder("context").named_parameters()), dict(target.named_parameters())
+    moved = behind = 0.0
+    for name, weight in context.named_parameters():
+        moved += float((weight - init[name]).square().sum())
+        behind += float((trailing[name] - weight).square().sum())
+    return (behind / moved) ** 0.5 if moved > 0 else None
+
+
+def _warn_if_target_lags(cfg: RunConfig, lag: float | None) -> None:
+    if cfg.eval.encoder == "target" and lag is not None and lag > 0.5:
+        log.warning("the target encoder trails the context encoder by %.2f of the way the context encoder moved "
+                    "from its random init (EMA momentum too slow for this run's length): its probes measure mostly "
+                    "the random init; --encoder context probes the trained encoder", lag)
+
+
 def run_data(cfg: RunConfig, data_path: str | None) -> ImageData | VideoData | TrajectoryData:
     """The run's dataset, or ``data_path`` brought to the run's image size and clip length; channels must match."""
     data_cfg = cfg.data if data_path is None else replace(cfg.data, dataset=data_path)
@@ -99,14 +123,17 @@ def evaluate_run(run_dir: str | Path, data_path: str | None = None, *, device: s
     if encoder is not None:
         cfg.eval.encoder = encoder
     data = evaluation_data(cfg, data_path)
+    random_method = random_init_method(cfg, device)
     if cfg.method.name == "lewm":
         from openjepa.world.evaluate import evaluate_world
 
-        results = evaluate_world(trained, random_init_method(cfg, device), data)
+        results = evaluate_world(trained, random_method, data)
         return _write_results(run_dir, results, out, results_table(results), list((run_dir / "plots").glob("*.png")))
+    lag = target_lag(trained, random_method)
+    _warn_if_target_lags(cfg, lag)
     if cfg.data.frames is not None:
-        results = evaluate_clips(cfg, trained, random_init_method(cfg, device), data, device=device)
-        results["meta"]["seconds"] = round(time.perf_counter() - started, 1)
+        results = evaluate_clips(cfg, trained, random_method, data, device=device)
+        results["meta"].update(target_lag=lag, seconds=round(time.perf_counter() - started, 1))
         return _write_results(run_dir, results, out, results_table(results),
                               [p for p in (run_dir / "plots").glob("*.png")])
     train, test = data.train, data.test
@@ -114,7 +141,6 @@ def evaluate_run(run_dir: str | Path, data_path: str | None = None, *, device: s
         train = train.subset(torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[: cfg.eval.max_train])
     bf16 = cfg.train.precision == "bf16"
     feature_sets = {}
-    random_method = random_init_method(cfg, device)
     for name, method in (("trained", trained), ("random_init", random_method)):
         encoder = method.eval_encoder(cfg.eval.encoder)
         feature_sets[name] = [encoder_features(encoder, method.normalize, s.images, batch_size=cfg.eval.batch_size,
@@ -131,7 +157,7 @@ def evaluate_run(run_dir: str | Path, data_path: str | None = None, *, device: s
     pictures.append(_pca_picture(run_dir, cfg, test, trained, random_method, device))
     results["meta"] = {
         "dataset": data.name, "train_images": len(train), "test_images": len(test), "classes": len(train.classes),
-        "encoder": cfg.eval.encoder, "features": "mean-pooled final-layer tokens, standardised",
+        "encoder": cfg.eval.encoder, "target_lag": lag, "features": "mean-pooled final-layer tokens, standardised",
         "seconds": round(time.perf_counter() - started, 1),
     }
     return _write_results(run_dir, results, out, results_table(results), pictures)
