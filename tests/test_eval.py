@@ -1,5 +1,6 @@
 import copy
 import json
+import logging
 
 import pytest
 import torch
@@ -29,10 +30,12 @@ def test_probes_read_separable_features_and_not_noise():
     assert chance < 0.4
 
 
-def test_eval_json_contract(tmp_path, tiny_overrides):
+def test_eval_json_contract(tmp_path, tiny_overrides, caplog):
     run = fit(build_config(recipe_dict("ijepa_tiny"), tiny_overrides + ["train.steps=3"]), tmp_path / "run",
               progress=False, data=load_digits(size=16))
-    results = evaluate_run(run)
+    with caplog.at_level(logging.WARNING, logger="openjepa"):
+        results = evaluate_run(run)
+    assert "target encoder is still" in caplog.text  # 3 steps: the EMA target has barely moved
     saved = json.loads((run / "eval.json").read_text())
     assert set(saved) >= {"linear", "knn", "lowshot"}
     for probe in ("linear", "knn", "lowshot"):
@@ -44,7 +47,10 @@ def test_eval_json_contract(tmp_path, tiny_overrides):
     assert saved["meta"]["target_lag"] > 0.9  # 3 steps of a slow EMA: the target is still nearly its random init
     # probing the context encoder into another file leaves the run's eval.json and report untouched
     before = {name: (run / name).read_bytes() for name in ("eval.json", "report.md")}
-    context = evaluate_run(run, encoder="context", out=tmp_path / "context.json")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="openjepa"):
+        context = evaluate_run(run, encoder="context", out=tmp_path / "context.json")
+    assert "target encoder is still" not in caplog.text
     assert json.loads((tmp_path / "context.json").read_text())["meta"]["encoder"] == "context"
     assert context["linear"]["trained"] != results["linear"]["trained"]
     assert {name: (run / name).read_bytes() for name in before} == before
@@ -54,6 +60,7 @@ def test_target_lag_is_the_share_of_the_context_encoders_move_the_target_has_not
     digits = load_digits(size=16)
     method = build_method(fill_data_facts(build_config(recipe_dict("ijepa_tiny"), tiny_overrides), digits))
     initial = copy.deepcopy(method)
+    assert target_lag(method, initial) is None  # nothing has moved
     with torch.no_grad():
         for p in method.eval_encoder("context").parameters():
             p.add_(torch.randn_like(p))

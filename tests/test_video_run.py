@@ -76,6 +76,7 @@ def test_vjepa_on_a_users_video_folder(tmp_path, video_folder):
     assert set(results["attentive"]) == {"trained", "random_init", "single_frame"}
     assert results["meta"]["label"] == "class" and results["dense"] == {}
     assert results["meta"]["clips_per_test_video"] == 2
+    assert results["meta"]["encoder"] == "context" and results["meta"]["target_lag"] > 0.9  # 2 steps of EMA
     videos = sorted(video_folder.glob("*/*.avi"))[:3]
     _run("embed", run, *videos, "--out", tmp_path / "f.npy")
     assert np.load(tmp_path / "f.npy").shape == (3, 32)

@@ -153,6 +153,7 @@ def train(recipe: str | RunConfig, out: str | Path, *, overrides: list[str] | No
     return fit(None if resume else cfg, out, resume=resume, progress=progress)
 
 
-def evaluate(run: str | Path, data: str | None = None) -> dict:
-    """Probe a run (trained vs random init vs raw pixels); writes ``RUN/eval.json``."""
-    return evaluate_run(run, data)
+def evaluate(run: str | Path, data: str | None = None, *, encoder: str | None = None) -> dict:
+    """Probe a run (trained vs random init vs raw pixels); writes ``RUN/eval.json``. ``encoder``
+    (``target``/``context``) overrides the run's ``eval.encoder``."""
+    return evaluate_run(run, data, encoder=encoder)

@@ -70,10 +70,11 @@ def target_lag(trained: Method, initial: Method) -> float | None:
 
 
 def _warn_if_target_lags(cfg: RunConfig, lag: float | None) -> None:
-    if cfg.eval.encoder == "target" and lag is not None and lag > 0.5:
+    ema = getattr(getattr(cfg.method, "target", None), "mode", None) == "ema"
+    if ema and cfg.eval.encoder == "target" and lag is not None and lag > 0.5:
         log.warning("the target encoder is still %.2f of the way back from the context encoder to its random init "
-                    "(the EMA has not caught up in this run's steps); --encoder context probes the encoder the loss "
-                    "trained", lag)
+                    "(the EMA has not caught up in this run's steps); eval.encoder=context (openjepa eval "
+                    "--encoder context) probes the encoder the loss trained", lag)
 
 
 def run_data(cfg: RunConfig, data_path: str | None) -> ImageData | VideoData | TrajectoryData:
