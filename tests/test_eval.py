@@ -34,8 +34,8 @@ def test_eval_json_contract(tmp_path, tiny_overrides, caplog):
     run = fit(build_config(recipe_dict("ijepa_tiny"), tiny_overrides + ["train.steps=3"]), tmp_path / "run",
               progress=False, data=load_digits(size=16))
     with caplog.at_level(logging.WARNING, logger="openjepa"):
-        results = evaluate_run(run)
-    assert "target encoder is still" in caplog.text  # 3 steps: the EMA target has barely moved
+        results = evaluate_run(run)  # the recipe's eval.encoder: context
+    assert "target encoder is still" not in caplog.text
     saved = json.loads((run / "eval.json").read_text())
     assert set(saved) >= {"linear", "knn", "lowshot"}
     for probe in ("linear", "knn", "lowshot"):
@@ -45,14 +45,13 @@ def test_eval_json_contract(tmp_path, tiny_overrides, caplog):
     assert results["linear"]["raw_input"] > 0.8 and results["knn"]["random_init"] > 0.3
     assert (run / "plots" / "pca.png").is_file() and (run / "report.md").is_file()
     assert saved["meta"]["target_lag"] > 0.9  # 3 steps of a slow EMA: the target is still nearly its random init
-    # probing the context encoder into another file leaves the run's eval.json and report untouched
+    # probing the target encoder into another file leaves the run's eval.json and report untouched
     before = {name: (run / name).read_bytes() for name in ("eval.json", "report.md")}
-    caplog.clear()
     with caplog.at_level(logging.WARNING, logger="openjepa"):
-        context = evaluate_run(run, encoder="context", out=tmp_path / "context.json")
-    assert "target encoder is still" not in caplog.text
-    assert json.loads((tmp_path / "context.json").read_text())["meta"]["encoder"] == "context"
-    assert context["linear"]["trained"] != results["linear"]["trained"]
+        target = evaluate_run(run, encoder="target", out=tmp_path / "target.json")
+    assert "target encoder is still" in caplog.text  # 3 steps: the EMA target has barely moved
+    assert json.loads((tmp_path / "target.json").read_text())["meta"]["encoder"] == "target"
+    assert target["linear"]["trained"] != results["linear"]["trained"]
     assert {name: (run / name).read_bytes() for name in before} == before
 
 
