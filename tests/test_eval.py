@@ -43,7 +43,7 @@ def test_eval_json_contract(tmp_path, tiny_overrides, caplog):
         assert all(0.0 <= v <= 1.0 for v in saved[probe].values())
     # digits are easy: every feature set is far above chance (0.1)
     assert results["linear"]["raw_input"] > 0.8 and results["knn"]["random_init"] > 0.3
-    assert (run / "plots" / "pca.png").is_file() and (run / "report.md").is_file()
+    assert (run / "plots" / "pca.png").is_file() and "trained context encoder" in (run / "report.md").read_text()
     assert saved["meta"]["target_lag"] > 0.9  # 3 steps of a slow EMA: the target is still nearly its random init
     # probing the target encoder into another file leaves the run's eval.json and report untouched
     before = {name: (run / name).read_bytes() for name in ("eval.json", "report.md")}

@@ -5,6 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 ROWS = (("trained", "trained encoder"), ("random_init", "same arch., random init"), ("raw_input", "raw pixels"))
+
+
+def _row_title(key: str, title: str, meta: dict) -> str:
+    """Row titles; the trained row names the probed encoder (``meta["encoder"]``) when the results say."""
+    return f"trained {meta['encoder']} encoder" if key == "trained" and meta.get("encoder") else title
 PROBES = (("linear", "linear probe"), ("knn", "kNN (k=20)"), ("lowshot", "low-shot (10/class)"))
 
 
@@ -15,7 +20,7 @@ def format_table(results: dict) -> str:
              f"test images, {meta.get('classes', '?')} classes (test-split accuracy)",
              f"{'':26}" + "".join(f"{title:>22}" for _, title in PROBES)]
     for key, title in ROWS:
-        lines.append(f"{title:26}" + "".join(f"{results[p][key]:>22.3f}" for p, _ in PROBES))
+        lines.append(f"{_row_title(key, title, meta):26}" + "".join(f"{results[p][key]:>22.3f}" for p, _ in PROBES))
     return "\n".join(lines)
 
 
@@ -27,7 +32,7 @@ def format_video_table(results: dict) -> str:
     for key, title in (("trained", "trained encoder"), ("random_init", "same arch., random init"),
                        ("single_frame", "trained, first frame held still")):
         dense = [results.get(probe, {}).get(key) for probe in ("dense", "dense_motion")]
-        lines.append(f"{title:34}{results['attentive'][key]:>18.3f}"
+        lines.append(f"{_row_title(key, title, meta):34}{results['attentive'][key]:>18.3f}"
                      + "".join(f"{'':>12}" if value is None else f"{value:>12.3f}" for value in dense).rstrip())
     return "\n".join(lines)
 
