@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 ROWS = (("trained", "trained encoder"), ("random_init", "same arch., random init"), ("raw_input", "raw pixels"))
+PROBES = (("linear", "linear probe"), ("knn", "kNN (k=20)"), ("lowshot", "low-shot (10/class)"))
 
 
 def _row_title(key: str, title: str, meta: dict) -> str:
     """Row titles; the trained row names the probed encoder (``meta["encoder"]``) when the results say."""
     return f"trained {meta['encoder']} encoder" if key == "trained" and meta.get("encoder") else title
-PROBES = (("linear", "linear probe"), ("knn", "kNN (k=20)"), ("lowshot", "low-shot (10/class)"))
 
 
 def format_table(results: dict) -> str:
