@@ -50,9 +50,9 @@ def test_eval_json_contract(tmp_path, tiny_overrides, caplog):
     with caplog.at_level(logging.WARNING, logger="openjepa"):
         target = evaluate_run(run, encoder="target", out=tmp_path / "target.json")
     assert "target encoder is still" in caplog.text  # 3 steps: the EMA target has barely moved
-    # after 3 steps the two encoders are so close that their probe accuracies can coincide: check the record
-    assert target["meta"]["encoder"] == "target" and results["meta"]["encoder"] == "context"
-    assert json.loads((tmp_path / "target.json").read_text())["meta"]["encoder"] == "target"
+    # after 3 steps the two encoders are so close that their probe accuracies can tie: check what each recorded
+    assert results["meta"]["encoder"] == "context"
+    assert target == json.loads((tmp_path / "target.json").read_text()) and target["meta"]["encoder"] == "target"
     assert {name: (run / name).read_bytes() for name in before} == before
 
 
