@@ -8,7 +8,7 @@ from openjepa.eval.attentive import AttentiveProbeConfig, attentive_probe
 from openjepa.eval.video import dense_probe, token_motion, token_occupancy
 from openjepa.masks.tubes import TubeMaskConfig, TubeMasker, collate_tube_masks, vjepa_mask_configs
 from openjepa.methods.base import Normalize
-from openjepa.methods.vjepa import VJepa, VJepaConfig, context_weights
+from openjepa.methods.vjepa import VJepa, VJepaConfig, change_since_first_step, context_weights
 from openjepa.modalities.tubelets import TubeletEmbed3d
 from openjepa.nn.predictor import PredictorConfig
 from openjepa.nn.rope import apply_rope, grid_coords, rope_tables
@@ -202,3 +202,27 @@ def test_future_masks_hide_the_last_time_steps():
     assert np.array_equal(draw.context, np.arange(8)) and np.array_equal(draw.targets[0], np.arange(8, 16))
     model = _tiny_video_method(masks=[TubeMaskConfig(), TubeMaskConfig(kind="future")])
     assert model.future_mask_index() == 1
+
+
+def test_change_since_first_step_subtracts_the_first_time_step_at_each_position():
+    grid = (3, 2, 2)
+    features = torch.randn(2, 12, 5)
+    change = change_since_first_step(features, grid)
+    assert torch.equal(change[:, :4], torch.zeros(2, 4, 5))
+    assert torch.allclose(change[:, 9], features[:, 9] - features[:, 1])  # time 2, spatial position 1
+
+
+def test_predict_change_trains_on_the_change_and_surprise_scores_the_same_energy():
+    from openjepa.eval.surprise import future_energy, future_split
+    torch.manual_seed(0)
+    model = _tiny_video_method(masks=[TubeMaskConfig(kind="future", temporal_scale=(0.5, 0.5))], predict_change=True)
+    clips = torch.rand(2, 3, 4, 16, 16)
+    batch = {"image": clips, "step": 0, "seed": 1, **model.sample_extras()(seed=0, epoch=0, indices=[0, 1])}
+    out = model(batch)
+    out.loss.backward()
+    assert model.encoder.patch_embed.proj.weight.grad.abs().sum() > 0
+    ctx, tgt = future_split(model.encoder.grid, 1)
+    with torch.no_grad():
+        energy = future_energy(model, model.normalize(clips), ctx, tgt)
+    # the loss compares predicted and observed change; surprise compares features: the same distance
+    assert torch.allclose(energy.mean(), out.logs["pred_loss"], atol=1e-5)

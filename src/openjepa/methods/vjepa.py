@@ -6,7 +6,8 @@ masks. V-JEPA 2: RoPE, constant EMA, constant learning rate after warmup.
 V-JEPA 2.1 adds a dense loss on the visible tokens, each weighted by
 ``context_weight / sqrt(distance to the nearest masked token)``, and deep
 supervision: the predictor also predicts intermediate encoder layers
-(``deep_layers``).
+(``deep_layers``). ``predict_change`` (not in the papers) makes the targets
+the change of the target features since the clip's first time step.
 """
 
 from __future__ import annotations
@@ -32,7 +33,10 @@ from openjepa.objectives.normalize import TargetNorm, normalize_targets
 class VJepaConfig:
     """V-JEPA settings. ``masks``: the masking configurations drawn for every clip (each gets its own
     encoder pass and mask token). ``context_weight`` > 0 turns on V-JEPA 2.1's dense loss;
-    ``deep_layers`` (1-based encoder block indices) its deep supervision."""
+    ``deep_layers`` (1-based encoder block indices) its deep supervision. ``predict_change``: the
+    predictor's targets are the normalised target features minus those at the same spatial position
+    in the first time step (:func:`change_since_first_step`), so what a clip shows at every time
+    (background, layout) drops out of the loss and what moves stays."""
 
     name: Literal["vjepa"] = "vjepa"
     predictor: PredictorConfig = field(default_factory=lambda: PredictorConfig(width=384, depth=12, heads=12))
@@ -42,6 +46,7 @@ class VJepaConfig:
     target_norm: TargetNorm = "layer"
     context_weight: float = 0.0
     deep_layers: list[int] = field(default_factory=list)
+    predict_change: bool = False
 
     def validate(self) -> None:
         if self.context_weight < 0:
@@ -68,6 +73,14 @@ def context_weights(grid: tuple[int, ...], ctx_idx: torch.Tensor, tgt_idx: torch
     dist = torch.cdist(coords[ctx_idx], coords[tgt_idx])  # (B, Lc, Lt)
     dist = dist.masked_fill(~tgt_valid[:, None, :], float("inf")).amin(-1)
     return dist.clamp_min(1.0).rsqrt()
+
+
+def change_since_first_step(features: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
+    """Token features ``(B, N, D)`` on a ``(T, H, W)`` grid (time-major) minus the features at the same
+    spatial position in time step 0; ``(B, N, D)``, zero on the first time step."""
+    B, N, D = features.shape
+    steps = features.view(B, grid[0], N // grid[0], D)
+    return (steps - steps[:, :1]).flatten(1, 2)
 
 
 class VJepa(Method):
@@ -104,6 +117,9 @@ class VJepa(Method):
         clips = self.normalize(batch["image"])
         tokens = self.encoder.tokenize(clips)  # (B, N, D)
         targets = self.target_features(clips)
+        final = targets[..., : self.encoder.width]
+        if cfg.predict_change:
+            targets = change_since_first_step(targets, self.encoder.grid)
         pred_loss = ctx_loss = 0.0
         for m in range(len(cfg.masks)):
             ctx_idx, ctx_valid = batch[f"m{m}.ctx_idx"], batch[f"m{m}.ctx_valid"]
@@ -119,7 +135,6 @@ class VJepa(Method):
                 distance = token_distance(pred_ctx.float(), gather_tokens(targets, ctx_idx).float(), cfg.distance)
                 ctx_loss = ctx_loss + ((distance * weights).sum(-1) / ctx_valid.sum(-1).clamp_min(1)).mean()
         pred_loss = pred_loss / len(cfg.masks)
-        final = targets[..., : self.encoder.width]
         logs = {"pred_loss": pred_loss.detach(), "token_std": token_std(final), "rankme": rankme(final.mean(1))}
         loss = pred_loss
         if cfg.context_weight > 0:
@@ -129,11 +144,19 @@ class VJepa(Method):
         return StepOutput(loss, logs)
 
     def predict_targets(self, clips: torch.Tensor, ctx_idx: torch.Tensor, tgt_idx: torch.Tensor) -> torch.Tensor:
-        """Last-layer predictions ``(B, Lt, D)`` at ``tgt_idx (B, Lt)`` from the context encoder's view of the tokens
-        at ``ctx_idx (B, Lc)`` of normalised clips, with the ``future`` mask token when the recipe has one."""
+        """Last-layer predictions ``(B, Lt, D)`` of the normalised target features at ``tgt_idx (B, Lt)`` from the
+        context encoder's view of the tokens at ``ctx_idx (B, Lc)`` of normalised clips, with the ``future`` mask
+        token when the recipe has one. With ``predict_change`` the predicted change is added to the target
+        features at the same spatial position in time step 0."""
         context = self.encoder.encode(self.encoder.tokenize(clips), ctx_idx)
         pred = self.predictor(context, ctx_idx, tgt_idx[:, None], mask_index=self.future_mask_index())
-        return pred[:, 0, :, : self.encoder.width]
+        pred = pred[:, 0, :, : self.encoder.width]
+        if self.config.predict_change:
+            per_step = self.encoder.grid[1] * self.encoder.grid[2]
+            with torch.no_grad():
+                first = self.target_features(clips)[..., : self.encoder.width]
+            pred = pred + gather_tokens(first, tgt_idx % per_step)
+        return pred
 
     def future_mask_index(self) -> int:
         """The mask token of the first ``future`` masking configuration (0 if there is none)."""
