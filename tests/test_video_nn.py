@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from openjepa.eval.attentive import AttentiveProbeConfig, attentive_probe
+from openjepa.eval.surprise import future_energy, future_split
 from openjepa.eval.video import dense_probe, token_motion, token_occupancy
 from openjepa.masks.tubes import TubeMaskConfig, TubeMasker, collate_tube_masks, vjepa_mask_configs
 from openjepa.methods.base import Normalize
@@ -213,7 +214,6 @@ def test_change_since_first_step_subtracts_the_first_time_step_at_each_position(
 
 
 def test_predict_change_trains_on_the_change_and_surprise_scores_the_same_energy():
-    from openjepa.eval.surprise import future_energy, future_split
     torch.manual_seed(0)
     model = _tiny_video_method(masks=[TubeMaskConfig(kind="future", temporal_scale=(0.5, 0.5))], predict_change=True)
     clips = torch.rand(2, 3, 4, 16, 16)
@@ -223,6 +223,9 @@ def test_predict_change_trains_on_the_change_and_surprise_scores_the_same_energy
     assert model.encoder.patch_embed.proj.weight.grad.abs().sum() > 0
     ctx, tgt = future_split(model.encoder.grid, 1)
     with torch.no_grad():
-        energy = future_energy(model, model.normalize(clips), ctx, tgt)
+        x, ctx_idx, tgt_idx = model.normalize(clips), ctx.expand(2, -1), tgt.expand(2, -1)
+        energy = future_energy(model, x, ctx, tgt)
+        given = model.predict_targets(x, ctx_idx, tgt_idx, model.target_features(x))
+        assert torch.allclose(model.predict_targets(x, ctx_idx, tgt_idx), given, atol=1e-6)
     # the loss compares predicted and observed change; surprise compares features: the same distance
     assert torch.allclose(energy.mean(), out.logs["pred_loss"], atol=1e-5)

@@ -35,9 +35,10 @@ def future_energy(method: VJepa, clips: torch.Tensor, ctx: torch.Tensor, tgt: to
     B = len(clips)
     ctx_idx, tgt_idx = ctx.expand(B, -1), tgt.expand(B, -1)
     with torch.no_grad():
-        targets = method.target_features(clips)[..., : method.encoder.width]
-    pred = method.predict_targets(clips, ctx_idx, tgt_idx)
-    return token_distance(pred.float(), gather_tokens(targets, tgt_idx).float(), method.config.distance)
+        targets = method.target_features(clips)
+    pred = method.predict_targets(clips, ctx_idx, tgt_idx, targets)
+    observed = gather_tokens(targets[..., : method.encoder.width], tgt_idx)
+    return token_distance(pred.float(), observed.float(), method.config.distance)
 
 
 @torch.no_grad()

@@ -143,19 +143,22 @@ class VJepa(Method):
             logs["context_loss"] = ctx_loss.detach()
         return StepOutput(loss, logs)
 
-    def predict_targets(self, clips: torch.Tensor, ctx_idx: torch.Tensor, tgt_idx: torch.Tensor) -> torch.Tensor:
+    def predict_targets(self, clips: torch.Tensor, ctx_idx: torch.Tensor, tgt_idx: torch.Tensor,
+                        targets: torch.Tensor | None = None) -> torch.Tensor:
         """Last-layer predictions ``(B, Lt, D)`` of the normalised target features at ``tgt_idx (B, Lt)`` from the
         context encoder's view of the tokens at ``ctx_idx (B, Lc)`` of normalised clips, with the ``future`` mask
         token when the recipe has one. With ``predict_change`` the predicted change is added to the target
-        features at the same spatial position in time step 0."""
+        features at the same spatial position in time step 0: ``targets``, the clips' ``target_features``
+        ``(B, N, levels * D)``, when the caller has them already."""
         context = self.encoder.encode(self.encoder.tokenize(clips), ctx_idx)
         pred = self.predictor(context, ctx_idx, tgt_idx[:, None], mask_index=self.future_mask_index())
         pred = pred[:, 0, :, : self.encoder.width]
         if self.config.predict_change:
+            if targets is None:
+                with torch.no_grad():
+                    targets = self.target_features(clips)
             per_step = self.encoder.grid[1] * self.encoder.grid[2]
-            with torch.no_grad():
-                first = self.target_features(clips)[..., : self.encoder.width]
-            pred = pred + gather_tokens(first, tgt_idx % per_step)
+            pred = pred + gather_tokens(targets[..., : self.encoder.width], tgt_idx % per_step)
         return pred
 
     def future_mask_index(self) -> int:
