@@ -75,12 +75,17 @@ def context_weights(grid: tuple[int, ...], ctx_idx: torch.Tensor, tgt_idx: torch
     return dist.clamp_min(1.0).rsqrt()
 
 
-def change_since_first_step(features: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
-    """Token features ``(B, N, D)`` on a ``(T, H, W)`` grid (time-major) minus the features at the same
-    spatial position in time step 0; ``(B, N, D)``, zero on the first time step."""
+def first_step_features(features: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
+    """Token features ``(B, N, D)`` on a ``(T, H, W)`` grid (time-major) -> ``(B, N, D)``: at every token, the
+    features of time step 0 at the same spatial position."""
     B, N, D = features.shape
     steps = features.view(B, grid[0], N // grid[0], D)
-    return (steps - steps[:, :1]).flatten(1, 2)
+    return steps[:, :1].expand_as(steps).reshape(B, N, D)
+
+
+def change_since_first_step(features: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
+    """Token features ``(B, N, D)`` minus :func:`first_step_features`; zero on the first time step."""
+    return features - first_step_features(features, grid)
 
 
 class VJepa(Method):
@@ -157,8 +162,8 @@ class VJepa(Method):
             if targets is None:
                 with torch.no_grad():
                     targets = self.target_features(clips)
-            per_step = self.encoder.grid[1] * self.encoder.grid[2]
-            pred = pred + gather_tokens(targets[..., : self.encoder.width], tgt_idx % per_step)
+            first = first_step_features(targets[..., : self.encoder.width], self.encoder.grid)
+            pred = pred + gather_tokens(first, tgt_idx)
         return pred
 
     def future_mask_index(self) -> int:
