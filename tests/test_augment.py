@@ -1,6 +1,8 @@
+import pytest
 import torch
 
-from openjepa.data.augment import ViewConfig, colour_jitter, gaussian_blur, random_view, resized_crop, rotate_hue
+from openjepa.data.augment import (ViewConfig, colour_jitter, gaussian_blur, random_flips, random_view, resized_crop,
+                                   rotate_hue)
 
 
 def test_views_have_the_configured_size_and_range():
@@ -49,3 +51,28 @@ def test_blur_with_zero_probability_is_identity_and_blur_smooths():
     assert torch.equal(gaussian_blur(images, 0.0, (1.0, 2.0), torch.Generator()), images)
     blurred = gaussian_blur(images, 1.0, (1.5, 2.0), torch.Generator().manual_seed(0))
     assert blurred.std() < images.std()
+
+
+def _symmetries(frame: torch.Tensor) -> list[torch.Tensor]:
+    """The 8 images of ``frame (..., H, W)`` under the square's symmetries."""
+    turns = [torch.rot90(frame, k, dims=(-2, -1)) for k in range(4)]
+    return turns + [t.flip(-1) for t in turns]
+
+
+def test_random_flips_draw_the_symmetries_of_the_square_the_same_for_every_frame():
+    clip = torch.rand(1, 3, 1, 6, 6).expand(64, -1, 4, -1, -1)  # (B, C, T, H, W), all frames alike
+    gen = torch.Generator().manual_seed(0)
+    assert torch.equal(random_flips(clip, "none", gen), clip)
+    for flips, expected in (("horizontal", 2), ("dihedral", 8)):
+        out = random_flips(clip, flips, gen)
+        candidates = _symmetries(clip[0])
+        seen = set()
+        for sample in out:
+            assert torch.equal(sample, sample[:, :1].expand_as(sample))  # one draw per clip, not per frame
+            seen.add(next(k for k, c in enumerate(candidates) if torch.equal(sample, c)))
+        assert len(seen) == expected
+
+
+def test_dihedral_flips_reject_non_square_frames():
+    with pytest.raises(ValueError, match="square frames"):
+        random_flips(torch.rand(2, 3, 4, 6, 8), "dihedral", torch.Generator())

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from openjepa.data.augment import random_flips
 from openjepa.eval.attentive import AttentiveProbeConfig, attentive_probe
 from openjepa.eval.surprise import future_energy, future_split
 from openjepa.eval.video import dense_probe, token_motion, token_occupancy
@@ -119,6 +120,21 @@ def test_vjepa_step_trains_encoder_and_predictor(pos, method):
     assert model.predictor.mask_tokens.shape[0] == 2
     assert ("context_loss" in out.logs) == ("context_weight" in method)
     assert all(p.grad is None for p in model.target.copy.parameters())
+
+
+def test_vjepa_flips_each_clip_once_for_context_and_targets_alike():
+    torch.manual_seed(0)
+    model = _tiny_video_method(flips="horizontal")
+    clips = torch.rand(4, 3, 4, 16, 16)
+    extras = model.sample_extras()(seed=0, epoch=0, indices=[0, 1, 2, 3])
+    flipped = random_flips(clips, "horizontal", torch.Generator().manual_seed(5))
+    assert not torch.equal(flipped, clips) and any(torch.equal(f, c) for f, c in zip(flipped, clips))
+    with torch.no_grad():
+        loss = model({"image": clips, "step": 0, "seed": 5, **extras}).loss
+        model.config.flips = "none"
+        as_flipped = model({"image": flipped, "step": 0, "seed": 5, **extras}).loss
+        as_given = model({"image": clips, "step": 0, "seed": 5, **extras}).loss
+    assert torch.allclose(loss, as_flipped) and not torch.allclose(loss, as_given)
 
 
 def test_vjepa_rejects_image_encoders_and_bad_deep_layers():

@@ -2,13 +2,15 @@
 
 All take images ``(B, C, H, W)`` in [0, 1] and a ``torch.Generator`` and draw
 one set of parameters per image. C is 1 or 3; colour-only operations leave grey
-images unchanged.
+images unchanged. ``random_flips`` takes any ``(B, ..., H, W)``, e.g. clips ``(B, C, T, H, W)``, and flips
+all of a sample's frames alike.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -59,6 +61,24 @@ def resized_crop(images: torch.Tensor, size: int, scale: tuple[float, float], ra
     theta = theta.to(images)
     grid = F.affine_grid(theta, [B, images.shape[1], size, size], align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+
+Flips = Literal["none", "horizontal", "dihedral"]
+
+
+def random_flips(x: torch.Tensor, flips: Flips, gen: torch.Generator) -> torch.Tensor:
+    """Each sample of ``x (B, ..., H, W)`` mirrored left-right with probability 1/2; with ``dihedral`` also
+    up-down and transposed (H == W), each with probability 1/2: one of the square's 8 symmetries."""
+    if flips == "none":
+        return x
+    if flips == "dihedral" and x.shape[-1] != x.shape[-2]:
+        raise ValueError(f"dihedral flips need square frames, got {tuple(x.shape[-2:])}")
+    ops = [lambda t: t.flip(-1)]
+    if flips == "dihedral":
+        ops += [lambda t: t.flip(-2), lambda t: t.transpose(-1, -2)]
+    for op, chosen in zip(ops, (torch.rand(len(ops), x.shape[0], generator=gen) < 0.5).to(x.device)):
+        x = torch.where(chosen.view(-1, *[1] * (x.ndim - 1)), op(x), x)
+    return x
 
 
 def _grey(images: torch.Tensor) -> torch.Tensor:

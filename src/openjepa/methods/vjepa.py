@@ -17,6 +17,7 @@ from typing import Literal
 
 import torch
 
+from openjepa.data.augment import Flips, random_flips
 from openjepa.masks.multiblock import BlockMasks
 from openjepa.masks.tubes import TubeMaskConfig, TubeMasker, collate_tube_masks, vjepa_mask_configs
 from openjepa.methods.base import Method, Normalize, StepOutput
@@ -36,7 +37,9 @@ class VJepaConfig:
     ``deep_layers`` (1-based encoder block indices) its deep supervision. ``predict_change``: the
     predictor's targets are the normalised target features minus those at the same spatial position
     in the first time step (:func:`change_since_first_step`), so what a clip shows at every time
-    (background, layout) drops out of the loss and what moves stays."""
+    (background, layout) drops out of the loss and what moves stays. ``flips``: each training clip
+    mirrored left-right (``horizontal``, as V-JEPA's clip transform does) or put through a random one of
+    the square's 8 symmetries (``dihedral``, for worlds without a preferred up), the same for all frames."""
 
     name: Literal["vjepa"] = "vjepa"
     predictor: PredictorConfig = field(default_factory=lambda: PredictorConfig(width=384, depth=12, heads=12))
@@ -47,6 +50,7 @@ class VJepaConfig:
     context_weight: float = 0.0
     deep_layers: list[int] = field(default_factory=list)
     predict_change: bool = False
+    flips: Flips = "none"
 
     def validate(self) -> None:
         if self.context_weight < 0:
@@ -120,6 +124,8 @@ class VJepa(Method):
     def forward(self, batch: dict) -> StepOutput:
         cfg = self.config
         clips = self.normalize(batch["image"])
+        if cfg.flips != "none":
+            clips = random_flips(clips, cfg.flips, torch.Generator().manual_seed(batch["seed"]))
         tokens = self.encoder.tokenize(clips)  # (B, N, D)
         targets = self.target_features(clips)
         final = targets[..., : self.encoder.width]
