@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from openjepa.data.augment import (ViewConfig, colour_jitter, gaussian_blur, random_flips, random_view, resized_crop,
-                                   rotate_hue)
+from openjepa.data.augment import (IDENTITY, ViewConfig, colour_jitter, flipped, gaussian_blur, random_flips, random_view,
+                                   resized_crop, rotate_hue, symmetries)
 
 
 def test_views_have_the_configured_size_and_range():
@@ -76,3 +76,14 @@ def test_random_flips_draw_the_symmetries_of_the_square_the_same_for_every_frame
 def test_dihedral_flips_reject_non_square_frames():
     with pytest.raises(ValueError, match="square frames"):
         random_flips(torch.rand(2, 3, 4, 6, 8), "dihedral", torch.Generator())
+    with pytest.raises(ValueError, match="square frames"):
+        flipped(torch.rand(2, 3, 4, 6, 8), (False, False, True))
+
+
+def test_symmetries_list_the_identity_first_and_flipped_applies_each_to_every_sample():
+    clip = torch.rand(2, 3, 4, 6, 6)
+    assert symmetries("none") == [IDENTITY] and len(symmetries("horizontal")) == 2
+    images = [flipped(clip, s) for s in symmetries("dihedral")]
+    assert torch.equal(images[0], clip) and torch.equal(images[1], clip.flip(-1))
+    candidates = _symmetries(clip)
+    assert sorted(next(k for k, c in enumerate(candidates) if torch.equal(x, c)) for x in images) == list(range(8))

@@ -5,6 +5,7 @@ import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
+from openjepa.data.augment import flipped, symmetries
 from openjepa.data.sprites import (
     DIRECTIONS, SHAPES, TRAVEL, VideoData, VideoSet, load_sprites, make_physics_quads, make_sprites,
 )
@@ -96,6 +97,20 @@ def test_velocity_matches_the_motion_of_the_mask(sprites):
     unit = torch.stack([angle.cos(), -angle.sin()], -1)
     speed = torch.tensor(TRAVEL, dtype=torch.float64)[sprites.labels["speed"][still]] * 32 / 7
     assert torch.allclose(v[still, 0].double(), unit * speed[:, None], atol=1e-5)
+
+
+def test_flipped_labels_follow_the_motion_of_the_flipped_clip(sprites):
+    still = sprites.labels["bounce"] == 0
+    for symmetry in symmetries("dihedral"):
+        centre = _centroids(flipped(sprites.masks[still], symmetry))
+        dx, dy = (centre[:, -1] - centre[:, 0]).unbind(-1)
+        seen = torch.round(torch.atan2(-dy, dx) / (np.pi / 4)).long() % 8  # north is up (-y)
+        assert torch.equal(seen, sprites.flipped_labels("direction", symmetry)[still]), symmetry
+        for name in ("shape", "speed", "bounce"):
+            assert torch.equal(sprites.flipped_labels(name, symmetry), sprites.labels[name])
+        walls = sprites.flipped_labels("wall", symmetry)
+        swapped = torch.tensor([0, 2, 1])[sprites.labels["wall"]]
+        assert torch.equal(walls, swapped if symmetry[2] else sprites.labels["wall"])  # a transpose turns corridors
 
 
 def test_sprites_bounce_off_walls_and_borders(sprites):

@@ -164,6 +164,22 @@ def test_attentive_probe_reads_a_label_carried_by_one_token():
         attentive_probe(x[:, 0], y, x[:, 0], y)
 
 
+def test_attentive_probe_trains_on_every_view_of_an_item_with_its_own_label():
+    torch.manual_seed(0)
+    n, dim = 400, 8
+    y = torch.randint(0, 4, (n,))
+    x = torch.randn(n, 2, 4, dim) * 0.1
+    x[:, 0, :, :4] += 3 * torch.nn.functional.one_hot(y, 4)[:, None].float()
+    x[:, 1, :, 4:] += 3 * torch.nn.functional.one_hot((y + 1) % 4, 4)[:, None].float()  # a view that moves the label
+    labels = torch.stack([y, (y + 2) % 4], 1)  # (N, V): the second view's label is turned
+    cfg = AttentiveProbeConfig(epochs=30, batch_size=32, weight_decays=(0.01, 0.1))
+    second_view = attentive_probe(x[:300], labels[:300], x[300:, 1], labels[300:, 1], cfg)["accuracy"]
+    first_only = attentive_probe(x[:300, 0], y[:300], x[300:, 1], labels[300:, 1], cfg)["accuracy"]
+    assert second_view > 0.9 and first_only < 0.5, (second_view, first_only)
+    with pytest.raises(ValueError, match=r"\(N, V\)"):
+        attentive_probe(x[:300], y[:300], x[300:, 1], y[300:], cfg)
+
+
 def test_attentive_probe_averages_its_probabilities_over_test_views():
     torch.manual_seed(0)
     n, dim = 400, 8

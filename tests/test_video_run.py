@@ -77,6 +77,12 @@ def test_vjepa_on_a_users_video_folder(tmp_path, video_folder):
     assert results["meta"]["label"] == "class" and results["dense"] == {}
     assert results["meta"]["clips_per_test_video"] == 2
     assert results["meta"]["encoder"] == "context" and results["meta"]["target_lag"] > 0.9  # 2 steps of EMA
+    assert results["meta"]["probe_flips"] == "none"
+    _run("eval", run, "eval.probe_flips=horizontal", "eval.attentive_epochs=2", "--out", tmp_path / "flips.json")
+    flips = json.loads((tmp_path / "flips.json").read_text())["meta"]
+    assert flips["probe_flips"] == "horizontal" and flips["probe_views_per_clip"] == 2
+    with pytest.raises(AssertionError, match=r"eval\.\* settings only"):
+        _run("eval", run, "train.steps=3")
     videos = sorted(video_folder.glob("*/*.avi"))[:3]
     _run("embed", run, *videos, "--out", tmp_path / "f.npy")
     assert np.load(tmp_path / "f.npy").shape == (3, 32)
@@ -126,11 +132,12 @@ def test_a_corrupt_video_stops_or_is_skipped_as_configured(tmp_path, video_folde
 
 def test_sprites_evaluation_and_physics_pairs_through_the_api(tmp_path):
     data = load_sprites(train_size=48, test_size=24, frames=4, size=16)
-    cfg = build_config(recipe_dict("vjepa21_tiny"), TINY_VIDEO + ["method.deep_layers=[1]"])
+    cfg = build_config(recipe_dict("vjepa21_tiny"), TINY_VIDEO + ["method.deep_layers=[1]", "eval.probe_flips=dihedral"])
     run = fit(cfg, tmp_path / "run", progress=False, data=data)
     cfg, trained = load_trained_method(run)
     results = evaluate_clips(cfg, trained, random_init_method(cfg), data, device="cpu")
     assert results["meta"]["label"] == "direction" and results["meta"]["classes"] == 8
+    assert results["meta"]["probe_flips"] == "dihedral" and results["meta"]["probe_views_per_clip"] == 8
     for probe in ("dense", "dense_motion"):
         assert set(results[probe]) == {"trained", "random_init"} and all(-1 < v <= 1 for v in results[probe].values())
     possible, impossible, kinds = make_physics_quads(6, seed=0, frames=4, size=16)

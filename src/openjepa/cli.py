@@ -84,7 +84,8 @@ def _cmd_eval(args) -> int:
     from openjepa.eval.evaluate import evaluate_run
     from openjepa.eval.report import results_table
 
-    results = evaluate_run(args.run, args.data, device=args.device, encoder=args.encoder, out=args.out)
+    results = evaluate_run(args.run, args.data, device=args.device, encoder=args.encoder, out=args.out,
+                           settings=args.settings)
     print(results_table(results))
     print(f"wrote {args.out or args.run / 'eval.json'}")
     return 0
@@ -206,6 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Linear-probe, kNN and low-shot (10 labels per class) accuracy of the run's encoder, of the same "
         "architecture at random init, and of raw pixels, on the test split. Writes RUN/eval.json."))
     p.add_argument("run", type=Path, help="run folder")
+    p.add_argument("settings", nargs="*", metavar="eval.KEY=VALUE",
+                   help="evaluation settings to change, e.g. eval.probe_flips=none eval.attentive_epochs=20")
     p.add_argument("--data", help="evaluate on this dataset instead of the run's (same channels)")
     p.add_argument("--encoder", choices=["target", "context"],
                    help="which encoder to probe (default: the run's eval.encoder, 'target' for I-JEPA)")

@@ -3,7 +3,7 @@
 All take images ``(B, C, H, W)`` in [0, 1] and a ``torch.Generator`` and draw
 one set of parameters per image. C is 1 or 3; colour-only operations leave grey
 images unchanged. ``random_flips`` takes any ``(B, ..., H, W)``, e.g. clips ``(B, C, T, H, W)``, and flips
-all of a sample's frames alike.
+all of a sample's frames alike; ``flipped`` applies one of the ``symmetries`` to every sample.
 """
 
 from __future__ import annotations
@@ -64,6 +64,27 @@ def resized_crop(images: torch.Tensor, size: int, scale: tuple[float, float], ra
 
 
 Flips = Literal["none", "horizontal", "dihedral"]
+Symmetry = tuple[bool, bool, bool]  # (mirror left-right, then up-down, then transpose)
+IDENTITY: Symmetry = (False, False, False)
+
+
+def symmetries(flips: Flips) -> list[Symmetry]:
+    """The symmetries ``flips`` draws from, the identity first: 1, 2 (left-right) or the square's 8."""
+    if flips == "none":
+        return [IDENTITY]
+    if flips == "horizontal":
+        return [IDENTITY, (True, False, False)]
+    return [(h, v, t) for t in (False, True) for v in (False, True) for h in (False, True)]
+
+
+def flipped(x: torch.Tensor, symmetry: Symmetry) -> torch.Tensor:
+    """``x (..., H, W)`` under one symmetry (a transpose needs H == W)."""
+    mirror, upside_down, transpose = symmetry
+    if transpose and x.shape[-1] != x.shape[-2]:
+        raise ValueError(f"transposing needs square frames, got {tuple(x.shape[-2:])}")
+    x = x.flip(-1) if mirror else x
+    x = x.flip(-2) if upside_down else x
+    return x.transpose(-1, -2) if transpose else x
 
 
 def random_flips(x: torch.Tensor, flips: Flips, gen: torch.Generator) -> torch.Tensor:
@@ -73,11 +94,10 @@ def random_flips(x: torch.Tensor, flips: Flips, gen: torch.Generator) -> torch.T
         return x
     if flips == "dihedral" and x.shape[-1] != x.shape[-2]:
         raise ValueError(f"dihedral flips need square frames, got {tuple(x.shape[-2:])}")
-    ops = [lambda t: t.flip(-1)]
-    if flips == "dihedral":
-        ops += [lambda t: t.flip(-2), lambda t: t.transpose(-1, -2)]
-    for op, chosen in zip(ops, (torch.rand(len(ops), x.shape[0], generator=gen) < 0.5).to(x.device)):
-        x = torch.where(chosen.view(-1, *[1] * (x.ndim - 1)), op(x), x)
+    ops = 1 if flips == "horizontal" else 3
+    for k, chosen in enumerate((torch.rand(ops, x.shape[0], generator=gen) < 0.5).to(x.device)):
+        one = tuple(j == k for j in range(3))
+        x = torch.where(chosen.view(-1, *[1] * (x.ndim - 1)), flipped(x, one), x)
     return x
 
 

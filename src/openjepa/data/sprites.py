@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
+from openjepa.data.augment import Symmetry, symmetries
 from openjepa.data.shapes import _OUTLINES, ROTATION, _polygon
 
 SHAPES = ["circle", "square", "triangle", "cross"]
@@ -89,10 +90,32 @@ class VideoSet:
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         return self.clips[index], int(self.labels[self.primary][index])
 
+    def flipped_labels(self, name: str, symmetry: Symmetry) -> torch.Tensor:
+        """Label ``name`` ``(N,)`` of the clips under ``augment.flipped(clips, symmetry)``: a direction turns with
+        the clip, a corridor's orientation swaps under a transpose; shape, speed and bounce stay."""
+        y = self.labels[name]
+        if name == "direction":
+            return _DIRECTION_UNDER[symmetry][y]
+        if name == "wall" and symmetry[2]:
+            return torch.tensor([0, 2, 1])[y]
+        return y
+
     def subset(self, index: np.ndarray | torch.Tensor) -> VideoSet:
         index = torch.as_tensor(index, dtype=torch.long)
         return VideoSet(self.clips[index], {k: y[index] for k, y in self.labels.items()}, self.classes,
                         self.masks[index], self.velocity[index], self.primary)
+
+
+def _direction_under(symmetry: Symmetry) -> torch.Tensor:
+    """Direction index (DIRECTIONS, 45 degrees apart) -> its index after mirroring left-right (angle a -> 180 - a),
+    then up-down (a -> -a), then transposing (a -> 270 - a), as chosen by ``symmetry``."""
+    k = torch.arange(8)
+    for applied, offset in zip(symmetry, (4, 0, 6)):
+        k = (offset - k) % 8 if applied else k
+    return k
+
+
+_DIRECTION_UNDER = {s: _direction_under(s) for s in symmetries("dihedral")}
 
 
 def _first_clips(split, n: int) -> torch.Tensor:

@@ -3,8 +3,8 @@
 ``self_attention_layers=0`` is V-JEPA's probe (one query, one cross-attention
 block, then a linear classifier); ``3`` is V-JEPA 2's (three self-attention blocks
 over the tokens before the cross-attention block). The probe trains with AdamW and
-a cosine schedule on the training split; its weight decay is picked on a held-out
-tenth of it.
+a cosine schedule on the training split, optionally on augmented views of each item; its
+weight decay is picked on a held-out tenth of it.
 """
 
 from __future__ import annotations
@@ -88,13 +88,15 @@ class AttentiveProbeConfig:
 
 def _standardize_tokens(train: torch.Tensor, *others: torch.Tensor) -> list[torch.Tensor]:
     """Per-feature mean/std of the training tokens, applied to every split (features stay in their dtype)."""
-    flat = train[: 4096].float().flatten(0, 1)
+    flat = train[: 4096].float().flatten(0, -2)
     mean, std = flat.mean(0), flat.std(0).clamp_min(1e-6)
     return [((x.float() - mean) / std).to(x.dtype) for x in (train, *others)]
 
 
 def _train(x: torch.Tensor, y: torch.Tensor, classes: int, cfg: AttentiveProbeConfig,
            weight_decay: float) -> AttentiveClassifier:
+    """A probe trained on tokens ``x (N, V, L, D)`` with labels ``y (N, V)``: each epoch shows every item
+    once, in one of its V views drawn at random."""
     torch.manual_seed(cfg.seed)
     model = AttentiveClassifier(x.shape[-1], classes, cfg.heads, cfg.self_attention_layers)
     lr, warmup = cfg.schedule()
@@ -102,10 +104,12 @@ def _train(x: torch.Tensor, y: torch.Tensor, classes: int, cfg: AttentiveProbeCo
     steps = cfg.epochs * math.ceil(len(x) / cfg.batch_size)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, partial(warmup_cosine, total=steps, warmup=round(warmup * steps)))
     gen = torch.Generator().manual_seed(cfg.seed)
+    n, views = x.shape[:2]
     model.train()
     for _ in range(cfg.epochs):
+        view = torch.randint(views, (n,), generator=gen) if views > 1 else torch.zeros(n, dtype=torch.long)
         for idx in torch.randperm(len(x), generator=gen).split(cfg.batch_size):
-            loss = F.cross_entropy(model(x[idx].float()), y[idx])
+            loss = F.cross_entropy(model(x[idx, view[idx]].float()), y[idx, view[idx]])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -124,24 +128,28 @@ def attentive_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.
                     test_y: torch.Tensor, config: AttentiveProbeConfig | None = None) -> dict[str, float]:
     """Test accuracy of an attentive probe on tokens ``(N, L, D)`` with integer labels ``(N,)``.
 
+    ``train_x`` may also hold V augmented views of each item, ``(N, V, L, D)`` with labels ``(N, V)`` (e.g. the
+    clip flipped, and its label turned with it): each epoch trains on one view per item, drawn at random.
     ``test_x`` may be a list of views ``(N, L, D)`` of the same items (e.g. several clips per video); the
     probe's class probabilities are averaged over them.
     """
     cfg = config or AttentiveProbeConfig()
     views = [test_x] if torch.is_tensor(test_x) else list(test_x)
-    if train_x.ndim != 3 or not views or any(v.ndim != 3 or v.shape[1:] != train_x.shape[1:] or len(v) != len(test_y)
-                                             for v in views):
-        raise ValueError(f"attentive probes need token features (N, L, D) of one shape and one test label per item, "
-                         f"got {tuple(train_x.shape)}, test {[tuple(v.shape) for v in views]}, "
-                         f"labels {tuple(test_y.shape)}")
+    if train_x.ndim == 3:
+        train_x, train_y = train_x[:, None], train_y[:, None]
+    if train_x.ndim != 4 or train_y.shape != train_x.shape[:2] or not views or \
+            any(v.ndim != 3 or v.shape[1:] != train_x.shape[2:] or len(v) != len(test_y) for v in views):
+        raise ValueError(f"attentive probes need token features (N, L, D) (or (N, V, L, D) views with labels "
+                         f"(N, V)) of one shape and one test label per item, got {tuple(train_x.shape)}, labels "
+                         f"{tuple(train_y.shape)}, test {[tuple(v.shape) for v in views]}, labels {tuple(test_y.shape)}")
     train_x, *views = _standardize_tokens(train_x, *views)
     classes = int(max(train_y.max(), test_y.max())) + 1
     perm = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(cfg.seed))
     n_val = max(classes, len(train_x) // 10)
     val, fit = perm[:n_val], perm[n_val:]
     if len(cfg.weight_decays) > 1:
-        scores = {wd: _accuracy(_train(train_x[fit], train_y[fit], classes, cfg, wd), [train_x[val]], train_y[val])
-                  for wd in cfg.weight_decays}
+        scores = {wd: _accuracy(_train(train_x[fit], train_y[fit], classes, cfg, wd), [train_x[val, 0]],
+                                train_y[val, 0]) for wd in cfg.weight_decays}
         best = max(scores, key=lambda wd: (scores[wd], wd))
     else:
         best = cfg.weight_decays[0]

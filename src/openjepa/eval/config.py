@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from openjepa.data.augment import Flips
+
 
 @dataclass
 class EvalConfig:
@@ -14,7 +16,11 @@ class EvalConfig:
     (``attentive_*``: V-JEPA's with 0 self-attention layers, V-JEPA 2's with 3) on the
     final-layer tokens to predict ``label`` (default: the dataset's primary label).
     ``max_train``: at most this many training items are probed. ``test_clips``: clips per test video
-    (evenly spaced; probabilities averaged) where videos are files longer than a clip."""
+    (evenly spaced; probabilities averaged) where videos are files longer than a clip. ``probe_flips``: the
+    attentive probes train on every training clip under each of these flips (one drawn per clip and epoch, as
+    V-JEPA's probe trains on augmented clips). The sprites turn their labels with the clip; a folder of videos
+    keeps its class labels, taken to be unchanged by the flips. Each flip costs one pass of the encoder over the
+    training clips and one copy of their features."""
 
     encoder: Literal["target", "context"] = "target"
     knn_k: int = 20
@@ -29,3 +35,4 @@ class EvalConfig:
     attentive_weight_decay: float = 0.01
     video_batch_size: int = 64
     test_clips: int = 2
+    probe_flips: Flips = "none"

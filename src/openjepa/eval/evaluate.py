@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from openjepa.config import ConfigError, parse_overrides
 from openjepa.data.folder import DataError
 from openjepa.data.images import ImageData
 from openjepa.data.resolve import load_data
@@ -22,7 +23,7 @@ from openjepa.eval.report import results_table, write_report
 from openjepa.eval.video import evaluate_clips
 from openjepa.methods.base import Method
 from openjepa.objectives.diagnostics import rankme
-from openjepa.runconfig import RunConfig, build_method
+from openjepa.runconfig import RunConfig, build_config, build_method, config_dict
 from openjepa.train.checkpoint import latest_checkpoint, load_checkpoint
 from openjepa.train.distributed import pick_device
 from openjepa.train.trainer import TrainingError, load_run_config
@@ -110,17 +111,29 @@ def probe_all(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor
     }
 
 
+def with_eval_settings(cfg: RunConfig, settings: list[str]) -> RunConfig:
+    """``cfg`` with ``eval.KEY=VALUE`` settings applied (validated like a recipe's); other keys are refused."""
+    update = parse_overrides(settings)
+    if set(update) - {"eval"}:
+        raise ConfigError(f"openjepa eval takes eval.* settings only (the run is trained already), got "
+                          f"{', '.join(s for s in settings if not s.startswith('eval.'))}")
+    return build_config(config_dict(cfg), update)
+
+
 def evaluate_run(run_dir: str | Path, data_path: str | None = None, *, device: str = "auto",
-                 encoder: str | None = None, out: str | Path | None = None) -> dict:
+                 encoder: str | None = None, out: str | Path | None = None, settings: list[str] = ()) -> dict:
     """Probe the run's encoder against random init and raw pixels; writes and returns ``eval.json``.
 
-    ``encoder`` (``target``/``context``) overrides the run's ``eval.encoder``; ``out``
-    names another file than ``RUN/eval.json``, and then ``RUN/report.md`` is left as it is.
+    ``encoder`` (``target``/``context``) overrides the run's ``eval.encoder``; ``settings``, ``eval.KEY=VALUE``
+    strings, override the run's other evaluation settings; ``out`` names another file than ``RUN/eval.json``,
+    and then ``RUN/report.md`` is left as it is.
     """
     run_dir = Path(run_dir)
     device = pick_device(device)
     started = time.perf_counter()
     cfg, trained = load_trained_method(run_dir, device)
+    if settings:
+        cfg = with_eval_settings(cfg, list(settings))
     if encoder is not None:
         cfg.eval.encoder = encoder
     data = evaluation_data(cfg, data_path)

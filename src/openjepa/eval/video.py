@@ -12,6 +12,7 @@ import time
 import torch
 import torch.nn.functional as F
 
+from openjepa.data.augment import IDENTITY, Symmetry, flipped, symmetries
 from openjepa.eval.attentive import AttentiveProbeConfig, attentive_probe
 from openjepa.eval.features import encoder_features
 
@@ -39,12 +40,21 @@ def still_clips(clips: torch.Tensor) -> torch.Tensor:
 
 def token_features(encoder: torch.nn.Module, normalize: torch.nn.Module, split, *, limit: int | None = None,
                    batch_size: int = 64, device: torch.device | str = "cpu", bf16: bool = False,
-                   still: bool = False) -> torch.Tensor:
-    """Frozen token features ``(N, L, D)`` (float16, CPU) of a split's clips, or of their first frames held still."""
+                   still: bool = False, symmetry: Symmetry = IDENTITY) -> torch.Tensor:
+    """Frozen token features ``(N, L, D)`` (float16, CPU) of a split's clips, or of their first frames held still,
+    flipped by ``symmetry``."""
     return torch.cat([
-        encoder_features(encoder, normalize, still_clips(clips) if still else clips, pool=False,
+        encoder_features(encoder, normalize, flipped(still_clips(clips) if still else clips, symmetry), pool=False,
                          batch_size=batch_size, device=device, bf16=bf16).half()
         for clips in clip_batches(split, limit, batch_size)])
+
+
+def flipped_labels(split, label: str, symmetry: Symmetry) -> torch.Tensor:
+    """A split's ``label`` ``(N,)`` once its clips are flipped by ``symmetry``: by the dataset's own rule (the sprites
+    turn their directions), else unchanged (class labels such as actions, for which the user chose the flips)."""
+    if hasattr(split, "flipped_labels"):
+        return split.flipped_labels(label, symmetry)
+    return split.labels[label]
 
 
 def token_occupancy(masks: torch.Tensor, tubelet: int, patch: int) -> torch.Tensor:
@@ -107,7 +117,9 @@ def evaluate_clips(cfg, trained, random_method, data, *, device) -> dict:
         raise ValueError(f"{data.name} has no label '{label}'; it has {', '.join(sorted(train.labels))}")
     limit = ev.max_train
     n_train = len(train) if limit is None else min(limit, len(train))
-    y_train, y_test = train.labels[label][:n_train], test.labels[label]
+    train_symmetries = symmetries(ev.probe_flips)
+    y_train = torch.stack([flipped_labels(train, label, s)[:n_train] for s in train_symmetries], 1)  # (N, V)
+    y_test = test.labels[label]
     test_views = test.views(ev.test_clips) if hasattr(test, "views") else [test]  # one clip per built-in video
     bf16 = cfg.train.precision == "bf16"
     encoder = trained.eval_encoder(ev.encoder)
@@ -119,12 +131,17 @@ def evaluate_clips(cfg, trained, random_method, data, *, device) -> dict:
     probe_cfg = AttentiveProbeConfig(epochs=ev.attentive_epochs, self_attention_layers=ev.attentive_layers,
                                      weight_decays=(ev.attentive_weight_decay,))
     results: dict = {"attentive": {}, "dense": {}}
+    log.info("attentive probes: %d training clips in %d views each (probe_flips: %s)", n_train,
+             len(train_symmetries), ev.probe_flips)
     features = {}
     for name, (net, normalize, still) in sets.items():
         kwargs = dict(batch_size=ev.video_batch_size, device=device, bf16=bf16, still=still)
-        features[name] = (token_features(net, normalize, train, limit=n_train, **kwargs),
-                          [token_features(net, normalize, view, **kwargs) for view in test_views])
-        acc = attentive_probe(features[name][0], y_train, features[name][1], y_test, probe_cfg)["accuracy"]
+        train_views = torch.stack([token_features(net, normalize, train, limit=n_train, symmetry=s, **kwargs)
+                                   for s in train_symmetries], 1)  # (N, V, L, D); view 0 unflipped
+        test_features = [token_features(net, normalize, view, **kwargs) for view in test_views]
+        acc = attentive_probe(train_views, y_train, test_features, y_test, probe_cfg)["accuracy"]
+        features[name] = (train_views[:, 0].clone(), test_features)
+        del train_views
         results["attentive"][name] = acc
         log.info("%-12s attentive probe (%s): %.3f", name, label, acc)
     if hasattr(train, "masks"):
@@ -141,6 +158,7 @@ def evaluate_clips(cfg, trained, random_method, data, *, device) -> dict:
                 log.info("%-12s dense probe (%s R^2): %.3f", name, what, results[key][name])
     results["meta"] = {"dataset": data.name, "label": label, "classes": len(train.classes[label]),
                        "train_clips": n_train, "test_clips": len(test), "clips_per_test_video": len(test_views),
+                       "probe_flips": ev.probe_flips, "probe_views_per_clip": len(train_symmetries),
                        "encoder": ev.encoder,
                        "features": "final-layer tokens, frozen; attentive probe "
                                    f"({ev.attentive_layers} self-attention + 1 cross-attention block)",
