@@ -66,6 +66,7 @@ def resized_crop(images: torch.Tensor, size: int, scale: tuple[float, float], ra
 Flips = Literal["none", "horizontal", "dihedral"]
 Symmetry = tuple[bool, bool, bool]  # (mirror left-right, then up-down, then transpose)
 IDENTITY: Symmetry = (False, False, False)
+_ONE_FLIP: list[Symmetry] = [(True, False, False), (False, True, False), (False, False, True)]
 
 
 def symmetries(flips: Flips) -> list[Symmetry]:
@@ -73,7 +74,7 @@ def symmetries(flips: Flips) -> list[Symmetry]:
     if flips == "none":
         return [IDENTITY]
     if flips == "horizontal":
-        return [IDENTITY, (True, False, False)]
+        return [IDENTITY, _ONE_FLIP[0]]
     return [(h, v, t) for t in (False, True) for v in (False, True) for h in (False, True)]
 
 
@@ -92,12 +93,9 @@ def random_flips(x: torch.Tensor, flips: Flips, gen: torch.Generator) -> torch.T
     up-down and transposed (H == W), each with probability 1/2: one of the square's 8 symmetries."""
     if flips == "none":
         return x
-    if flips == "dihedral" and x.shape[-1] != x.shape[-2]:
-        raise ValueError(f"dihedral flips need square frames, got {tuple(x.shape[-2:])}")
-    ops = 1 if flips == "horizontal" else 3
-    for k, chosen in enumerate((torch.rand(ops, x.shape[0], generator=gen) < 0.5).to(x.device)):
-        one = tuple(j == k for j in range(3))
-        x = torch.where(chosen.view(-1, *[1] * (x.ndim - 1)), flipped(x, one), x)
+    ops = _ONE_FLIP[: 1 if flips == "horizontal" else 3]
+    for op, chosen in zip(ops, (torch.rand(len(ops), x.shape[0], generator=gen) < 0.5).to(x.device)):
+        x = torch.where(chosen.view(-1, *[1] * (x.ndim - 1)), flipped(x, op), x)
     return x
 
 

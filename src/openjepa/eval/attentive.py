@@ -87,8 +87,9 @@ class AttentiveProbeConfig:
 
 
 def _standardize_tokens(train: torch.Tensor, *others: torch.Tensor) -> list[torch.Tensor]:
-    """Per-feature mean/std of the training tokens, applied to every split (features stay in their dtype)."""
-    flat = train[: 4096].float().flatten(0, -2)
+    """Per-feature mean/std of (up to 4096 items' worth of) the training tokens ``(N, [V,] L, D)``, applied to every
+    split (features stay in their dtype)."""
+    flat = train[: 4096].flatten(0, -2)[: 4096 * train.shape[-2]].float()
     mean, std = flat.mean(0), flat.std(0).clamp_min(1e-6)
     return [((x.float() - mean) / std).to(x.dtype) for x in (train, *others)]
 

@@ -140,7 +140,7 @@ def evaluate_clips(cfg, trained, random_method, data, *, device) -> dict:
                                    for s in train_symmetries], 1)  # (N, V, L, D); view 0 unflipped
         test_features = [token_features(net, normalize, view, **kwargs) for view in test_views]
         acc = attentive_probe(train_views, y_train, test_features, y_test, probe_cfg)["accuracy"]
-        features[name] = (train_views[:, 0].clone(), test_features)
+        features[name] = (train_views[:, 0].contiguous(), test_features)  # a copy only when there are flips
         del train_views
         results["attentive"][name] = acc
         log.info("%-12s attentive probe (%s): %.3f", name, label, acc)
