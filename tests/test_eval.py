@@ -5,6 +5,7 @@ import logging
 import pytest
 import torch
 
+from openjepa.config import ConfigError
 from openjepa.data.digits import load_digits
 from openjepa.eval import knn_probe, linear_probe, lowshot_probe
 from openjepa.eval.evaluate import evaluate_run, target_lag
@@ -54,6 +55,9 @@ def test_eval_json_contract(tmp_path, tiny_overrides, caplog):
     assert results["meta"]["encoder"] == "context"
     assert target == json.loads((tmp_path / "target.json").read_text()) and target["meta"]["encoder"] == "target"
     assert {name: (run / name).read_bytes() for name in before} == before
+    with pytest.raises(ConfigError, match="not a video run"):
+        evaluate_run(run, settings=["eval.tokens=step"], out=tmp_path / "step.json")
+    assert not (tmp_path / "step.json").exists()
 
 
 def test_target_lag_is_the_share_of_the_context_encoders_move_the_target_has_not_followed(tiny_overrides):

@@ -7,7 +7,7 @@ import torch
 from openjepa.data.augment import random_flips
 from openjepa.eval.attentive import AttentiveProbeConfig, attentive_probe
 from openjepa.eval.surprise import future_energy, future_split
-from openjepa.eval.video import dense_probe, token_motion, token_occupancy
+from openjepa.eval.video import StepwiseEncoder, dense_probe, token_motion, token_occupancy
 from openjepa.masks.tubes import TubeMaskConfig, TubeMasker, collate_tube_masks, vjepa_mask_configs
 from openjepa.methods.base import Normalize
 from openjepa.methods.vjepa import VJepa, VJepaConfig, change_since_first_step, context_weights
@@ -120,6 +120,24 @@ def test_vjepa_step_trains_encoder_and_predictor(pos, method):
     assert model.predictor.mask_tokens.shape[0] == 2
     assert ("context_loss" in out.logs) == ("context_weight" in method)
     assert all(p.grad is None for p in model.target.copy.parameters())
+
+
+@pytest.mark.parametrize("pos", ["sincos", "rope"])
+def test_stepwise_encoder_keeps_each_time_step_to_itself_at_its_own_position(pos):
+    torch.manual_seed(0)
+    encoder = _tiny_video_method(pos).encoder.eval()
+    stepwise = StepwiseEncoder(encoder)
+    clips = torch.rand(2, 3, 4, 16, 16)
+    changed = clips.clone()
+    changed[:, :, 2:] = torch.rand(2, 3, 2, 16, 16)  # the second tubelet step only
+    out, out_changed = stepwise(clips), stepwise(changed)
+    assert out.shape == encoder(clips).shape == (2, 32, 32)
+    torch.testing.assert_close(out[:, :16], out_changed[:, :16])  # the first step does not see the second
+    assert not torch.allclose(encoder(clips)[:, :16], encoder(changed)[:, :16])  # the whole clip does
+    assert not torch.allclose(out[:, 16:], out_changed[:, 16:])
+    # the second step's tokens sit at time position 1; moved to time 0 they change with absolute positions only
+    second_first = stepwise(torch.cat([clips[:, :, 2:], clips[:, :, :2]], 2))[:, :16]
+    assert torch.allclose(out[:, 16:], second_first, atol=1e-5) == (pos == "rope")
 
 
 def test_vjepa_flips_each_clip_once_for_context_and_targets_alike():

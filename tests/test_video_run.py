@@ -77,10 +77,12 @@ def test_vjepa_on_a_users_video_folder(tmp_path, video_folder):
     assert results["meta"]["label"] == "class" and results["dense"] == {}
     assert results["meta"]["clips_per_test_video"] == 2
     assert results["meta"]["encoder"] == "context" and results["meta"]["target_lag"] > 0.9  # 2 steps of EMA
-    assert results["meta"]["probe_flips"] == "none"
-    _run("eval", run, "eval.probe_flips=horizontal", "eval.attentive_epochs=2", "--out", tmp_path / "flips.json")
+    assert results["meta"]["probe_flips"] == "none" and results["meta"]["tokens"] == "clip"
+    out = _run("eval", run, "eval.probe_flips=horizontal", "eval.tokens=step", "eval.attentive_epochs=2",
+               "--out", tmp_path / "flips.json").stdout
+    assert "each time step encoded on its own" in out
     flips = json.loads((tmp_path / "flips.json").read_text())["meta"]
-    assert flips["probe_flips"] == "horizontal" and flips["probe_views_per_clip"] == 2
+    assert flips["probe_flips"] == "horizontal" and flips["probe_views_per_clip"] == 2 and flips["tokens"] == "step"
     with pytest.raises(AssertionError, match=r"eval\.\* settings only"):
         _run("eval", run, "train.steps=3")
     videos = sorted(video_folder.glob("*/*.avi"))[:3]

@@ -20,7 +20,9 @@ class EvalConfig:
     attentive probes train on every training clip under each of these flips (one drawn per clip and epoch, as
     V-JEPA's probe trains on augmented clips). The sprites turn their labels with the clip; a folder of videos
     keeps its class labels, taken to be unchanged by the flips. Each flip costs one pass of the encoder over the
-    training clips and one copy of their features."""
+    training clips and one copy of their features. ``tokens``: ``clip`` encodes a clip's tokens together; ``step``
+    encodes each tubelet time step on its own, at its own positions (as a one-step context is encoded in
+    training), and concatenates the steps' tokens; the random init and the single frame are encoded the same way."""
 
     encoder: Literal["target", "context"] = "target"
     knn_k: int = 20
@@ -36,3 +38,4 @@ class EvalConfig:
     video_batch_size: int = 64
     test_clips: int = 2
     probe_flips: Flips = "none"
+    tokens: Literal["clip", "step"] = "clip"

@@ -150,6 +150,9 @@ def evaluate_run(run_dir: str | Path, data_path: str | None = None, *, device: s
         results["meta"].update(target_lag=lag, seconds=round(time.perf_counter() - started, 1))
         return _write_results(run_dir, results, out, results_table(results),
                               [p for p in (run_dir / "plots").glob("*.png")])
+    if cfg.eval.tokens == "step":
+        raise ConfigError("eval.tokens=step encodes each time step of a clip on its own; this run is not a video run "
+                          "(data.frames is not set)")
     train, test = data.train, data.test
     if cfg.eval.max_train and len(train) > cfg.eval.max_train:
         train = train.subset(torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[: cfg.eval.max_train])

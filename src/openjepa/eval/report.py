@@ -29,7 +29,8 @@ def format_video_table(results: dict) -> str:
     lines = [f"{meta.get('dataset', '?')}: {meta.get('train_clips', '?')} train / {meta.get('test_clips', '?')} test "
              f"clips; label '{meta.get('label', '?')}' ({meta.get('classes', '?')} classes)"
              + (f"; the probe trains on {meta['probe_views_per_clip']} flips of each clip"
-                if meta.get("probe_views_per_clip", 1) > 1 else ""),
+                if meta.get("probe_views_per_clip", 1) > 1 else "")
+             + ("; each time step encoded on its own" if meta.get("tokens") == "step" else ""),
              f"{'':34}{'attentive probe':>18}{'dense R^2':>12}{'motion R^2':>12}"]
     for key, title in (("trained", "trained encoder"), ("random_init", "same arch., random init"),
                        ("single_frame", "trained, first frame held still")):

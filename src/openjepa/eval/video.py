@@ -7,6 +7,7 @@ scored on ``eval.test_clips`` evenly spaced clips each, the probe's class probab
 from __future__ import annotations
 
 import logging
+import math
 import time
 
 import torch
@@ -17,6 +18,8 @@ from openjepa.eval.attentive import AttentiveProbeConfig, attentive_probe
 from openjepa.eval.features import encoder_features
 
 log = logging.getLogger("openjepa")
+
+TOKENS = {"clip": "the whole clip encoded at once", "step": "each time step encoded on its own"}
 
 
 def clips_at(split, idx: torch.Tensor) -> torch.Tensor:
@@ -36,6 +39,21 @@ def clip_batches(split, limit: int | None, batch_size: int):
 def still_clips(clips: torch.Tensor) -> torch.Tensor:
     """Every frame replaced by the first: ``(B, C, T, H, W)``, no motion left."""
     return clips[:, :, :1].expand_as(clips)
+
+
+class StepwiseEncoder(torch.nn.Module):
+    """A video encoder applied to each tubelet time step of a clip on its own: clips ``(B, C, T, H, W)`` -> tokens
+    ``(B, N, D)`` in the encoder's order; a step's tokens attend only to each other, at their own positions, as a
+    one-step context is encoded in training."""
+
+    def __init__(self, encoder: torch.nn.Module):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens, grid = self.encoder.tokenize(x), self.encoder.input_grid(x)
+        steps = torch.arange(tokens.shape[1], device=x.device).view(grid[0], math.prod(grid[1:]))
+        return torch.cat([self.encoder.encode(tokens, keep=step.expand(len(x), -1), grid=grid) for step in steps], 1)
 
 
 def token_features(encoder: torch.nn.Module, normalize: torch.nn.Module, split, *, limit: int | None = None,
@@ -123,10 +141,11 @@ def evaluate_clips(cfg, trained, random_method, data, *, device) -> dict:
     test_views = test.views(ev.test_clips) if hasattr(test, "views") else [test]  # one clip per built-in video
     bf16 = cfg.train.precision == "bf16"
     encoder = trained.eval_encoder(ev.encoder)
+    as_probed = StepwiseEncoder if ev.tokens == "step" else (lambda net: net)
     sets = {
-        "trained": (encoder, trained.normalize, False),
-        "random_init": (random_method.eval_encoder(ev.encoder), random_method.normalize, False),
-        "single_frame": (encoder, trained.normalize, True),
+        "trained": (as_probed(encoder), trained.normalize, False),
+        "random_init": (as_probed(random_method.eval_encoder(ev.encoder)), random_method.normalize, False),
+        "single_frame": (as_probed(encoder), trained.normalize, True),
     }
     probe_cfg = AttentiveProbeConfig(epochs=ev.attentive_epochs, self_attention_layers=ev.attentive_layers,
                                      weight_decays=(ev.attentive_weight_decay,))
@@ -160,7 +179,8 @@ def evaluate_clips(cfg, trained, random_method, data, *, device) -> dict:
                        "train_clips": n_train, "test_clips": len(test), "clips_per_test_video": len(test_views),
                        "probe_flips": ev.probe_flips, "probe_views_per_clip": len(train_symmetries),
                        "encoder": ev.encoder,
-                       "features": "final-layer tokens, frozen; attentive probe "
+                       "tokens": ev.tokens,
+                       "features": f"final-layer tokens of {TOKENS[ev.tokens]}, frozen; attentive probe "
                                    f"({ev.attentive_layers} self-attention + 1 cross-attention block)",
                        "single_frame": "the trained encoder on the clip's first frame held still",
                        "seconds": round(time.perf_counter() - started, 1)}
