@@ -88,6 +88,8 @@ def test_vjepa_on_a_users_video_folder(tmp_path, video_folder):
     videos = sorted(video_folder.glob("*/*.avi"))[:3]
     _run("embed", run, *videos, "--out", tmp_path / "f.npy")
     assert np.load(tmp_path / "f.npy").shape == (3, 32)
+    _run("embed", run, *videos, "--out", tmp_path / "s.npy", "--per-step", "--tokens")
+    assert np.load(tmp_path / "s.npy").shape == (3, 32, 32)
     _run("embed", run, *videos[:2], "--out", tmp_path / "p.npz", "--predictor", "--context-steps", 1)
     saved = np.load(tmp_path / "p.npz")
     assert saved["features"].shape == (2, 32, 32) and saved["predicted"].shape == (2, 16, 32)

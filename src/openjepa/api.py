@@ -13,6 +13,7 @@ from openjepa.data.folder import DataError, _decode
 from openjepa.data.images import resize_images
 from openjepa.eval.evaluate import evaluate_run, load_trained_method
 from openjepa.eval.features import encoder_features
+from openjepa.eval.video import StepwiseEncoder
 from openjepa.interop.hf_ijepa import is_hf_ijepa_folder, load_hf_ijepa
 from openjepa.interop.hf_vjepa2 import is_hf_vjepa2_folder, load_hf_vjepa2, predict_like_hf
 from openjepa.methods.base import Normalize
@@ -101,13 +102,17 @@ def _read_inputs(vit: ViT, inputs: list[str | Path] | torch.Tensor) -> torch.Ten
 
 
 def embed(model: str | Path | ViT, inputs: list[str | Path] | torch.Tensor, *, tokens: bool = False,
-          batch_size: int = 256) -> np.ndarray:
+          per_step: bool = False, batch_size: int = 256) -> np.ndarray:
     """Embeddings of image or video files (or a uint8 ``(N, C, H, W)`` / ``(N, C, T, H, W)`` tensor):
     ``(N, D)`` mean-pooled, or ``(N, L, D)`` token features with ``tokens=True``. Video encoders read
-    the centred clip of each file at the encoder's clip length and frame size."""
+    the centred clip of each file at the encoder's clip length and frame size; ``per_step`` encodes each
+    time step of a clip on its own, as ``eval.tokens: step`` does."""
     vit = load(model) if not isinstance(model, ViT) else model
+    if per_step and vit.config.tubelet is None:
+        raise DataError("per-step embeddings need a video encoder; this one reads images")
     x = _read_inputs(vit, inputs)
-    return encoder_features(vit, _normalize_for(vit), x, pool=not tokens, batch_size=batch_size).numpy()
+    net = StepwiseEncoder(vit) if per_step else vit
+    return encoder_features(net, _normalize_for(vit), x, pool=not tokens, batch_size=batch_size).numpy()
 
 
 def predict(model: str | Path, videos: list[str | Path] | torch.Tensor, context: torch.Tensor | None = None,

@@ -99,7 +99,7 @@ def _cmd_embed(args) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.predictor:
         return _embed_with_predictor(args)
-    features = embed(args.model, args.inputs, tokens=args.tokens, batch_size=args.batch_size)
+    features = embed(args.model, args.inputs, tokens=args.tokens, per_step=args.per_step, batch_size=args.batch_size)
     np.save(args.out, features)
     print(f"wrote {args.out}: {features.shape[0]} inputs -> {tuple(features.shape[1:])} features")
     return 0
@@ -112,6 +112,9 @@ def _embed_with_predictor(args) -> int:
     from openjepa.api import predict
     from openjepa.config import ConfigError
 
+    if args.per_step:
+        raise ConfigError("--per-step and --predictor do not go together: the predictor's features are those of the "
+                          "target encoder on whole clips, as in training")
     context = target = None
     if args.masks is not None:
         masks = np.load(args.masks)
@@ -225,6 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", type=Path, help="image or video files")
     p.add_argument("--out", type=Path, required=True, help="output .npy file (.npz with --predictor)")
     p.add_argument("--tokens", action="store_true", help="save per-token features instead of their mean")
+    p.add_argument("--per-step", action="store_true", help="video: encode each time step of a clip on its own, "
+                   "as eval.tokens=step does (vjepa_tiny's runs are evaluated so)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--predictor", action="store_true", help="also predict target tokens from context tokens")
     p.add_argument("--context-steps", type=int, help="with --predictor: the first K token time steps are the "
