@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import openjepa
+from openjepa.data.folder import DataError
 from openjepa.interop import WeightsError, export_hf_ijepa, load_hf_ijepa
 
 transformers = pytest.importorskip("transformers")
@@ -29,6 +30,8 @@ def test_load_matches_ijepa_model(tmp_path, channels):
         got = ours(x)
     assert got.shape == expected.shape == (4, 16, 48)
     assert (got - expected).abs().max() < 1e-4
+    with pytest.raises(DataError, match="video encoder"):
+        openjepa.embed(ours, torch.zeros(2, channels, 16, 16, dtype=torch.uint8), per_step=True)
 
 
 def test_export_round_trips_through_transformers(tmp_path):
