@@ -55,9 +55,10 @@ def test_eval_json_contract(tmp_path, tiny_overrides, caplog):
     assert results["meta"]["encoder"] == "context"
     assert target == json.loads((tmp_path / "target.json").read_text()) and target["meta"]["encoder"] == "target"
     assert {name: (run / name).read_bytes() for name in before} == before
-    with pytest.raises(ConfigError, match="not a video run"):
-        evaluate_run(run, settings=["eval.tokens=step"], out=tmp_path / "step.json")
-    assert not (tmp_path / "step.json").exists()
+    for setting in ("eval.tokens=step", "eval.probe_flips=horizontal"):
+        with pytest.raises(ConfigError, match=f"{setting}: settings of video evaluation, and this run is not a video"):
+            evaluate_run(run, settings=[setting], out=tmp_path / "video_only.json")
+    assert not (tmp_path / "video_only.json").exists()
 
 
 def test_target_lag_is_the_share_of_the_context_encoders_move_the_target_has_not_followed(tiny_overrides):

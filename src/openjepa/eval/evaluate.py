@@ -111,6 +111,9 @@ def probe_all(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor
     }
 
 
+VIDEO_ONLY_EVAL = {"tokens": "clip", "probe_flips": "none"}  # eval settings that image runs must leave at these
+
+
 def with_eval_settings(cfg: RunConfig, settings: list[str]) -> RunConfig:
     """``cfg`` with ``eval.KEY=VALUE`` settings applied (validated like a recipe's); other keys are refused."""
     update = parse_overrides(settings)
@@ -150,9 +153,11 @@ def evaluate_run(run_dir: str | Path, data_path: str | None = None, *, device: s
         results["meta"].update(target_lag=lag, seconds=round(time.perf_counter() - started, 1))
         return _write_results(run_dir, results, out, results_table(results),
                               [p for p in (run_dir / "plots").glob("*.png")])
-    if cfg.eval.tokens == "step":
-        raise ConfigError("eval.tokens=step encodes each time step of a clip on its own; this run is not a video run "
-                          "(data.frames is not set)")
+    video_only = [f"eval.{key}={getattr(cfg.eval, key)}" for key, default in VIDEO_ONLY_EVAL.items()
+                  if getattr(cfg.eval, key) != default]
+    if video_only:
+        raise ConfigError(f"{', '.join(video_only)}: settings of video evaluation, and this run is not a video run "
+                          f"(data.frames is not set)")
     train, test = data.train, data.test
     if cfg.eval.max_train and len(train) > cfg.eval.max_train:
         train = train.subset(torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[: cfg.eval.max_train])
