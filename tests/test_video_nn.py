@@ -60,6 +60,13 @@ def test_rope_leaves_channels_past_the_axis_chunks_alone():
     assert torch.equal(out[..., 60:], x[..., 60:]) and not torch.allclose(out[..., :60], x[..., :60])
 
 
+def test_rope_tables_are_built_on_the_coordinates_device():
+    # CUDA training of the RoPE recipes once failed here: the frequencies stayed on the CPU. "meta" stands in for
+    # another device on a machine without a GPU.
+    cos, sin = rope_tables(grid_coords((2, 3, 3)).to("meta"), 24)
+    assert cos.device.type == sin.device.type == "meta" and cos.shape == (18, 24)
+
+
 @pytest.mark.parametrize("scale,blocks", [((0.15, 0.15), 8), ((0.7, 0.7), 2)])
 def test_tube_masks_cover_full_time_and_partition_the_grid(scale, blocks):
     grid = (4, 8, 8)

@@ -33,7 +33,7 @@ def rope_tables(coords: torch.Tensor, head_dim: int, base: float = 10000.0,
     """
     axes = coords.shape[-1]
     chunk = axis_chunk(head_dim, axes)
-    freqs = base ** (-torch.arange(chunk // 2, dtype=torch.float64) * 2 / chunk)  # (chunk/2,)
+    freqs = base ** (-torch.arange(chunk // 2, dtype=torch.float64, device=coords.device) * 2 / chunk)  # (chunk/2,)
     if reference_quirk:
         per_channel = freqs.repeat(2)
     else:
