@@ -12,7 +12,7 @@ av = pytest.importorskip("av")
 
 from openjepa.data.sprites import load_sprites, make_physics_quads  # noqa: E402
 from openjepa.eval.evaluate import load_trained_method, random_init_method  # noqa: E402
-from openjepa.eval.surprise import physics_report  # noqa: E402
+from openjepa.eval.surprise import physics_report, surprise_run  # noqa: E402
 from openjepa.eval.video import evaluate_clips  # noqa: E402
 from openjepa.runconfig import build_config, recipe_dict  # noqa: E402
 from openjepa.train.trainer import fit  # noqa: E402
@@ -114,6 +114,9 @@ def test_fit_predictor_trains_the_predictor_alone_into_a_new_run(tmp_path, video
     fit_record = json.loads((fitted / "predictor_fit.json").read_text())
     assert fit_record["steps"] == 3 and fit_record["source_run"] == str(run)
     _run("surprise", fitted, "--data", video_folder, "--out", tmp_path / "s.json")
+    # built-in quadruplets at the run's clip shape; vjepa_tiny predicts change, so its random init is no blank baseline
+    proc = _run("surprise", fitted, "--out", tmp_path / "q.json", "--quadruplets", 4)
+    assert "no blank baseline" in proc.stderr and json.loads((tmp_path / "q.json").read_text())["predict_change"]
     with pytest.raises(AssertionError, match="is not empty") as err:
         _run("fit-predictor", run, "--out", fitted, "--steps", 1)
     assert "Traceback" not in str(err.value)
@@ -148,3 +151,5 @@ def test_sprites_evaluation_and_physics_pairs_through_the_api(tmp_path):
     report = physics_report(trained, possible, impossible, kinds)
     assert 0 <= report["pairwise_accuracy"] <= 1 and set(report["per_kind"]) == {"vanish", "teleport", "wall"}
     assert report["quadruplets"] == 6
+    report = surprise_run(run, quadruplets=4)
+    assert report["quadruplets"] == 4 and report["predict_change"] is False and "random_init" in report

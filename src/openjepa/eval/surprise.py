@@ -7,6 +7,7 @@ physics finds the impossible pair more surprising.
 from __future__ import annotations
 
 import contextlib
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,8 @@ from sklearn.metrics import roc_auc_score
 from openjepa.methods.vjepa import VJepa
 from openjepa.nn.predictor import gather_tokens
 from openjepa.objectives.distances import token_distance
+
+log = logging.getLogger("openjepa")
 
 
 def future_split(grid: tuple[int, int, int], context_steps: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -113,6 +116,11 @@ def surprise_run(run_dir: str | Path, *, data: str | Path | None = None, quadrup
         report = physics_report(method, possible, impossible, kinds, bf16=bf16)
         report["random_init"] = physics_report(random_init_method(cfg, device), possible, impossible, kinds,
                                                bf16=bf16)
+        report["predict_change"] = method.config.predict_change
+        if method.config.predict_change:
+            log.warning("%s predicts the change since the first time step (method.predict_change), so even untrained "
+                        "it carries the first step forward, which flags a sprite that vanishes or teleports: its random "
+                        "init is no blank baseline (vjepa2_tiny's is)", run_dir)
         return report
     videos = list_videos(Path(data))
     split = VideoClips(videos, _sorted_classes({label for _, label in videos}), frames=cfg.data.frames,
