@@ -11,6 +11,7 @@ from openjepa.eval.video import StepwiseEncoder, dense_probe, token_motion, toke
 from openjepa.masks.tubes import TubeMaskConfig, TubeMasker, collate_tube_masks, vjepa_mask_configs
 from openjepa.methods.base import Normalize
 from openjepa.methods.vjepa import VJepa, VJepaConfig, change_since_first_step, context_weights
+from openjepa.modalities.patches import patch_tokens
 from openjepa.modalities.tubelets import TubeletEmbed3d
 from openjepa.nn.predictor import PredictorConfig
 from openjepa.nn.rope import apply_rope, grid_coords, rope_tables
@@ -31,6 +32,18 @@ def test_tubelet_tokens_follow_raster_order_over_time_height_width():
         embed(torch.zeros(1, 1, 3, 4, 6))
     with pytest.raises(ValueError, match=r"\(B, 1, T, H, W\)"):
         embed(torch.zeros(1, 4, 6))
+
+
+@pytest.mark.parametrize("conv", [torch.nn.Conv2d(3, 8, 4, 4), torch.nn.Conv3d(3, 8, (2, 4, 4), (2, 4, 4))])
+def test_patch_tokens_as_a_matmul_equal_the_strided_convolution_and_its_gradients(conv):
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, *([4] if isinstance(conv, torch.nn.Conv3d) else []), 8, 12, requires_grad=True)
+    ref = conv(x).flatten(2).transpose(1, 2)
+    grads = torch.autograd.grad(ref.square().sum(), [x, conv.weight, conv.bias])
+    out = patch_tokens(x, conv)
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+    for ours, theirs in zip(torch.autograd.grad(out.square().sum(), [x, conv.weight, conv.bias]), grads):
+        torch.testing.assert_close(ours, theirs, atol=1e-4, rtol=1e-4)
 
 
 def _rotate(x, coords, quirk=False):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from openjepa.modalities.patches import patch_tokens
+
 
 class TubeletEmbed3d(nn.Module):
     """``(B, C, T, H, W) -> (B, N, D)`` with ``N = (T / t) * (H / p) * (W / p)`` in raster order (t, h, w).
@@ -36,4 +38,4 @@ class TubeletEmbed3d(nn.Module):
         self.grid(*clips.shape[2:])
         if clips.shape[2] < self.tubelet:
             clips = clips.repeat(1, 1, self.tubelet // clips.shape[2], 1, 1)
-        return self.proj(clips).flatten(2).transpose(1, 2)
+        return patch_tokens(clips, self.proj)
