@@ -46,8 +46,12 @@ def init_distributed(device_name: str) -> DistInfo:
     return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank, device)
 
 
-def shutdown() -> None:
+def shutdown(clean: bool) -> None:
+    """Leave the process group. After a clean run every rank first waits for the others: a gloo rank that tears
+    its connections down while a peer still holds them can abort ("terminate called without an active exception")."""
     if dist.is_available() and dist.is_initialized():
+        if clean:
+            dist.barrier()
         dist.destroy_process_group()
 
 

@@ -206,9 +206,12 @@ def fit(cfg: RunConfig | None, run_dir: str | Path, *, resume: bool = False, pro
     try:
         if info.is_main:
             _prepare_run_dir(run_dir, resume)
-        return _fit(cfg, run_dir, resume, progress, info, data)
-    finally:
-        shutdown()
+        _fit(cfg, run_dir, resume, progress, info, data)
+    except BaseException:
+        shutdown(clean=False)
+        raise
+    shutdown(clean=True)
+    return run_dir
 
 
 def _fit(cfg: RunConfig, run_dir: Path, resume: bool, progress: bool, info: DistInfo, data: ImageData | None) -> Path:
