@@ -124,3 +124,13 @@ def test_shapes_are_deterministic_balanced_and_varied():
 def test_builtin_digits():
     data = load_digits(size=16)
     assert data.channels == 1 and data.image_size == (16, 16) and len(data.train) + len(data.test) == 1797
+
+
+def test_train_size_sizes_a_generated_video_builtin_and_nothing_else():
+    data = load_data(DataConfig(dataset="sprites", frames=4, image_size=16, train_size=40))
+    assert (len(data.train), len(data.test)) == (40, 1000)
+    # a dataset with a size of its own keeps it, so a recipe that sets train_size also trains on --data PATH
+    sized, unsized = (load_data(DataConfig(dataset="digits", train_size=n)) for n in (40, None))
+    assert len(sized.train) == len(unsized.train) > 40
+    with pytest.raises(DataError, match=r"train_size must be at least 1"):
+        load_data(DataConfig(dataset="sprites", frames=4, image_size=16, train_size=0))

@@ -55,7 +55,7 @@ def test_eval_json_contract(tmp_path, tiny_overrides, caplog):
     assert results["meta"]["encoder"] == "context"
     assert target == json.loads((tmp_path / "target.json").read_text()) and target["meta"]["encoder"] == "target"
     assert {name: (run / name).read_bytes() for name in before} == before
-    for setting in ("eval.tokens=step", "eval.probe_flips=horizontal"):
+    for setting in ("eval.tokens=step", "eval.probe_flips=horizontal", "eval.probe_seeds=3"):
         with pytest.raises(ConfigError, match=f"{setting}: settings of video evaluation, and this run is not a video"):
             evaluate_run(run, settings=[setting], out=tmp_path / "video_only.json")
     assert not (tmp_path / "video_only.json").exists()

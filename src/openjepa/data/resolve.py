@@ -35,6 +35,9 @@ class DataConfig:
     (``frame_step``: take every k-th decoded frame, or ``fps``: resample to this rate); for a
     trajectory store, model steps per training window (``frame_step``: the frameskip).
     ``skip_corrupt``: skip unreadable files (with a warning) instead of stopping.
+    ``train_size``: how many training clips a generated video built-in holds (default 6000; its 1000 test clips
+    stay the same); datasets read from files have the size they have and ignore it, so a recipe that sets it
+    still trains on ``--data PATH``.
     ``mean``/``std``: per-channel normalisation, measured on the training split when a
     run starts and kept in its config.
     """
@@ -47,6 +50,7 @@ class DataConfig:
     frames: int | None = None
     frame_step: int = 1
     fps: float | None = None
+    train_size: int | None = None
     mean: list[float] | None = None
     std: list[float] | None = None
 
@@ -57,6 +61,8 @@ def load_data(cfg: DataConfig) -> ImageData | VideoData | TrajectoryData:
     windows of ``cfg.frames`` model steps when it is a trajectory store (see :mod:`openjepa.world.store`)."""
     if not cfg.dataset:
         raise DataError("data.dataset is not set: pass --data PATH (a folder of class folders) or a built-in name")
+    if cfg.train_size is not None and cfg.train_size < 1:
+        raise DataError(f"data.train_size must be at least 1 clip, got {cfg.train_size}")
     from openjepa.world.data import is_trajectory_store, load_trajectory_data
 
     if is_trajectory_store(Path(cfg.dataset).expanduser()):
@@ -91,7 +97,8 @@ def load_data(cfg: DataConfig) -> ImageData | VideoData | TrajectoryData:
 
 def load_video_data(cfg: DataConfig) -> VideoData:
     if cfg.dataset in BUILTIN_VIDEO:
-        return BUILTIN_VIDEO[cfg.dataset](frames=cfg.frames, size=cfg.image_size or 32)
+        sizes = {} if cfg.train_size is None else {"train_size": cfg.train_size}
+        return BUILTIN_VIDEO[cfg.dataset](frames=cfg.frames, size=cfg.image_size or 32, **sizes)
     if cfg.dataset in BUILTIN:
         raise DataError(f"'{cfg.dataset}' is an image dataset but data.frames={cfg.frames} asks for clips; "
                         f"video built-ins: {', '.join(BUILTIN_VIDEO)}")

@@ -22,7 +22,9 @@ class EvalConfig:
     keeps its class labels, taken to be unchanged by the flips. Each flip costs one pass of the encoder over the
     training clips and one copy of their features. ``tokens``: ``clip`` encodes a clip's tokens together; ``step``
     encodes each tubelet time step on its own, at its own positions (as a one-step context is encoded in
-    training), and concatenates the steps' tokens; the random init and the single frame are encoded the same way."""
+    training), and concatenates the steps' tokens; the random init and the single frame are encoded the same way.
+    ``probe_seeds``: each attentive probe trains from this many seeds (initialisation, batch order, validation split)
+    and reports their mean accuracy; the single accuracies are kept under ``attentive_seeds``."""
 
     encoder: Literal["target", "context"] = "target"
     knn_k: int = 20
@@ -39,3 +41,4 @@ class EvalConfig:
     test_clips: int = 2
     probe_flips: Flips = "none"
     tokens: Literal["clip", "step"] = "clip"
+    probe_seeds: int = 1
