@@ -58,6 +58,8 @@ def test_eval_json_contract(tmp_path, tiny_overrides, caplog):
     for setting in ("eval.tokens=step", "eval.probe_flips=horizontal", "eval.probe_seeds=3"):
         with pytest.raises(ConfigError, match=f"{setting}: settings of video evaluation, and this run is not a video"):
             evaluate_run(run, settings=[setting], out=tmp_path / "video_only.json")
+    with pytest.raises(ConfigError, match="eval.probe_seeds: expected at least 1 seed, got 0"):
+        evaluate_run(run, settings=["eval.probe_seeds=0"], out=tmp_path / "video_only.json")
     assert not (tmp_path / "video_only.json").exists()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from openjepa.config import ConfigError
 from openjepa.data.augment import Flips
 
 
@@ -42,3 +43,7 @@ class EvalConfig:
     probe_flips: Flips = "none"
     tokens: Literal["clip", "step"] = "clip"
     probe_seeds: int = 1
+
+    def __post_init__(self) -> None:
+        if self.probe_seeds < 1:
+            raise ConfigError(f"eval.probe_seeds: expected at least 1 seed, got {self.probe_seeds}")

@@ -152,8 +152,6 @@ def evaluate_clips(cfg, trained, random_method, data, *, device) -> dict:
     }
     probe_cfg = AttentiveProbeConfig(epochs=ev.attentive_epochs, self_attention_layers=ev.attentive_layers,
                                      weight_decays=(ev.attentive_weight_decay,))
-    if ev.probe_seeds < 1:
-        raise ValueError(f"eval.probe_seeds must be at least 1, got {ev.probe_seeds}")
     results: dict = {"attentive": {}, "attentive_seeds": {}, "dense": {}}
     log.info("attentive probes: %d training clips in %d views each (probe_flips: %s)", n_train,
              len(train_symmetries), ev.probe_flips)
@@ -171,9 +169,9 @@ def evaluate_clips(cfg, trained, random_method, data, *, device) -> dict:
         results["attentive_seeds"][name] = accs
         log.info("%-12s attentive probe (%s): %.3f%s", name, label, results["attentive"][name],
                  f" (seeds: {', '.join(f'{a:.3f}' for a in accs)})" if len(accs) > 1 else "")
-    if hasattr(train, "masks"):
+    n_dense = min(n_train, DENSE_CLIPS) if hasattr(train, "masks") else None
+    if n_dense is not None:
         tubelet, patch = encoder.config.tubelet, encoder.config.patch_size
-        n_dense = min(n_train, DENSE_CLIPS)
         occ_train = token_occupancy(train.masks[:n_dense], tubelet, patch)
         occ_test = token_occupancy(test.masks, tubelet, patch)
         targets = {"dense": (occ_train, occ_test, "sprite mask"),
@@ -186,7 +184,7 @@ def evaluate_clips(cfg, trained, random_method, data, *, device) -> dict:
                                                  y_test_tokens)
                 log.info("%-12s dense probe (%s R^2): %.3f", name, what, results[key][name])
     results["meta"] = {"dataset": data.name, "label": label, "classes": len(train.classes[label]),
-                       "train_clips": n_train, "dense_train_clips": n_dense if hasattr(train, "masks") else None,
+                       "train_clips": n_train, "dense_train_clips": n_dense,
                        "test_clips": len(test), "clips_per_test_video": len(test_views),
                        "probe_flips": ev.probe_flips, "probe_views_per_clip": len(train_symmetries),
                        "encoder": ev.encoder,

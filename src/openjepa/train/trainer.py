@@ -214,7 +214,7 @@ def fit(cfg: RunConfig | None, run_dir: str | Path, *, resume: bool = False, pro
     return run_dir
 
 
-def _fit(cfg: RunConfig, run_dir: Path, resume: bool, progress: bool, info: DistInfo, data: ImageData | None) -> Path:
+def _fit(cfg: RunConfig, run_dir: Path, resume: bool, progress: bool, info: DistInfo, data: ImageData | None) -> None:
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     if data is None and cfg.method.name in WORLD_MODELS and not is_trajectory_store(Path(cfg.data.dataset).expanduser()):
@@ -339,7 +339,6 @@ def _fit(cfg: RunConfig, run_dir: Path, resume: bool, progress: bool, info: Dist
                                   f"continue with: openjepa train --resume {run_dir}")
     if done < total:
         log.warning("%s at step %d of %d; continue with: openjepa train --resume %s", stop_reason, done, total, run_dir)
-    return run_dir
 
 
 def _collapse_warning(record: dict, cfg: RunConfig, method: torch.nn.Module, done: int, last: int) -> int:
