@@ -1,6 +1,7 @@
 import copy
 import json
 import logging
+import re
 
 import pytest
 import torch
@@ -55,11 +56,14 @@ def test_eval_json_contract(tmp_path, tiny_overrides, caplog):
     assert results["meta"]["encoder"] == "context"
     assert target == json.loads((tmp_path / "target.json").read_text()) and target["meta"]["encoder"] == "target"
     assert {name: (run / name).read_bytes() for name in before} == before
-    for setting in ("eval.tokens=step", "eval.probe_flips=horizontal", "eval.probe_seeds=3"):
-        with pytest.raises(ConfigError, match=f"{setting}: settings of video evaluation, and this run is not a video"):
+    for setting in ("eval.tokens=step", "eval.probe_flips=horizontal", "eval.probe_seeds=3",
+                    "eval.attentive_warmups=[0.0, 0.1]"):
+        with pytest.raises(ConfigError, match=f"{re.escape(setting)}: settings of video evaluation, and this run is not"):
             evaluate_run(run, settings=[setting], out=tmp_path / "video_only.json")
     with pytest.raises(ConfigError, match="eval.probe_seeds: expected at least 1 seed, got 0"):
         evaluate_run(run, settings=["eval.probe_seeds=0"], out=tmp_path / "video_only.json")
+    with pytest.raises(ConfigError, match=r"eval.attentive_warmups: expected fractions .* in \[0, 1\), got \[1.5\]"):
+        evaluate_run(run, settings=["eval.attentive_warmups=[1.5]"], out=tmp_path / "video_only.json")
     assert not (tmp_path / "video_only.json").exists()
 
 

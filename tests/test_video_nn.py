@@ -1,5 +1,7 @@
 """Video building blocks: tubelet tokenizer, RoPE, 3-D tube masks, the V-JEPA method, attentive probes."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -200,6 +202,20 @@ def test_attentive_probe_reads_a_label_carried_by_one_token():
     assert shuffled < 0.6
     with pytest.raises(ValueError, match=r"\(N, L, D\)"):
         attentive_probe(x[:, 0], y, x[:, 0], y)
+
+
+def test_attentive_probe_picks_its_warmup_on_held_out_clips_then_trains_on_all_of_them():
+    torch.manual_seed(0)
+    n, tokens, dim = 400, 8, 16
+    x = torch.randn(n, tokens, dim)
+    y = torch.randint(0, 3, (n,))
+    x[torch.arange(n), torch.randint(0, tokens, (n,)), :3] += 3 * torch.nn.functional.one_hot(y, 3).float()
+    cfg = AttentiveProbeConfig(epochs=4, batch_size=32, weight_decays=(0.01,), warmups=(0.0, 0.9))
+    picked = attentive_probe(x[:300], y[:300], x[300:], y[300:], cfg)
+    assert picked["warmup"] in (0.0, 0.9) and picked["weight_decay"] == 0.01
+    alone = attentive_probe(x[:300], y[:300], x[300:], y[300:], replace(cfg, warmups=(picked["warmup"],)))
+    assert alone == picked  # the picked schedule, retrained on every training item
+    assert AttentiveProbeConfig(self_attention_layers=3).schedule() == (3e-4, 0.1)
 
 
 def test_attentive_probe_trains_on_every_view_of_an_item_with_its_own_label():

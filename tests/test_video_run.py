@@ -140,7 +140,7 @@ def test_a_corrupt_video_stops_or_is_skipped_as_configured(tmp_path, video_folde
 def test_sprites_evaluation_and_physics_pairs_through_the_api(tmp_path, monkeypatch):
     data = load_sprites(train_size=48, test_size=24, frames=4, size=16)
     cfg = build_config(recipe_dict("vjepa21_tiny"), TINY_VIDEO + ["method.deep_layers=[1]", "eval.probe_flips=dihedral",
-                                                                   "eval.probe_seeds=2"])
+                                                                   "eval.probe_seeds=2", "eval.attentive_warmups=[0, 0.2]"])
     run = fit(cfg, tmp_path / "run", progress=False, data=data)
     cfg, trained = load_trained_method(run)
     monkeypatch.setattr("openjepa.eval.video.DENSE_CLIPS", 40)
@@ -150,6 +150,7 @@ def test_sprites_evaluation_and_physics_pairs_through_the_api(tmp_path, monkeypa
     assert results["meta"]["probe_flips"] == "dihedral" and results["meta"]["probe_views_per_clip"] == 8
     for name, accs in results["attentive_seeds"].items():
         assert len(accs) == 2 and results["attentive"][name] == pytest.approx(sum(accs) / 2)
+        assert len(results["attentive_warmup"][name]) == 2 and set(results["attentive_warmup"][name]) <= {0.0, 0.2}
     for probe in ("dense", "dense_motion"):
         assert set(results[probe]) == {"trained", "random_init"} and all(-1 < v <= 1 for v in results[probe].values())
     possible, impossible, kinds = make_physics_quads(6, seed=0, frames=4, size=16)

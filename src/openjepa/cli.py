@@ -207,8 +207,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.choices["train"].set_defaults(func=_cmd_train)
 
     p = sub.add_parser("eval", help="evaluate a run", description=(
-        "Linear-probe, kNN and low-shot (10 labels per class) accuracy of the run's encoder, of the same "
-        "architecture at random init, and of raw pixels, on the test split. Writes RUN/eval.json."))
+        "Image runs: linear-probe, kNN and low-shot (10 labels per class) accuracy of the run's encoder, of the "
+        "same architecture at random init, and of raw pixels, on the test split. Video runs: attentive-probe "
+        "accuracy of the trained encoder, its random init and the trained encoder on a still first frame, plus "
+        "dense probes where the dataset has sprite masks. World-model runs: R^2 of a ridge readout of the state. "
+        "Writes RUN/eval.json."))
     p.add_argument("run", type=Path, help="run folder")
     p.add_argument("settings", nargs="*", metavar="eval.KEY=VALUE",
                    help="evaluation settings to change, e.g. eval.probe_flips=none eval.attentive_epochs=20")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from openjepa.config import ConfigError
@@ -25,7 +25,10 @@ class EvalConfig:
     encodes each tubelet time step on its own, at its own positions (as a one-step context is encoded in
     training), and concatenates the steps' tokens; the random init and the single frame are encoded the same way.
     ``probe_seeds``: each attentive probe trains from this many seeds (initialisation, batch order, validation split)
-    and reports their mean accuracy; the single accuracies are kept under ``attentive_seeds``."""
+    and reports their mean accuracy; the single accuracies are kept under ``attentive_seeds``.
+    ``attentive_warmups``: the attentive probe's warmup (a fraction of its steps) is picked from these on a held-out
+    tenth of the training clips, for each encoder on its own; empty: the probe's default (none for V-JEPA's probe,
+    a tenth for V-JEPA 2's)."""
 
     encoder: Literal["target", "context"] = "target"
     knn_k: int = 20
@@ -43,7 +46,11 @@ class EvalConfig:
     probe_flips: Flips = "none"
     tokens: Literal["clip", "step"] = "clip"
     probe_seeds: int = 1
+    attentive_warmups: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.probe_seeds < 1:
             raise ConfigError(f"eval.probe_seeds: expected at least 1 seed, got {self.probe_seeds}")
+        if any(not 0 <= w < 1 for w in self.attentive_warmups):
+            raise ConfigError(f"eval.attentive_warmups: expected fractions of the probe's steps in [0, 1), "
+                              f"got {self.attentive_warmups}")

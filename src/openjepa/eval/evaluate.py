@@ -112,7 +112,7 @@ def probe_all(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor
 
 
 # eval settings that image runs must leave at these
-VIDEO_ONLY_EVAL = {"tokens": "clip", "probe_flips": "none", "probe_seeds": 1}
+VIDEO_ONLY_EVAL = {"tokens": "clip", "probe_flips": "none", "probe_seeds": 1, "attentive_warmups": []}
 
 
 def with_eval_settings(cfg: RunConfig, settings: list[str]) -> RunConfig:

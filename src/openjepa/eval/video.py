@@ -151,8 +151,9 @@ def evaluate_clips(cfg, trained, random_method, data, *, device) -> dict:
         "single_frame": (as_probed(encoder), trained.normalize, True),
     }
     probe_cfg = AttentiveProbeConfig(epochs=ev.attentive_epochs, self_attention_layers=ev.attentive_layers,
-                                     weight_decays=(ev.attentive_weight_decay,))
-    results: dict = {"attentive": {}, "attentive_seeds": {}, "dense": {}}
+                                     weight_decays=(ev.attentive_weight_decay,),
+                                     warmups=tuple(ev.attentive_warmups) or (None,))
+    results: dict = {"attentive": {}, "attentive_seeds": {}, "attentive_warmup": {}, "dense": {}}
     log.info("attentive probes: %d training clips in %d views each (probe_flips: %s)", n_train,
              len(train_symmetries), ev.probe_flips)
     features = {}
@@ -161,14 +162,17 @@ def evaluate_clips(cfg, trained, random_method, data, *, device) -> dict:
         train_views = torch.stack([token_features(net, normalize, train, limit=n_train, symmetry=s, **kwargs)
                                    for s in train_symmetries], 1)  # (N, V, L, D); view 0 unflipped
         test_features = [token_features(net, normalize, view, **kwargs) for view in test_views]
-        accs = [attentive_probe(train_views, y_train, test_features, y_test, replace(probe_cfg, seed=seed))["accuracy"]
-                for seed in range(ev.probe_seeds)]
+        probes = [attentive_probe(train_views, y_train, test_features, y_test, replace(probe_cfg, seed=seed))
+                  for seed in range(ev.probe_seeds)]
+        accs = [probe["accuracy"] for probe in probes]
+        results["attentive_warmup"][name] = [probe["warmup"] for probe in probes]
         features[name] = (train_views[:, 0].contiguous(), test_features)  # a copy only when there are flips
         del train_views
         results["attentive"][name] = sum(accs) / len(accs)
         results["attentive_seeds"][name] = accs
-        log.info("%-12s attentive probe (%s): %.3f%s", name, label, results["attentive"][name],
-                 f" (seeds: {', '.join(f'{a:.3f}' for a in accs)})" if len(accs) > 1 else "")
+        log.info("%-12s attentive probe (%s): %.3f%s%s", name, label, results["attentive"][name],
+                 f" (seeds: {', '.join(f'{a:.3f}' for a in accs)})" if len(accs) > 1 else "",
+                 f" (warmup picked: {results['attentive_warmup'][name]})" if len(probe_cfg.warmups) > 1 else "")
     n_dense = min(n_train, DENSE_CLIPS) if hasattr(train, "masks") else None
     if n_dense is not None:
         tubelet, patch = encoder.config.tubelet, encoder.config.patch_size
