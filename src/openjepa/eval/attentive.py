@@ -67,9 +67,9 @@ class AttentiveProbeConfig:
 
     ``lr`` None: 1e-3 for V-JEPA's probe; 3e-4 with a linear warmup over the first tenth of the steps when there
     are self-attention blocks (at 1e-3 without warmup, V-JEPA 2's probe stayed at chance on 192-d video tokens
-    where V-JEPA's read 0.53). ``warmups``: fractions of the steps spent warming up, None for the default. Which
-    schedule suits an encoder's tokens differs: on direction, V-JEPA's probe without warmup read a trained video
-    encoder 6 points higher than with a tenth of warmup, and its random init 3 points lower (docs/results.md).
+    where V-JEPA's read 0.53). ``warmups``: fractions of the steps spent warming up, None for the default. The
+    schedule that suits an encoder's tokens differs: on direction, V-JEPA's probe without warmup read one trained
+    video encoder 6 points higher than with a tenth of warmup, and its random init 3 points lower (docs/results.md).
     """
 
     self_attention_layers: int = 0
