@@ -206,15 +206,19 @@ def test_attentive_probe_reads_a_label_carried_by_one_token():
 
 def test_attentive_probe_picks_its_warmup_on_held_out_clips_then_trains_on_all_of_them():
     torch.manual_seed(0)
-    n, tokens, dim = 400, 8, 16
+    n, tokens, dim = 600, 16, 32
     x = torch.randn(n, tokens, dim)
     y = torch.randint(0, 3, (n,))
-    x[torch.arange(n), torch.randint(0, tokens, (n,)), :3] += 3 * torch.nn.functional.one_hot(y, 3).float()
-    cfg = AttentiveProbeConfig(epochs=4, batch_size=32, weight_decays=(0.01,), warmups=(0.0, 0.9))
-    picked = attentive_probe(x[:300], y[:300], x[300:], y[300:], cfg)
-    assert picked["warmup"] in (0.0, 0.9) and picked["weight_decay"] == 0.01
-    alone = attentive_probe(x[:300], y[:300], x[300:], y[300:], replace(cfg, warmups=(picked["warmup"],)))
-    assert alone == picked  # the picked schedule, retrained on every training item
+    where = torch.randint(0, tokens, (n,))
+    x[torch.arange(n), where, :3] += 4 * torch.nn.functional.one_hot(y, 3).float()
+    x[torch.arange(n), where, 3] += 6.0
+    cfg = AttentiveProbeConfig(epochs=8, batch_size=32, weight_decays=(0.01,))
+    # warming up over 99% of 8 short epochs leaves the probe near chance; the pick must not follow the list's order
+    slow = attentive_probe(x[:500], y[:500], x[500:], y[500:], replace(cfg, warmups=(0.99,)))
+    fast = attentive_probe(x[:500], y[:500], x[500:], y[500:], replace(cfg, warmups=(0.0,)))
+    picked = attentive_probe(x[:500], y[:500], x[500:], y[500:], replace(cfg, warmups=(0.99, 0.0)))
+    assert slow["accuracy"] < 0.7 < fast["accuracy"], (slow, fast)
+    assert picked == fast  # the picked schedule, retrained on every training item
     assert AttentiveProbeConfig(self_attention_layers=3).schedule() == (3e-4, 0.1)
 
 
