@@ -10,7 +10,8 @@ Two ceilings for the time-dependent label (``direction`` by default), each measu
   starts from: what labels buy in that many steps.
 
     python benchmarks/video_probe_calibration.py [--label direction] [--budgets 10x3000,50x6000]
-                                                 [--supervised-steps 1000]
+                                                 [--supervised-steps 1000] [--dataset sprites]
+                                                 [--train-size 6000]
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from openjepa.data.sprites import load_sprites
+from openjepa.data.resolve import BUILTIN_VIDEO
 from openjepa.eval.attentive import AttentiveClassifier, AttentiveProbeConfig, attentive_probe
 from openjepa.eval.video import token_occupancy
 from openjepa.nn.posembed import sincos_grid
@@ -72,16 +73,23 @@ def supervised(data, label: str, steps: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--label", default="direction")
-    parser.add_argument("--budgets", default="10x3000,50x6000", help="probe budgets, EPOCHSxCLIPS, comma-separated")
+    parser.add_argument("--budgets", default="10x3000,50x6000",
+                        help="probe budgets, EPOCHSxCLIPS, comma-separated (empty: none)")
     parser.add_argument("--supervised-steps", type=int, default=0, help="0: skip the supervised ceiling")
+    recipe_data = recipe_dict("vjepa_tiny")["data"]
+    parser.add_argument("--dataset", choices=sorted(BUILTIN_VIDEO), default=recipe_data["dataset"],
+                        help="built-in clips (default: vjepa_tiny's)")
+    parser.add_argument("--train-size", type=int, default=recipe_data["train_size"],
+                        help="generated training clips (default: vjepa_tiny's; the 1000 test clips stay the same)")
     args = parser.parse_args()
-    data = load_sprites()
+    data = BUILTIN_VIDEO[args.dataset](train_size=args.train_size)
     encoder = recipe_dict("vjepa_tiny")["encoder"]  # tokens as the tiny recipe cuts them
     token_size = encoder["tubelet"], encoder["patch_size"]
     test = sprite_map_tokens(data.test.masks, *token_size)
     chance = 1 / len(data.train.classes[args.label])
-    print(f"sprites, label {args.label} ({len(data.train.classes[args.label])} classes, chance {chance:.3f})")
-    for budget in args.budgets.split(","):
+    print(f"{args.dataset} ({args.train_size} training clips), label {args.label} "
+          f"({len(data.train.classes[args.label])} classes, chance {chance:.3f})")
+    for budget in filter(None, args.budgets.split(",")):
         epochs, clips = (int(v) for v in budget.split("x"))
         started = time.perf_counter()
         train = sprite_map_tokens(data.train.masks[:clips], *token_size)

@@ -20,17 +20,19 @@ if TYPE_CHECKING:
     from openjepa.world.data import TrajectoryData
 
 BUILTIN = {"shapes": load_shapes, "digits": load_digits}
-BUILTIN_VIDEO = {"sprites": load_sprites, "sprites_walls": partial(load_sprites, walls="all")}
+BUILTIN_VIDEO = {"sprites": load_sprites, "sprites_walls": partial(load_sprites, walls="all"),
+                 "sprites_no_walls": partial(load_sprites, walls="none")}
 
 
 @dataclass
 class DataConfig:
     """Where images or clips come from and how they are sized.
 
-    ``dataset``: a built-in name (images: ``shapes``, ``digits``; video: ``sprites``, or ``sprites_walls``
-    with every clip in a corridor) or a folder holding class folders (optionally under ``train/`` and
-    ``test/``), MNIST IDX files, or CIFAR python batches; for video, class folders of ``*.mp4|avi|webm|mkv|mov``
-    or a list file of ``path label`` lines; or a trajectory store (``openjepa collect``).
+    ``dataset``: a built-in name (images: ``shapes``, ``digits``; video: ``sprites`` with a third of the clips in
+    a corridor, ``sprites_walls`` with every clip in one, ``sprites_no_walls`` with none) or a folder holding class
+    folders (optionally under ``train/`` and ``test/``), MNIST IDX files, or CIFAR python batches; for video, class
+    folders of ``*.mp4|avi|webm|mkv|mov`` or a list file of ``path label`` lines; or a trajectory store
+    (``openjepa collect``).
     ``image_size``: resize (shorter side, centre crop) to this; None keeps the native size. ``frames``: clip length; set for video
     (``frame_step``: take every k-th decoded frame, or ``fps``: resample to this rate); for a
     trajectory store, model steps per training window (``frame_step``: the frameskip).
