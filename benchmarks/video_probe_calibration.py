@@ -76,15 +76,15 @@ def main() -> None:
     parser.add_argument("--budgets", default="10x3000,50x6000",
                         help="probe budgets, EPOCHSxCLIPS, comma-separated (empty: none)")
     parser.add_argument("--supervised-steps", type=int, default=0, help="0: skip the supervised ceiling")
-    recipe_data = recipe_dict("vjepa_tiny")["data"]
+    recipe = recipe_dict("vjepa_tiny")
+    recipe_data = recipe["data"]
     parser.add_argument("--dataset", choices=sorted(BUILTIN_VIDEO), default=recipe_data["dataset"],
                         help="built-in clips (default: vjepa_tiny's)")
     parser.add_argument("--train-size", type=int, default=recipe_data["train_size"],
                         help="generated training clips (default: vjepa_tiny's; the 1000 test clips stay the same)")
     args = parser.parse_args()
     data = BUILTIN_VIDEO[args.dataset](train_size=args.train_size)
-    encoder = recipe_dict("vjepa_tiny")["encoder"]  # tokens as the tiny recipe cuts them
-    token_size = encoder["tubelet"], encoder["patch_size"]
+    token_size = recipe["encoder"]["tubelet"], recipe["encoder"]["patch_size"]  # tokens as the tiny recipe cuts them
     test = sprite_map_tokens(data.test.masks, *token_size)
     chance = 1 / len(data.train.classes[args.label])
     print(f"{args.dataset} ({args.train_size} training clips), label {args.label} "
