@@ -138,8 +138,8 @@ def test_train_size_sizes_a_generated_video_builtin_and_nothing_else():
 
 def test_video_builtins_name_their_wall_share():
     counts = {}
-    for name in ("sprites", "sprites_walls", "sprites_no_walls"):
+    for name in ("sprites", "sprites_walls", "sprites_no_walls", "sprites_noisy"):
         data = load_data(DataConfig(dataset=name, frames=4, image_size=16, train_size=30))
         assert data.name == name
         counts[name] = int((data.train.labels["wall"] > 0).sum())
-    assert counts == {"sprites": 10, "sprites_walls": 30, "sprites_no_walls": 0}
+    assert counts == {"sprites": 10, "sprites_walls": 30, "sprites_no_walls": 0, "sprites_noisy": 0}

@@ -7,7 +7,7 @@ from threadpoolctl import threadpool_limits
 
 from openjepa.data.augment import flipped, symmetries
 from openjepa.data.sprites import (
-    DIRECTIONS, SHAPES, TRAVEL, VideoData, VideoSet, load_sprites, make_physics_quads, make_sprites,
+    DIRECTIONS, NOISE, SHAPES, TRAVEL, VideoData, VideoSet, load_sprites, make_physics_quads, make_sprites,
 )
 
 
@@ -188,7 +188,24 @@ def test_walls_stand_at_any_distance_from_the_sprite(sprites):
     assert travelled[turned > 0].max() > 0.2 * 32  # some meet a wall far from where they start
 
 
+def test_noisy_clips_are_the_plain_scenes_under_fresh_noise_in_every_frame():
+    plain, noisy = load_sprites("sprites_no_walls", 64, 8, size=16), load_sprites("sprites_noisy", 64, 8, size=16)
+    assert noisy.name == "sprites_noisy"
+    for a, b in ((plain.train, noisy.train), (plain.test, noisy.test)):
+        assert torch.equal(a.masks, b.masks) and torch.equal(a.velocity, b.velocity)
+        assert all(torch.equal(a.labels[k], b.labels[k]) for k in a.labels)
+    clean = plain.train.clips.float()
+    noise = (noisy.train.clips.float() - clean) / 255
+    inside = (clean > 80) & (clean < 175)  # three std from either end of the range: almost never clipped
+    assert noise[inside].std().item() == pytest.approx(NOISE, rel=0.05) and abs(noise[inside].mean()) < 0.005
+    both = inside[:, :, 1:] & inside[:, :, :-1]
+    pairs = torch.stack([noise[:, :, 1:][both], noise[:, :, :-1][both]])  # a pixel in consecutive frames
+    assert abs(torch.corrcoef(pairs)[0, 1].item()) < 0.02
+
+
 def test_bad_arguments_are_refused():
+    with pytest.raises(ValueError, match="unknown sprite set 'sprites_dark'; built-in: sprites, sprites_walls"):
+        load_sprites("sprites_dark")
     with pytest.raises(ValueError, match="frames"):
         make_sprites(4, seed=0, frames=1)
     with pytest.raises(ValueError, match="size"):

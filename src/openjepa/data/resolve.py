@@ -13,15 +13,14 @@ from openjepa.data.folder import DataError, load_image_folder
 from openjepa.data.idx import is_idx_folder, load_idx_folder
 from openjepa.data.images import ImageData, ImageSet, resize_images
 from openjepa.data.shapes import load_shapes
-from openjepa.data.sprites import VideoData, load_sprites
+from openjepa.data.sprites import SPRITE_SETS, VideoData, load_sprites
 from openjepa.data.video_folder import load_video_folder
 
 if TYPE_CHECKING:
     from openjepa.world.data import TrajectoryData
 
 BUILTIN = {"shapes": load_shapes, "digits": load_digits}
-BUILTIN_VIDEO = {"sprites": load_sprites, "sprites_walls": partial(load_sprites, walls="all"),
-                 "sprites_no_walls": partial(load_sprites, walls="none")}
+BUILTIN_VIDEO = {name: partial(load_sprites, name) for name in SPRITE_SETS}
 
 
 @dataclass
@@ -29,7 +28,8 @@ class DataConfig:
     """Where images or clips come from and how they are sized.
 
     ``dataset``: a built-in name (images: ``shapes``, ``digits``; video: ``sprites`` with a third of the clips in
-    a corridor, ``sprites_walls`` with every clip in one, ``sprites_no_walls`` with none) or a folder holding class
+    a corridor, ``sprites_walls`` with every clip in one, ``sprites_no_walls`` with none, ``sprites_noisy``: those
+    clips with camera noise) or a folder holding class
     folders (optionally under ``train/`` and ``test/``), MNIST IDX files, or CIFAR python batches; for video, class
     folders of ``*.mp4|avi|webm|mkv|mov`` or a list file of ``path label`` lines; or a trajectory store
     (``openjepa collect``).

@@ -42,6 +42,7 @@ WALL_WIDTH = 0.12  # fraction of the side
 MARGIN = 1.0  # pixels always left between the sprite and the frame's border
 CONTRAST = 0.4  # least RGB distance between the background, walls, sprite and distractors
 TEXTURE = ((4, 0.05), (8, 0.03))  # background noise: grid cells and std, upsampled smoothly
+NOISE = 0.15  # ``sprites_noisy``: std of the camera noise drawn afresh for every pixel of every frame (range 0-1)
 _FINE = 8  # supersampling of the sprite templates
 _CHUNK = 256
 
@@ -384,9 +385,23 @@ def _labels(**labels: np.ndarray) -> dict[str, torch.Tensor]:
 WALL_SHARES = {"none": None, "third": 6, "all": 2}  # balanced draws in 0..k-1; 0 and 1 get a corridor: 2 / k of clips
 
 
-def make_sprites(n: int, seed: int, frames: int = 8, size: int = 32, walls: str = "third") -> VideoSet:
+def _camera_noise(clips: torch.Tensor, std: float, seed: int) -> torch.Tensor:
+    """uint8 ``clips (N, C, T, H, W)`` with Gaussian noise of ``std`` (fraction of the range) on every pixel of
+    every frame, independent everywhere, clipped to the range; drawn from its own stream so the scenes stay
+    those of the noiseless clips of the same ``seed``."""
+    rng = np.random.default_rng([seed, 1])
+    for i in range(0, len(clips), _CHUNK):
+        part = clips[i : i + _CHUNK]
+        noise = torch.from_numpy(rng.standard_normal(part.shape, dtype=np.float32)).mul_(std * 255)
+        clips[i : i + _CHUNK] = noise.add_(part).round_().clamp_(0, 255).to(torch.uint8)
+    return clips
+
+
+def make_sprites(n: int, seed: int, frames: int = 8, size: int = 32, walls: str = "third",
+                 noise: float = 0.0) -> VideoSet:
     """``n`` clips ``(3, frames, size, size)``; shape, direction and speed balanced; ``walls``: a third of the
-    clips in a corridor (vertical and horizontal ones balanced), ``all`` or ``none``.
+    clips in a corridor (vertical and horizontal ones balanced), ``all`` or ``none``; ``noise``: std of
+    per-pixel, per-frame camera noise (:func:`_camera_noise`), 0 for none.
 
     Labels: ``shape``, ``direction`` (at the first frame), ``speed``, ``wall`` (none, or the
     orientation of the corridor's two bars) and ``bounce`` (whether the sprite hit a wall or a border).
@@ -408,16 +423,26 @@ def make_sprites(n: int, seed: int, frames: int = 8, size: int = 32, walls: str 
                                       *_corridor(low, high, axis, start, gaps))
     canvas = _walls(canvas, wall_colour, axis, start, half, gaps)
     clips, masks = _render(canvas, colour, templates, positions, np.ones((n, frames), bool))
+    if noise:
+        clips = _camera_noise(clips, noise, seed)
     labels = _labels(shape=shape, direction=direction, speed=speed, wall=wall, bounce=bounce)
     return VideoSet(clips, labels, _classes(), masks, _velocity(positions))
 
 
-def load_sprites(train_size: int = 6000, test_size: int = 1000, frames: int = 8, size: int = 32,
-                 walls: str = "third") -> VideoData:
-    """The built-in ``sprites`` dataset (``walls="all"``: ``sprites_walls``, every clip in a corridor)."""
-    train = make_sprites(train_size, seed=1, frames=frames, size=size, walls=walls)
-    test = make_sprites(test_size, seed=2, frames=frames, size=size, walls=walls)
-    return VideoData({"third": "sprites", "all": "sprites_walls", "none": "sprites_no_walls"}[walls], train, test)
+# the built-in sets: ``make_sprites`` options per name
+SPRITE_SETS = {"sprites": {"walls": "third"}, "sprites_walls": {"walls": "all"}, "sprites_no_walls": {"walls": "none"},
+               "sprites_noisy": {"walls": "none", "noise": NOISE}}
+
+
+def load_sprites(name: str = "sprites", train_size: int = 6000, test_size: int = 1000, frames: int = 8,
+                 size: int = 32) -> VideoData:
+    """A built-in sprite set by ``name`` (:data:`SPRITE_SETS`): ``sprites`` (a third of the clips in a corridor),
+    ``sprites_walls`` (every clip), ``sprites_no_walls`` (none) or ``sprites_noisy`` (none, with camera noise)."""
+    if name not in SPRITE_SETS:
+        raise ValueError(f"unknown sprite set {name!r}; built-in: {', '.join(SPRITE_SETS)}")
+    train = make_sprites(train_size, seed=1, frames=frames, size=size, **SPRITE_SETS[name])
+    test = make_sprites(test_size, seed=2, frames=frames, size=size, **SPRITE_SETS[name])
+    return VideoData(name, train, test)
 
 
 def _far_from(rng: np.random.Generator, here: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
