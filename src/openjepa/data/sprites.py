@@ -8,6 +8,8 @@ whatever its direction and speed, so the first frame says nothing about the moti
 ``direction`` (at the first frame) and ``speed`` can only be read from how frames change.
 It covers 0.3 (slow) or 0.6 (fast) of the side per clip, 1.4 or 2.7 px a frame at 32 px and
 8 frames, so it crosses patches and its path must be extrapolated to predict where it will be.
+``noise`` adds camera noise to every pixel of every frame (``sprites_noisy``), which leaves a random linear map of
+a tubelet's pixels, such as an untrained tokenizer, little of the motion.
 Clips come with per-frame sprite masks and velocities; ``make_physics_quads`` builds matched
 possible/impossible quadruplets for intuitive-physics tests.
 Deterministic in ``seed``; train and test use disjoint seeds.
