@@ -413,6 +413,8 @@ def make_sprites(n: int, seed: int, frames: int = 8, size: int = 32, walls: str 
     shape, direction, speed = _balanced(rng, n, len(SHAPES)), _balanced(rng, n, 8), _balanced(rng, n, 2)
     if walls not in WALL_SHARES:
         raise ValueError(f"walls must be one of {', '.join(WALL_SHARES)}, got {walls!r}")
+    if not noise >= 0:
+        raise ValueError(f"noise must be a std of at least 0, got {noise}")
     draws = WALL_SHARES[walls]
     wall = _balanced(rng, n, draws) if draws else np.full(n, 2)
     wall = np.where(wall < 2, wall + 1, 0)  # draws 0 and 1: a vertical or horizontal corridor, the rest none
