@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from openjepa.data.resolve import load_data
-from openjepa.runconfig import build_config, recipe_dict
-from openjepa.train.metrics import read_metrics
-from openjepa.train.trainer import fit
-from openjepa.world.collect import collect
+from openjepa.control.collect import collect
+from openjepa.modalities.registry import MODALITIES
+from openjepa.runs.config import build_config, recipe_dict
+from openjepa.runs.metrics import read_metrics
+from openjepa.train.loop import fit
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = json.loads((ROOT / "tests" / "fixtures" / "first_losses.json").read_text())
@@ -59,11 +59,11 @@ class Runs:
             run = self.root / f"{encoder}-encoder"
             if not run.exists():
                 self.train(encoder, run)
-            overrides.append(f"method.encoder_run={run}")
+            overrides.append(f"init.run={run}")
         cfg = build_config(recipe_dict(recipe), overrides)
-        key = (cfg.data.dataset, cfg.data.train_size)
+        key = (cfg.data.dataset, getattr(cfg.data, "train_size", None))
         if store is None and key not in self.data:
-            self.data[key] = load_data(cfg.data)
+            self.data[key] = MODALITIES.get(cfg.data.modality)().load(cfg.data)
         fit(cfg, out, progress=False, data=self.data.get(key))
         return out
 

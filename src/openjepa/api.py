@@ -1,4 +1,4 @@
-"""The public Python API: ``load``, ``embed``, ``train``, ``evaluate``."""
+"""The public Python API: ``train``, ``evaluate``, ``load``, ``embed``, ``predict``, ``fit_predictor``."""
 
 from __future__ import annotations
 
@@ -9,76 +9,58 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from openjepa.data.folder import DataError, _decode
-from openjepa.data.images import resize_images
-from openjepa.eval.evaluate import evaluate_run, load_trained_method
+from openjepa.core.errors import DataError, TrainingError
+from openjepa.core.protocols import PredictsTargets
+from openjepa.core.spec import InputSpec
+from openjepa.eval.clips import StepwiseEncoder
+from openjepa.eval.evaluate import evaluate_run
 from openjepa.eval.features import encoder_features
-from openjepa.eval.video import StepwiseEncoder
 from openjepa.interop.hf_ijepa import is_hf_ijepa_folder, load_hf_ijepa
 from openjepa.interop.hf_vjepa2 import is_hf_vjepa2_folder, load_hf_vjepa2, predict_like_hf
-from openjepa.methods.base import Normalize
+from openjepa.masks.tubes import future_split
+from openjepa.modalities.registry import MODALITIES
+from openjepa.nn.normalize import Normalize
 from openjepa.nn.vit import ViT
-from openjepa.runconfig import RunConfig, build_config, recipe_dict
-from openjepa.train.trainer import TrainingError, fit
+from openjepa.runs.build import build_method, load_trained_method
+from openjepa.runs.config import RunConfig, build_config, config_dict, recipe_dict
+from openjepa.runs.files import is_run, load_run_config
+from openjepa.train.loop import fit
 
 log = logging.getLogger("openjepa")
 IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 
-__all__ = ["embed", "evaluate", "load", "predict", "read_clips", "read_images", "train"]
+__all__ = ["embed", "evaluate", "fit_predictor", "load", "predict", "read_inputs", "train"]
 
 
 def load(path: str | Path, *, encoder: str | None = None) -> ViT:
     """The encoder of an openjepa run folder or an HF I-JEPA / V-JEPA 2 folder, in eval mode.
 
-    Maps normalised images ``(B, C, H, W)`` (or clips ``(B, C, T, H, W)`` for video
-    encoders) to token features ``(B, N, D)``. Its ``input_mean``/``input_std``
-    attributes give the normalisation it expects (run: the training data's; HF:
-    ``preprocessor_config.json``'s, else None). ``encoder`` picks ``target`` or
-    ``context`` for runs (default: the run's eval choice).
+    Maps normalised inputs (images ``(B, C, H, W)``, clips ``(B, C, T, H, W)``) to token features ``(B, N, D)``.
+    Its ``input_spec`` attribute says what it reads (an :class:`~openjepa.core.spec.InputSpec`), ``input_mean`` /
+    ``input_std`` the normalisation it expects (run: the training data's; HF: ``preprocessor_config.json``'s,
+    else None). ``encoder`` picks ``target`` or ``context`` for runs (default: the run's eval choice).
     """
     path = Path(path)
     if is_hf_vjepa2_folder(path):
         vit, _ = load_hf_vjepa2(path)
         vit.input_mean, vit.input_std = None, None
+        vit.input_spec = InputSpec("video", vit.in_chans, tuple(vit.image_size), frames=vit.input_size[0])
         return vit
     if is_hf_ijepa_folder(path):
         vit = load_hf_ijepa(path)
         prep = path / "preprocessor_config.json"
         meta = json.loads(prep.read_text()) if prep.is_file() else {}
         vit.input_mean, vit.input_std = meta.get("image_mean"), meta.get("image_std")
+        vit.input_spec = InputSpec("image", vit.in_chans, tuple(vit.image_size))
         return vit
-    if (path / "config.yaml").is_file():
+    if is_run(path):
         cfg, method = load_trained_method(path)
         vit = method.eval_encoder(encoder or cfg.eval.encoder)
         vit.input_mean, vit.input_std = list(cfg.data.mean), list(cfg.data.std)
+        vit.input_spec = cfg.encoder_spec or cfg.spec
         return vit.eval()
     raise TrainingError(f"{path} is neither an openjepa run (config.yaml) nor an HF I-JEPA or V-JEPA 2 folder "
                         f"(config.json with model_type 'ijepa' or 'vjepa2')")
-
-
-def read_images(paths: list[str | Path], channels: int, size: int) -> torch.Tensor:
-    """Image files -> uint8 ``(N, channels, size, size)`` (shorter side resized, centre crop)."""
-    out = []
-    for path in paths:
-        img = _decode(Path(path))
-        if isinstance(img, Exception):
-            raise DataError(f"cannot read image {path}: {img}")
-        t = torch.from_numpy(np.array(img)).permute(2, 0, 1)[None]
-        if t.shape[1] != channels:
-            t = t.expand(-1, 3, -1, -1) if channels == 3 else t.float().mean(1, keepdim=True).round().to(torch.uint8)
-        out.append(resize_images(t, size))
-    if not out:
-        raise DataError("no images given to embed")
-    return torch.cat(out)
-
-
-def read_clips(paths: list[str | Path], frames: int, size: int) -> torch.Tensor:
-    """Video files -> uint8 ``(N, 3, frames, size, size)``: the centred clip of each, resized and centre-cropped."""
-    from openjepa.data.video_io import read_clip
-
-    if not paths:
-        raise DataError("no videos given to embed")
-    return torch.stack([read_clip(p, frames, size=size) for p in paths])
 
 
 def _normalize_for(vit: ViT) -> Normalize:
@@ -93,12 +75,13 @@ def _normalize_for(vit: ViT) -> Normalize:
     return Normalize(mean, std)
 
 
-def _read_inputs(vit: ViT, inputs: list[str | Path] | torch.Tensor) -> torch.Tensor:
+def read_inputs(vit: ViT, inputs: list[str | Path] | torch.Tensor) -> torch.Tensor:
+    """Samples for a loaded encoder: a tensor as given, or files read by the modality of its ``input_spec`` (images
+    resized and centre-cropped; the centred clip of each video at the encoder's clip length)."""
     if torch.is_tensor(inputs):
         return inputs
-    if vit.config.tubelet is not None:
-        return read_clips(list(inputs), vit.input_size[0], vit.input_size[1])
-    return read_images(list(inputs), vit.in_chans, vit.image_size[0])
+    spec = vit.input_spec
+    return MODALITIES.get(spec.modality)().read_files(list(inputs), spec)
 
 
 def embed(model: str | Path | ViT, inputs: list[str | Path] | torch.Tensor, *, tokens: bool = False,
@@ -108,9 +91,9 @@ def embed(model: str | Path | ViT, inputs: list[str | Path] | torch.Tensor, *, t
     the centred clip of each file at the encoder's clip length and frame size; ``per_step`` encodes each
     time step of a clip on its own, as ``eval.tokens: step`` does."""
     vit = load(model) if not isinstance(model, ViT) else model
-    if per_step and vit.config.tubelet is None:
+    if per_step and not vit.reads_clips:
         raise DataError("per-step embeddings need a video encoder; this one reads images")
-    x = _read_inputs(vit, inputs)
+    x = read_inputs(vit, inputs)
     net = StepwiseEncoder(vit) if per_step else vit
     return encoder_features(net, _normalize_for(vit), x, pool=not tokens, batch_size=batch_size).numpy()
 
@@ -127,21 +110,21 @@ def predict(model: str | Path, videos: list[str | Path] | torch.Tensor, context:
     context tokens, features come from the target encoder; the predictor uses the mask token of
     the recipe's ``future`` masks if it has them).
     """
-    from openjepa.eval.surprise import future_split
-
     path = Path(model)
     hf = is_hf_vjepa2_folder(path)
     if hf:
         vit, predictor = load_hf_vjepa2(path)
+        vit.input_spec = InputSpec("video", vit.in_chans, tuple(vit.image_size), frames=vit.input_size[0])
         normalize = _normalize_for(vit)
     else:
         cfg, method = load_trained_method(path)
-        if not hasattr(method, "predict_targets"):
+        if not isinstance(method, PredictsTargets) or not method.encoder.reads_clips:
             raise TrainingError(f"{path} is not a video JEPA run with a predictor (method {cfg.method.name})")
         vit, normalize = method.encoder, method.normalize
+        vit.input_spec = cfg.spec
     if context is None or target is None:
         context, target = future_split(vit.grid, context_steps or vit.grid[0] // 2)
-    clips = normalize(_read_inputs(vit, videos).float().div(255))
+    clips = normalize(read_inputs(vit, videos).float().div(255))
     ctx, tgt = context.expand(len(clips), -1), target.expand(len(clips), -1)
     if hf:
         features, pred = predict_like_hf(vit, predictor, clips, ctx, tgt)
@@ -159,6 +142,31 @@ def train(recipe: str | RunConfig, out: str | Path, *, overrides: list[str] | No
 
 
 def evaluate(run: str | Path, data: str | None = None, *, encoder: str | None = None) -> dict:
-    """Probe a run (trained vs random init vs raw pixels); writes ``RUN/eval.json``. ``encoder``
-    (``target``/``context``) overrides the run's ``eval.encoder``."""
-    return evaluate_run(run, data, encoder=encoder)
+    """Run a run's evaluation tasks (trained vs random init vs raw input, ...); writes ``RUN/eval.json``.
+    ``encoder`` (``target``/``context``) overrides the run's ``eval.encoder``."""
+    return evaluate_run(run, data, encoder=encoder).results
+
+
+def fit_predictor(run: str | Path, out: str | Path, *, steps: int = 6000, data: str | None = None, lr: float = 1e-3,
+                  batch_size: int = 64, seed: int = 0, progress: bool = True) -> Path:
+    """A new run at ``out``: the video run at ``run`` with its predictor trained ``steps`` more steps on the future
+    of clips from ``data`` (default: the run's dataset), encoders frozen (``method.objective: future``; AdamW,
+    ``lr`` after a warmup over the first 5% of the steps, then a cosine to 0). A recipe on the one training loop:
+    the new run's config is the old run's with these changes, and it resumes like any run."""
+    run = Path(run)
+    source = load_run_config(run)
+    method = build_method(source)
+    if not isinstance(method, PredictsTargets) or not method.encoder.reads_clips:
+        raise TrainingError(f"{run} is a '{source.method.name}' run; fit-predictor needs a video JEPA (vjepa recipes)")
+    warmup = steps // 20
+    overrides = {
+        "init": {"run": str(run), "what": "all"},
+        "method": {"objective": "future", "flips": "none", "target": {"mode": "frozen"}},
+        "train": {"trainable": ["predictor"], "steps": steps, "minutes": None, "stop_at": None, "seed": seed,
+                  "batch_size": batch_size},
+        "optim": {"lr": lr, "start_lr": lr / max(1, warmup), "final_lr": 0.0, "warmup_steps": warmup,
+                  "schedule": "cosine", "weight_decay": [0.04, 0.04]},
+        "data": {"dataset": data or source.data.dataset},
+        "spec": None,
+    }
+    return fit(build_config(config_dict(source), overrides), out, progress=progress)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ def _train_parser(sub) -> None:
     p.add_argument("--data", help="dataset: built-in name (shapes, digits) or a folder of class folders, "
                                   "MNIST IDX files or CIFAR batches (sets data.dataset)")
     p.add_argument("--encoder", metavar="RUN", help="for recipes on a frozen encoder (vjepa2ac_*): the openjepa run "
-                                                   "whose encoder to use, frozen (sets method.encoder_run)")
+                                                   "whose encoder to use, frozen (sets init.run)")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--minutes", type=float, help="time budget: the schedule is fitted to it (sets train.minutes)")
     budget.add_argument("--steps", type=int, help="schedule length in optimizer steps (sets train.steps)")
@@ -31,16 +32,16 @@ def _train_parser(sub) -> None:
 
 
 def _cmd_train(args) -> int:
-    from openjepa.config import ConfigError
-    from openjepa.runconfig import build_config, recipe_dict
-    from openjepa.train.trainer import fit
+    from openjepa.core.errors import ConfigError
+    from openjepa.runs.config import build_config, recipe_dict
+    from openjepa.train.loop import fit
 
     recipe = [a for a in args.args if "=" not in a]
     overrides = [a for a in args.args if "=" in a]
     if args.resume is not None:
         if recipe or overrides or args.out or args.data or args.encoder or args.steps or args.seed is not None:
             raise ConfigError("--resume DIR continues a run as configured; only --minutes and --stop-at may be given")
-        from openjepa.train.trainer import load_run_config
+        from openjepa.runs.files import load_run_config
 
         cfg = load_run_config(args.resume)
         cfg.train.minutes = args.minutes if args.minutes is not None else cfg.train.minutes
@@ -55,7 +56,7 @@ def _cmd_train(args) -> int:
     if args.data:
         flags.append(f"data.dataset={args.data}")
     if args.encoder:
-        flags.append(f"method.encoder_run={args.encoder}")
+        flags.append(f"init.run={args.encoder}")
     if args.minutes is not None:
         flags.append(f"train.minutes={args.minutes}")
     if args.steps is not None:
@@ -71,22 +72,33 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_recipes(args) -> int:
-    from openjepa.runconfig import list_recipes
+    from openjepa.runs.config import list_recipes, recipe_dict, recipe_files
 
+    if args.name:
+        if args.name not in recipe_files():
+            recipe_dict(args.name)  # the error names the nearest recipe
+        print(recipe_files()[args.name].read_text(), end="")
+        return 0
     recipes = list_recipes()
-    width = max(len(name) for name, _ in recipes)
-    for name, description in recipes:
-        print(f"{name:<{width}}  {description}")
+    name_width = max(len(r.name) for r in recipes)
+    member_width = max(len(r.member) for r in recipes)
+    modality = member = None
+    for r in recipes:
+        if r.modality != modality:
+            print(f"{'' if modality is None else chr(10)}{r.modality}")
+            modality, member = r.modality, None
+        shown = r.member if r.member != member else ""
+        print(f"  {shown:<{member_width}}  {r.name:<{name_width}}  {r.description}")
+        member = r.member
     return 0
 
 
 def _cmd_eval(args) -> int:
     from openjepa.eval.evaluate import evaluate_run
-    from openjepa.eval.report import results_table
 
-    results = evaluate_run(args.run, args.data, device=args.device, encoder=args.encoder, out=args.out,
-                           settings=args.settings)
-    print(results_table(results))
+    evaluation = evaluate_run(args.run, args.data, device=args.device, encoder=args.encoder, out=args.out,
+                              settings=args.settings)
+    print(evaluation.table)
     print(f"wrote {args.out or args.run / 'eval.json'}")
     return 0
 
@@ -110,7 +122,7 @@ def _embed_with_predictor(args) -> int:
     import torch
 
     from openjepa.api import predict
-    from openjepa.config import ConfigError
+    from openjepa.core.errors import ConfigError
 
     if args.per_step:
         raise ConfigError("--per-step and --predictor do not go together: the predictor's features are those of the "
@@ -131,7 +143,6 @@ def _embed_with_predictor(args) -> int:
 
 
 def _cmd_surprise(args) -> int:
-    import json
 
     from openjepa.eval.surprise import surprise_run
 
@@ -150,9 +161,10 @@ def _cmd_surprise(args) -> int:
 
 
 def _cmd_fit_predictor(args) -> int:
-    from openjepa.train.predictor_fit import fit_predictor
+    from openjepa.api import fit_predictor
 
-    fit_predictor(args.run, args.out, steps=args.steps, data=args.data, lr=args.lr, seed=args.seed)
+    fit_predictor(args.run, args.out, steps=args.steps, data=args.data, lr=args.lr, seed=args.seed,
+                  progress=not args.quiet)
     print(f"fitted: {args.out} (score it with: openjepa surprise {args.out} --out {args.out}/surprise.json)")
     return 0
 
@@ -176,14 +188,41 @@ def _cmd_demo(args) -> int:
 
 def _cmd_bench(args) -> int:
     if args.world:
-        from openjepa.world.bench import run_world_bench
+        from openjepa.bench.world import run_world_bench
 
         run_world_bench(steps=args.steps)
         return 0
-    from openjepa.bench import run_bench
+    from openjepa.bench.steps import run_bench
 
     sizes = args.sizes or (["tiny", "large"] if args.video else ["tiny", "small"])
     run_bench(sizes=sizes, precisions=args.precision, steps=args.steps, batch_size=args.batch_size, video=args.video)
+    return 0
+
+
+def _cmd_collect(args) -> int:
+    from openjepa.control.collect import collect
+    from openjepa.runs.config import recipe_files
+
+    store = collect(args.env, args.episodes, args.policy, args.out, seed=args.seed, image_size=args.image_size,
+                    max_steps=args.max_steps, overwrite=args.overwrite, progress=not args.quiet)
+    recipe = f"lewm_{args.env}_tiny" if f"lewm_{args.env}_tiny" in recipe_files() else "lewm_tworoom_tiny"
+    print(f"wrote {args.out}: {store.num_episodes} episodes, {store.num_steps} frames "
+          f"(train with: openjepa train {recipe} --data {args.out} --out RUN)")
+    return 0
+
+
+def _cmd_plan(args) -> int:
+    from openjepa.eval.planning import plan_run
+
+    overrides = {}
+    for key in ("horizon", "execute", "max_steps", "cost"):
+        if getattr(args, key) is not None:
+            overrides[key] = getattr(args, key)
+    if args.planner_args:
+        overrides["planner_args"] = json.loads(args.planner_args)
+    report = plan_run(args.run, env=args.env, episodes=args.episodes, planner=args.planner, out=args.out,
+                      seed=args.seed, threads=args.threads, overrides=overrides, progress=not args.quiet)
+    print(json.dumps({k: v for k, v in report.items() if not isinstance(v, dict)}, indent=2))
     return 0
 
 
@@ -200,7 +239,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--minutes", type=float, default=6.5, help="training time budget (default 6.5)")
     p.set_defaults(func=_cmd_demo)
 
-    p = sub.add_parser("recipes", help="list the recipes", description="List every shipped recipe, one line each.")
+    p = sub.add_parser("recipes", help="list the recipes, or print one", description=(
+        "List every shipped recipe, grouped by the kind of input it reads and the family member it reproduces; "
+        "with a NAME, print that recipe's YAML (copy it to start your own: openjepa train my.yaml ...)."))
+    p.add_argument("name", nargs="?", metavar="NAME", help="a recipe to print")
     p.set_defaults(func=_cmd_recipes)
 
     _train_parser(sub)
@@ -267,11 +309,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="clips to fit on: a built-in name or a video folder (default: the run's dataset)")
     p.add_argument("--lr", type=float, default=1e-3, help="AdamW peak learning rate, cosine to 0 (default 1e-3)")
     p.add_argument("--seed", type=int, default=0, help="seed of the clip order (default 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_fit_predictor)
 
-    from openjepa.world.cli import add_world_commands
-
-    add_world_commands(sub)
+    _world_parsers(sub)
 
     p = sub.add_parser("export-hf", help="export a run's encoder as an HF I-JEPA folder", description=(
         "Write config.json, model.safetensors and preprocessor_config.json that "
@@ -295,6 +336,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _world_parsers(sub) -> None:
+    p = sub.add_parser("collect", help="record trajectories in an environment", description=(
+        "Run a policy in an environment and record frames, actions and states into a trajectory store "
+        "(documented in openjepa.data.trajectories.store) that `openjepa train lewm_...` reads with --data."))
+    p.add_argument("env", help="environment: tworoom or reach")
+    p.add_argument("--episodes", type=int, required=True, help="number of episodes")
+    p.add_argument("--policy", default="random", help="random, noisy_expert, expert or straight_line, or several comma-separated, "
+                                                   "taken in turn per episode (default random)")
+    p.add_argument("--out", type=Path, required=True, help="store folder to write")
+    p.add_argument("--seed", type=int, default=0, help="episode e uses seed + e (default 0)")
+    p.add_argument("--image-size", type=int, default=32, help="frame side in pixels (default 32)")
+    p.add_argument("--max-steps", type=int, default=200, help="environment steps per episode at most (default 200)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing store (only once the new one is complete)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_collect)
+
+    p = sub.add_parser("plan", help="plan toward goal images with a world-model run", description=(
+        "Model-predictive control with the run's world model on seeded episodes whose start and goal lie in "
+        "different rooms: success rate, mean steps and mean planning time per call, beside a random policy, "
+        "the environment's expert and a straight-line-to-goal policy on the same episodes. Writes the report "
+        "(default RUN/plan.json), RUN/plots/plan_episodes.png and RUN/plots/energy_landscape.png."))
+    p.add_argument("run", type=Path, help="world-model run folder")
+    p.add_argument("--env", help="environment (default: the run's plan.env)")
+    p.add_argument("--episodes", type=int, default=50, help="episodes (default 50)")
+    p.add_argument("--planner", choices=["cem", "mppi", "grad"], help="planner (default: the run's plan.planner)")
+    p.add_argument("--planner-args", help='planner settings as JSON, e.g. \'{"samples": 300, "iterations": 30}\'')
+    p.add_argument("--horizon", type=int, help="plan horizon in model steps")
+    p.add_argument("--execute", type=int, help="model steps executed per plan")
+    p.add_argument("--cost", choices=["sum", "terminal"], help="latent distance summed over the horizon or at its end")
+    p.add_argument("--max-steps", type=int, help="environment steps per episode")
+    p.add_argument("--seed", type=int, default=1000, help="episode e uses seed + e (default 1000)")
+    p.add_argument("--threads", type=int, help="torch threads (on a busy 2-core machine one can beat two)")
+    p.add_argument("--out", type=Path, help="report file (default RUN/plan.json)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_plan)
+
+
 def _positive_int(text: str) -> int:
     """An argparse type: an integer >= 1."""
     try:
@@ -315,7 +393,7 @@ def main(argv: list[str] | None = None) -> None:
         args.args += extra
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s: %(message)s")
     logging.getLogger("matplotlib").setLevel(logging.WARNING)
-    from openjepa.errors import USER_ERRORS
+    from openjepa.core.errors import USER_ERRORS
 
     try:
         code = args.func(args)

@@ -6,9 +6,8 @@ import time
 from pathlib import Path
 
 from openjepa.eval.evaluate import evaluate_run
-from openjepa.eval.report import results_table
-from openjepa.runconfig import build_config, recipe_dict
-from openjepa.train.trainer import fit
+from openjepa.runs.config import build_config, recipe_dict
+from openjepa.train.loop import fit
 
 
 def run_demo(out: Path | None = None, minutes: float = 6.5) -> Path:
@@ -18,9 +17,10 @@ def run_demo(out: Path | None = None, minutes: float = 6.5) -> Path:
           f"then probes of the trained encoder, the same encoder at random init, and raw pixels.\nrun folder: {out}")
     started = time.perf_counter()
     fit(cfg, out)
-    results = evaluate_run(out)
+    evaluation = evaluate_run(out)
+    results = evaluation.results
     print()
-    print(results_table(results))
+    print(evaluation.table)
     gain = results["linear"]["trained"] - results["linear"]["random_init"]
     over_raw = results["linear"]["trained"] - results["linear"]["raw_input"]
     print(f"\nlinear probe: {gain:+.3f} over random init, {over_raw:+.3f} over raw pixels")

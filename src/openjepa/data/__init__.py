@@ -1,12 +1,6 @@
-"""Datasets: built-in (no download) and readers of users' own files, plus the training loader."""
+"""Datasets: built-in ones (no download; each module registers its own in ``DATASETS``), readers of users' own files
+(image and video folders, IDX, CIFAR batches, trajectory stores), augmentations and the training loader."""
 
-from openjepa.data.augment import ViewConfig, random_view
-from openjepa.data.folder import DataError, load_image_folder
-from openjepa.data.images import ImageData, ImageSet, resize_images
-from openjepa.data.loader import TrainBatches
-from openjepa.data.resolve import BUILTIN, DataConfig, load_data
+from openjepa.core.registry import import_submodules
 
-__all__ = [
-    "BUILTIN", "DataConfig", "DataError", "ImageData", "ImageSet", "TrainBatches", "ViewConfig",
-    "load_data", "load_image_folder", "random_view", "resize_images",
-]
+import_submodules(__name__)

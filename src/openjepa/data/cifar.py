@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from openjepa.data.folder import DataError
+from openjepa.core.errors import DataError
 from openjepa.data.images import ImageData, ImageSet
 
 

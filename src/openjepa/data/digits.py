@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from openjepa.data.images import ImageData, ImageSet, resize_images, stratified_split
+from openjepa.data.registry import DATASETS
 
 
 def load_digits(size: int = 32, test_fraction: float = 0.2, seed: int = 0) -> ImageData:
@@ -18,3 +19,9 @@ def load_digits(size: int = 32, test_fraction: float = 0.2, seed: int = 0) -> Im
     train, test = stratified_split(bunch.target, test_fraction, seed)
     full = ImageSet(images, labels, [str(d) for d in range(10)])
     return ImageData("digits", full.subset(train), full.subset(test))
+
+
+@DATASETS.register("digits", modality="image")
+def digits_dataset(cfg) -> ImageData:
+    """``digits`` at the image size an image data config asks for (default 32)."""
+    return load_digits(size=cfg.image_size or 32)

@@ -10,15 +10,12 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from openjepa.core.errors import DataError
 from openjepa.data.images import ImageData, ImageSet, resize_images, stratified_split
 
 log = logging.getLogger("openjepa")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm", ".ppm", ".pbm"}
 _GREY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
-
-
-class DataError(ValueError):
-    """A dataset that cannot be read as asked; the message names the file or folder."""
 
 
 def _image_files(folder: Path) -> list[Path]:

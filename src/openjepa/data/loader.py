@@ -10,18 +10,14 @@ of processes or loader workers, sees exactly the same global batches.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any, Protocol
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-
-class SampleExtras(Protocol):
-    """Per-batch extras drawn from the sample keys, e.g. masks: ``(seed, epoch, indices) -> tensors``."""
-
-    def __call__(self, seed: int, epoch: int, indices: list[int]) -> dict[str, torch.Tensor]: ...
+from openjepa.core.protocols import Batch, SampleExtras
 
 
 def epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
@@ -29,7 +25,7 @@ def epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
 
 
 class _Keyed(Dataset):
-    """``dataset[(step, epoch, index)] -> (step, epoch, index, image, label)``; a label may be a dict of
+    """``dataset[(step, epoch, index)] -> (step, epoch, index, sample, label)``; a label may be a dict of
     per-sample tensors (a trajectory window's actions and states), which the batch holds under their keys."""
 
     def __init__(self, dataset: Dataset):
@@ -46,19 +42,21 @@ class _Keyed(Dataset):
 
 
 class _Collate:
-    """Stacks a step's samples. ``batch["seed"]`` seeds the batch-level draws (augmentations): a function
-    of (seed, step, rank), so ranks augment differently and a resumed run repeats its draws."""
+    """Stacks a step's samples into a :class:`~openjepa.core.protocols.Batch`; ``prepare`` (the modality's) turns
+    the stacked samples into the method's inputs. ``batch["seed"]`` seeds the batch-level draws (augmentations): a
+    function of (seed, step, rank), so ranks augment differently and a resumed run repeats its draws."""
 
-    def __init__(self, seed: int, extras: SampleExtras | None, rank: int):
+    def __init__(self, seed: int, extras: SampleExtras | None, rank: int, prepare: Callable[[torch.Tensor], torch.Tensor]):
         self.seed = seed
         self.extras = extras
         self.rank = rank
+        self.prepare = prepare
 
-    def __call__(self, items: list[tuple]) -> dict[str, Any]:
+    def __call__(self, items: list[tuple]) -> Batch:
         step, epoch = items[0][0], items[0][1]
         indices = [it[2] for it in items]
         batch: dict[str, Any] = {
-            "image": torch.stack([it[3] for it in items]).float().div_(255),
+            "inputs": self.prepare(torch.stack([it[3] for it in items])),
             "index": torch.tensor(indices, dtype=torch.long),
             "step": step,
             "epoch": epoch,
@@ -93,11 +91,18 @@ class _StepSampler:
             yield [(step, epoch, int(i)) for i in perm[first : first + local]]
 
 
+def pixels(x: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels -> float in [0, 1] (what image, video and trajectory samples need)."""
+    return x.float().div_(255)
+
+
 class TrainBatches:
-    """Iterable of batches for steps ``[start, stop)`` of a run; see the module docstring."""
+    """Iterable of batches for steps ``[start, stop)`` of a run; see the module docstring. ``prepare`` turns the
+    stacked samples into inputs (default :func:`pixels`)."""
 
     def __init__(self, dataset: Dataset, global_batch: int, seed: int, *, extras: SampleExtras | None = None,
-                 rank: int = 0, world: int = 1, num_workers: int = 0):
+                 rank: int = 0, world: int = 1, num_workers: int = 0,
+                 prepare: Callable[[torch.Tensor], torch.Tensor] = pixels):
         n = len(dataset)
         if global_batch % world:
             raise ValueError(f"batch size {global_batch} is not divisible by the {world} processes")
@@ -105,11 +110,12 @@ class TrainBatches:
             raise ValueError(f"the dataset has {n} images, fewer than one batch of {global_batch}; lower train.batch_size")
         self.dataset, self.global_batch, self.seed = dataset, global_batch, seed
         self.extras, self.rank, self.world, self.num_workers = extras, rank, world, num_workers
+        self.prepare = prepare
         self.steps_per_epoch = n // global_batch
 
-    def iterate(self, start: int, stop: int) -> Iterator[dict[str, Any]]:
+    def iterate(self, start: int, stop: int) -> Iterator[Batch]:
         sampler = _StepSampler(len(self.dataset), self.global_batch, self.seed, self.rank, self.world, start, stop)
-        collate = _Collate(self.seed, self.extras, self.rank)
+        collate = _Collate(self.seed, self.extras, self.rank, self.prepare)
         loader = DataLoader(_Keyed(self.dataset), batch_sampler=sampler, collate_fn=collate,
                             num_workers=self.num_workers, persistent_workers=False)
         yield from loader

@@ -17,6 +17,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from openjepa.data.images import ImageData, ImageSet
+from openjepa.data.registry import DATASETS
 
 CLASSES = ["circle", "square", "triangle", "star", "cross", "ring", "crescent", "ell", "arrow", "hourglass"]
 _SUPERSAMPLE = 2
@@ -116,3 +117,9 @@ def make_shapes(n: int, seed: int, size: int = 32) -> ImageSet:
 def load_shapes(train_size: int = 12000, test_size: int = 2000, size: int = 32) -> ImageData:
     """The built-in ``shapes`` dataset."""
     return ImageData("shapes", make_shapes(train_size, seed=1, size=size), make_shapes(test_size, seed=2, size=size))
+
+
+@DATASETS.register("shapes", modality="image")
+def shapes_dataset(cfg) -> ImageData:
+    """``shapes`` at the image size an image data config asks for (default 32)."""
+    return load_shapes(size=cfg.image_size or 32)

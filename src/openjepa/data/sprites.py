@@ -18,7 +18,8 @@ Deterministic in ``seed``; train and test use disjoint seeds.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -26,6 +27,8 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 from openjepa.data.augment import Symmetry, symmetries
+from openjepa.data.clips import VideoData
+from openjepa.data.registry import DATASETS
 from openjepa.data.shapes import _OUTLINES, ROTATION, _polygon
 
 SHAPES = ["circle", "square", "triangle", "cross"]
@@ -119,57 +122,6 @@ def _direction_under(symmetry: Symmetry) -> torch.Tensor:
 
 
 _DIRECTION_UNDER = {s: _direction_under(s) for s in symmetries("dihedral")}
-
-
-def _first_clips(split, n: int) -> torch.Tensor:
-    """uint8 ``(<=n, C, T, H, W)``: the first clips of a VideoSet or of any split whose items are ``(clip, label)``."""
-    if hasattr(split, "clips"):
-        return split.clips[:n]
-    return torch.stack([split[i][0] for i in range(min(n, len(split)))])
-
-
-@dataclass
-class VideoData:
-    """A video dataset as train and test splits of one clip shape ``(C, T, H, W)``.
-
-    A split is a VideoSet or any sequence of ``(clip, label)`` (e.g. clips decoded from files as they are read).
-    """
-
-    name: str
-    train: VideoSet
-    test: VideoSet
-    clip_shape: tuple[int, ...] = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        train, test = (tuple(_first_clips(s, 1).shape[1:]) if len(s) or hasattr(s, "clips") else None
-                       for s in (self.train, self.test))
-        if train and test and train != test:
-            raise ValueError(f"{self.name}: train clips {train} and test clips {test} differ in shape")
-        if not (train or test):
-            raise ValueError(f"{self.name}: both splits are empty")
-        self.clip_shape = train or test
-
-    @property
-    def channels(self) -> int:
-        return self.clip_shape[0]
-
-    @property
-    def frames(self) -> int:
-        return self.clip_shape[1]
-
-    @property
-    def frame_size(self) -> tuple[int, int]:
-        return self.clip_shape[2:]
-
-    @property
-    def image_size(self) -> tuple[int, int]:
-        """The frame size, under ImageData's name, for code that reads either."""
-        return self.frame_size
-
-    def channel_stats(self) -> tuple[list[float], list[float]]:
-        """Per-channel mean and std in [0, 1] of the first 2000 training clips (64 if they are decoded on read)."""
-        x = _first_clips(self.train, 2000 if hasattr(self.train, "clips") else 64).float().div_(255)
-        return x.mean(dim=(0, 2, 3, 4)).tolist(), x.std(dim=(0, 2, 3, 4)).clamp_min(1e-3).tolist()
 
 
 def _check(n: int, frames: int, size: int, min_frames: int = 2) -> None:
@@ -447,6 +399,17 @@ def load_sprites(name: str = "sprites", train_size: int = 6000, test_size: int =
     train = make_sprites(train_size, seed=1, frames=frames, size=size, **SPRITE_SETS[name])
     test = make_sprites(test_size, seed=2, frames=frames, size=size, **SPRITE_SETS[name])
     return VideoData(name, train, test)
+
+
+def _sprites_dataset(name: str, cfg) -> VideoData:
+    """A built-in sprite set at the clip length, frame size (default 32) and training size a video data config asks
+    for."""
+    sizes = {} if cfg.train_size is None else {"train_size": cfg.train_size}
+    return load_sprites(name, frames=cfg.frames, size=cfg.image_size or 32, **sizes)
+
+
+for _name in SPRITE_SETS:
+    DATASETS.register(_name, modality="video")(partial(_sprites_dataset, _name))
 
 
 def _far_from(rng: np.random.Generator, here: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from openjepa.data.folder import DataError
-from openjepa.data.sprites import VideoData
+from openjepa.core.errors import DataError
+from openjepa.data.clips import VideoData
 from openjepa.data.video_io import VideoFolder, _sorted_classes, list_videos
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from openjepa.data.folder import DataError
+from openjepa.core.errors import DataError
 
 log = logging.getLogger("openjepa")
 VIDEO_SUFFIXES = {".mp4", ".avi", ".webm", ".mkv", ".mov"}

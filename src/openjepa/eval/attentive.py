@@ -19,7 +19,7 @@ from torch import nn
 
 from openjepa.nn.attention import attention
 from openjepa.nn.block import MLP, Block, init_weights
-from openjepa.train.schedules import warmup_cosine
+from openjepa.optim.schedules import warmup_cosine
 
 
 class CrossAttentionBlock(nn.Module):

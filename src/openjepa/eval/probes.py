@@ -1,4 +1,5 @@
-"""Probes on frozen features ``(N, D)``: linear (logistic regression), kNN, low-shot.
+"""Probes on frozen features ``(N, D)``: linear (logistic regression), kNN, low-shot; and the dense probe, a ridge
+regression from token features ``(N, L, D)`` to per-token targets.
 
 All standardise features with the training split's mean and std first, so the
 trained encoder, the random-init encoder and raw pixels are read the same way.
@@ -87,3 +88,37 @@ def lowshot_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Te
         model = fit_logistic(train_x[chosen], train_y[chosen], num_classes, weight_decay)
         scores.append(accuracy(model, test_x, test_y))
     return sum(scores) / len(scores)
+
+
+def dense_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
+                ridges: tuple[float, ...] = (1e-2, 1.0, 1e2, 1e4)) -> float:
+    """R^2 beyond position of a ridge regression from each token's features ``(N, L, D)`` to a per-token
+    target ``(N, L)`` or ``(N, L, K)`` (the mean of the K outputs' R^2); the ridge strength is picked on a
+    held-out tenth of the training clips.
+
+    Features and targets are centred per token position (means of the training clips), so the probe reads
+    only what the features say about the content at a position: 0 is what knowing the position alone
+    predicts (an absolute position table scores nothing for itself), 1 is the exact target.
+    """
+    n_val = max(1, len(train_x) // 10)
+    x_mean, y_mean = train_x[n_val:].float().mean(0), train_y[n_val:].float().mean(0)  # (L, D), (L[, K])
+
+    def flat(x, y):
+        return (x.float() - x_mean).flatten(0, 1), (y.float() - y_mean).flatten(0, 1)
+
+    (xf, yf), (xv, yv), (xt, yt) = flat(train_x[n_val:], train_y[n_val:]), flat(train_x[:n_val], train_y[:n_val]), \
+        flat(test_x, test_y)
+    std = xf.std(0).clamp_min(1e-6)
+
+    def fit(x, y, ridge):
+        x = (x / std).double()
+        gram = x.T @ x + ridge * torch.eye(x.shape[1], dtype=torch.float64)
+        return torch.linalg.solve(gram, x.T @ y.double())
+
+    def r2(w, x, y):
+        error = ((x / std).double() @ w - y).reshape(len(y), -1)
+        return float((1 - error.square().sum(0) / y.reshape(len(y), -1).square().sum(0).clamp_min(1e-12)).mean())
+
+    best = max(ridges, key=lambda r: r2(fit(xf, yf, r), xv, yv))
+    x_all, y_all = flat(train_x, train_y)
+    return r2(fit(x_all, y_all, best), xt, yt)

@@ -14,45 +14,28 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-from openjepa.methods.vjepa import VJepa
-from openjepa.nn.predictor import gather_tokens
-from openjepa.objectives.distances import token_distance
+from openjepa.core.device import pick_device
+from openjepa.core.errors import TrainingError
+from openjepa.core.protocols import Method, PredictsTargets
+from openjepa.data.sprites import make_physics_quads
+from openjepa.data.video_folder import VideoClips
+from openjepa.data.video_io import _sorted_classes, list_videos
+from openjepa.eval.clips import clip_batches
+from openjepa.masks.tubes import future_split
+from openjepa.runs.build import load_trained_method, random_init_method
 
 log = logging.getLogger("openjepa")
 
 
-def future_split(grid: tuple[int, int, int], context_steps: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token ids ``(Lc,)`` of the first ``context_steps`` time steps of a grid and ``(Lt,)`` of the rest."""
-    if not 1 <= context_steps < grid[0]:
-        raise ValueError(f"context_steps must lie in [1, {grid[0] - 1}] for a grid with {grid[0]} time steps, "
-                         f"got {context_steps}")
-    per_step = grid[1] * grid[2]
-    ids = torch.arange(grid[0] * per_step)
-    return ids[: context_steps * per_step], ids[context_steps * per_step :]
-
-
-def future_energy(method: VJepa, clips: torch.Tensor, ctx: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
-    """``(B, Lt)``: distance of the predictor's guess for the tokens ``tgt (Lt,)`` of normalised clips
-    ``(B, C, T, H, W)``, from the context encoder's view of the tokens ``ctx (Lc,)``, to the target
-    encoder's normalised features there."""
-    B = len(clips)
-    ctx_idx, tgt_idx = ctx.expand(B, -1), tgt.expand(B, -1)
-    with torch.no_grad():
-        targets = method.target_features(clips)
-    pred = method.predict_targets(clips, ctx_idx, tgt_idx, targets)
-    observed = gather_tokens(targets[..., : method.encoder.width], tgt_idx)
-    return token_distance(pred.float(), observed.float(), method.config.distance)
-
-
 @torch.no_grad()
-def surprise(method: VJepa, clips: torch.Tensor, *, context_steps: int | None = None, batch_size: int = 64,
+def surprise(method: Method, clips: torch.Tensor, *, context_steps: int | None = None, batch_size: int = 64,
              bf16: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Surprise of uint8 clips ``(N, C, T, H, W)``: per clip ``(N,)`` and per predicted time step ``(N, S)``.
 
     The context encoder sees the first ``context_steps`` token time steps (default: half); the
     predictor (with the mask token of the method's ``future`` mask configuration if it has one)
     predicts the rest; surprise is the method's distance to the target encoder's normalised
-    features there, averaged over tokens.
+    features there, averaged over tokens (:meth:`~openjepa.core.protocols.PredictsTargets.prediction_energy`).
     """
     method.eval()
     grid = method.encoder.grid
@@ -64,7 +47,7 @@ def surprise(method: VJepa, clips: torch.Tensor, *, context_steps: int | None = 
     with cast:
         for start in range(0, len(clips), batch_size):
             x = method.normalize(clips[start : start + batch_size].to(device).float().div_(255))
-            energy = future_energy(method, x, ctx.to(device), tgt.to(device))
+            energy = method.prediction_energy(x, ctx.to(device), tgt.to(device))
             per_step.append(energy.reshape(len(x), grid[0] - context_steps, -1).mean(-1).cpu())
     steps = torch.cat(per_step)
     return steps.mean(1), steps
@@ -80,7 +63,7 @@ def quad_scores(possible: torch.Tensor, impossible: torch.Tensor) -> dict[str, f
             "auroc": float(roc_auc_score(labels, torch.cat([possible, impossible]).numpy()))}
 
 
-def physics_report(method: VJepa, possible, impossible, kinds: list[str], *, bf16: bool = False) -> dict:
+def physics_report(method: Method, possible, impossible, kinds: list[str], *, bf16: bool = False) -> dict:
     """Scores on quadruplets (``make_physics_quads``: 2n possible and 2n impossible clips, ``kinds[i]`` the
     violation of quadruplet i), overall and per kind."""
     s_pos, _ = surprise(method, possible.clips, bf16=bf16)
@@ -97,34 +80,27 @@ def surprise_run(run_dir: str | Path, *, data: str | Path | None = None, quadrup
                  device: str = "auto") -> dict:
     """Surprise of a video run: on ``quadruplets`` built-in intuitive-physics quadruplets (trained and random init),
     or per clip and time step on the videos at ``data``."""
-    from openjepa.data.sprites import make_physics_quads
-    from openjepa.data.video_folder import VideoClips
-    from openjepa.data.video_io import _sorted_classes, list_videos
-    from openjepa.eval.evaluate import load_trained_method, random_init_method
-    from openjepa.eval.video import clip_batches
-    from openjepa.train.distributed import pick_device
-    from openjepa.train.trainer import TrainingError
-
     device = pick_device(device)
     cfg, method = load_trained_method(run_dir, device)
-    if not isinstance(method, VJepa):
-        raise TrainingError(f"{run_dir} is a '{cfg.method.name}' run; surprise needs a video JEPA (vjepa recipes)")
+    if not isinstance(method, PredictsTargets) or not method.encoder.reads_clips:
+        raise TrainingError(f"{run_dir} is a '{cfg.method.name}' run; surprise needs a video JEPA with a predictor "
+                            f"(vjepa recipes)")
     bf16 = cfg.train.precision == "bf16"
     if data is None:
-        possible, impossible, kinds = make_physics_quads(quadruplets, seed=3, frames=cfg.data.frames,
-                                                         size=cfg.data.image_size)
+        possible, impossible, kinds = make_physics_quads(quadruplets, seed=3, frames=cfg.spec.frames,
+                                                         size=cfg.spec.size[0])
         report = physics_report(method, possible, impossible, kinds, bf16=bf16)
         report["random_init"] = physics_report(random_init_method(cfg, device), possible, impossible, kinds,
                                                bf16=bf16)
-        report["predict_change"] = method.config.predict_change
-        if method.config.predict_change:
+        report["predict_change"] = method.predicts_change
+        if report["predict_change"]:
             log.warning("%s predicts the change since the first time step (method.predict_change), so even untrained "
                         "it carries the first step forward, which flags a sprite that vanishes or teleports: its random "
                         "init is no blank baseline (vjepa2_tiny's is)", run_dir)
         return report
     videos = list_videos(Path(data))
-    split = VideoClips(videos, _sorted_classes({label for _, label in videos}), frames=cfg.data.frames,
-                       frame_step=cfg.data.frame_step, fps=cfg.data.fps, size=cfg.data.image_size,
+    split = VideoClips(videos, _sorted_classes({label for _, label in videos}), frames=cfg.spec.frames,
+                       frame_step=cfg.data.frame_step, fps=cfg.data.fps, size=cfg.spec.size[0],
                        skip_corrupt=cfg.data.skip_corrupt, seed=None)  # centred clips
     clips = torch.cat(list(clip_batches(split, None, 64)))
     per_clip, per_step = surprise(method, clips, bf16=bf16)

@@ -15,7 +15,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from openjepa.interop.safetensors_io import WeightsError, read_safetensors_folder
+from openjepa.core.errors import WeightsError
+from openjepa.interop.safetensors_io import read_safetensors_folder
+from openjepa.modalities.patches import PatchEmbed2d
 from openjepa.nn.vit import ViT, ViTConfig
 
 # per-layer: openjepa suffix -> (on-disk HF name, in-memory HF name)
@@ -101,7 +103,7 @@ def load_hf_ijepa(folder: str | Path) -> ViT:
     if not is_hf_ijepa_folder(folder):
         raise WeightsError(f"{folder} is not an HF I-JEPA folder (config.json with model_type 'ijepa')")
     config, in_chans, image_size = vit_config_from_hf(json.loads((folder / "config.json").read_text()))
-    vit = ViT(config, in_chans, image_size)
+    vit = ViT(config, PatchEmbed2d(in_chans, config.width, config.patch_size), (image_size, image_size))
     vit.load_state_dict(vit_state_from_hf(read_safetensors_folder(folder), config.depth))
     return vit.eval()
 

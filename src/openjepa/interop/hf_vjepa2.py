@@ -17,7 +17,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from openjepa.interop.safetensors_io import WeightsError, read_safetensors_folder
+from openjepa.core.errors import WeightsError
+from openjepa.interop.safetensors_io import read_safetensors_folder
+from openjepa.modalities.tubelets import TubeletEmbed3d
 from openjepa.nn.predictor import MaskTokenPredictor, PredictorConfig, gather_tokens
 from openjepa.nn.vit import ViT, ViTConfig
 
@@ -88,7 +90,7 @@ def load_hf_vjepa2(folder: str | Path) -> tuple[ViT, MaskTokenPredictor]:
         raise WeightsError(f"{folder} is not an HF V-JEPA 2 folder (config.json with model_type 'vjepa2')")
     enc_cfg, pred_cfg, in_chans, size, mask_tokens = configs_from_hf(json.loads((folder / "config.json").read_text()))
     state = {k.removeprefix("vjepa2."): v for k, v in read_safetensors_folder(folder).items()}
-    vit = ViT(enc_cfg, in_chans, size)
+    vit = ViT(enc_cfg, TubeletEmbed3d(in_chans, enc_cfg.width, enc_cfg.patch_size, enc_cfg.tubelet), size)
     predictor = MaskTokenPredictor(pred_cfg, vit.width, vit.grid, num_mask_tokens=mask_tokens)
     vit.load_state_dict({**_named(state, _ENCODER_KEYS),
                          **_blocks_from_hf(state, "encoder", enc_cfg.depth, enc_cfg.qkv_bias)})

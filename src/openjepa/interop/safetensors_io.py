@@ -9,9 +9,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-
-class WeightsError(ValueError):
-    """Weights that are missing, unreadable or do not fit the model."""
+from openjepa.core.errors import WeightsError
 
 
 def read_safetensors_folder(folder: Path) -> dict[str, torch.Tensor]:

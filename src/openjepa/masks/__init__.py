@@ -1,4 +1,6 @@
-"""Maskers: token grid -> context indices and target index sets."""
+"""Maskers: token grid -> context indices and target index sets. Every module here registers its maskers."""
+
+from openjepa.core.registry import import_submodules
 
 from openjepa.masks.multiblock import (
     BlockMasks,
@@ -14,3 +16,5 @@ __all__ = [
     "BlockMasks", "MultiBlockConfig", "MultiBlockMasker", "collate_block_masks", "pad_index_sets",
     "sample_block", "sample_rng",
 ]
+
+import_submodules(__name__)

@@ -13,15 +13,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
+
+from openjepa.masks.registry import MASKERS
 
 
 @dataclass
 class MultiBlockConfig:
     """Block scales are fractions of the grid area; aspect is height / width."""
 
+    name: Literal["multiblock"] = "multiblock"
     num_targets: int = 4
     target_scale: tuple[float, float] = (0.15, 0.2)
     target_aspect: tuple[float, float] = (0.75, 1.5)
@@ -75,8 +79,11 @@ def sample_block(
     return block
 
 
+@MASKERS.register("multiblock")
 class MultiBlockMasker:
-    """Draws :class:`BlockMasks` for a grid; ``masker(seed, epoch, index)``."""
+    """Draws :class:`BlockMasks` for a 2-D grid; ``masker(seed, epoch, index)``."""
+
+    config_class = MultiBlockConfig
 
     def __init__(self, config: MultiBlockConfig, grid: tuple[int, int]):
         config.validate()

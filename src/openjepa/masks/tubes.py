@@ -22,6 +22,7 @@ import torch
 
 from openjepa.masks.multiblock import (BlockMasks, check_ranges, collate_block_masks, draw_with_context, sample_block,
                                        sample_rng)
+from openjepa.masks.registry import MASKERS
 
 
 @dataclass
@@ -62,8 +63,12 @@ def sample_tube(rng: np.random.Generator, grid: tuple[int, int, int], config: Tu
     return tube
 
 
+@MASKERS.register("tubes")
 class TubeMasker:
-    """Draws one :class:`BlockMasks` (context, [target]) per configuration; ``masker(seed, epoch, index)``."""
+    """Draws one :class:`BlockMasks` (context, [target]) per configuration of a list; ``masker(seed, epoch,
+    index)``."""
+
+    config_class = TubeMaskConfig
 
     def __init__(self, configs: list[TubeMaskConfig], grid: tuple[int, int, int]):
         if not configs:
@@ -98,6 +103,16 @@ class TubeMasker:
     def __call__(self, seed: int, epoch: int, index: int) -> list[BlockMasks]:
         rng = sample_rng(seed, epoch, index)
         return [self.draw(rng, config) for config in self.configs]
+
+
+def future_split(grid: tuple[int, int, int], context_steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids ``(Lc,)`` of the first ``context_steps`` time steps of a grid and ``(Lt,)`` of the rest."""
+    if not 1 <= context_steps < grid[0]:
+        raise ValueError(f"context_steps must lie in [1, {grid[0] - 1}] for a grid with {grid[0]} time steps, "
+                         f"got {context_steps}")
+    per_step = grid[1] * grid[2]
+    ids = torch.arange(grid[0] * per_step)
+    return ids[: context_steps * per_step], ids[context_steps * per_step :]
 
 
 def collate_tube_masks(draws: list[list[BlockMasks]]) -> dict[str, torch.Tensor]:

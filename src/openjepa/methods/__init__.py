@@ -1,19 +1,6 @@
-"""JEPA family members, each composing encoder, target, predictor, masks and objectives."""
+"""JEPA family members, one file each, composing encoder, target, predictor, masks and objectives; every module
+here registers its method in ``METHODS``."""
 
-from openjepa.methods.base import Method, Normalize, StepOutput
-from openjepa.methods.ijepa import IJepa, IJepaConfig
-from openjepa.methods.lejepa import LeJepa, LeJepaConfig
-from openjepa.methods.targets import TargetConfig, TargetEncoder
-from openjepa.methods.vjepa import VJepa, VJepaConfig
-from openjepa.world.ac_model import ACWorldModel, ACWorldModelConfig
-from openjepa.world.model import LeWorldModel, LeWorldModelConfig
+from openjepa.core.registry import import_submodules
 
-METHODS = {"ijepa": (IJepaConfig, IJepa), "lejepa": (LeJepaConfig, LeJepa), "vjepa": (VJepaConfig, VJepa),
-           "lewm": (LeWorldModelConfig, LeWorldModel), "vjepa2ac": (ACWorldModelConfig, ACWorldModel)}
-MethodConfig = IJepaConfig | LeJepaConfig | VJepaConfig | LeWorldModelConfig | ACWorldModelConfig
-WORLD_MODELS = ("lewm", "vjepa2ac")  # methods that train on trajectory stores
-
-__all__ = [
-    "ACWorldModel", "ACWorldModelConfig", "IJepa", "IJepaConfig", "LeJepa", "LeJepaConfig", "LeWorldModel", "LeWorldModelConfig", "METHODS", "Method", "MethodConfig", "Normalize",
-    "StepOutput", "TargetConfig", "TargetEncoder", "VJepa", "VJepaConfig", "WORLD_MODELS",
-]
+import_submodules(__name__)

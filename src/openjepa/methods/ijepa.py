@@ -8,13 +8,18 @@ collapsing (what lejepa#31 asks for).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 import torch
+from torch import nn
 
+from openjepa.core.config import Registered
+from openjepa.core.protocols import Batch, Method, StepOutput
+from openjepa.core.spec import InputSpec
 from openjepa.data.augment import ViewConfig, random_view
-from openjepa.masks.multiblock import MultiBlockConfig, MultiBlockMasker, collate_block_masks
-from openjepa.methods.base import Method, Normalize, StepOutput
+from openjepa.masks.multiblock import MultiBlockConfig, collate_block_masks
+from openjepa.masks.registry import MASKERS
+from openjepa.methods.registry import METHODS
 from openjepa.methods.targets import TargetConfig, TargetEncoder
 from openjepa.nn.predictor import MaskTokenPredictor, PredictorConfig, gather_tokens
 from openjepa.nn.projector import ProjectorConfig, build_projector
@@ -23,6 +28,10 @@ from openjepa.objectives.diagnostics import rankme, token_std
 from openjepa.objectives.distances import Distance, masked_mean, token_distance
 from openjepa.objectives.normalize import TargetNorm, normalize_targets
 from openjepa.objectives.sigreg import SIGRegConfig, sigreg
+
+
+def _masker_config(masker: type) -> type:
+    return masker.config_class
 
 
 @dataclass
@@ -42,6 +51,7 @@ class IJepaConfig:
     ``global_views``: extra views for the whole-image term, each a random ``global_keep`` share of
     the image's tokens seen by the context encoder; each view's projected mean must match the
     whole image's too (masking as the only augmentation, as in MSN).
+    ``mask``: a registered masker's settings, chosen by ``mask.name`` (default ``multiblock``, I-JEPA's).
     ``sigreg_on``: the embeddings SIGReg sees when its weight is > 0: ``context``/``target`` tokens
     (flattened over batch and positions) or their per-image means (projected when a projector is set);
     ``both_pooled``: the mean of SIGReg on every view of the whole-image term (as LeJEPA does over views).
@@ -49,7 +59,8 @@ class IJepaConfig:
 
     name: Literal["ijepa"] = "ijepa"
     predictor: PredictorConfig = field(default_factory=lambda: PredictorConfig(width=384, depth=12, heads=12))
-    mask: MultiBlockConfig = field(default_factory=MultiBlockConfig)
+    mask: Annotated[Any, Registered(MASKERS, "name", _masker_config, default="multiblock")] = field(
+        default_factory=MultiBlockConfig)
     target: TargetConfig = field(default_factory=TargetConfig)
     distance: Distance = "smooth_l1"
     target_norm: TargetNorm = "layer"
@@ -81,33 +92,36 @@ class IJepaConfig:
 
 
 class BlockMaskExtras:
-    """Loader extras for I-JEPA: multi-block masks per sample, batched and padded."""
+    """Loader extras for I-JEPA: one masker draw (context and target blocks) per sample, batched and padded."""
 
-    def __init__(self, masker: MultiBlockMasker):
+    def __init__(self, masker: Any):
         self.masker = masker
 
     def __call__(self, seed: int, epoch: int, indices: list[int]) -> dict[str, torch.Tensor]:
         return collate_block_masks([self.masker(seed, epoch, i) for i in indices])
 
 
+@METHODS.register("ijepa")
 class IJepa(Method):
-    def __init__(self, config: IJepaConfig, encoder: ViT, normalize: Normalize):
+    config_class = IJepaConfig
+
+    def __init__(self, config: IJepaConfig, encoder: ViT, normalize: nn.Module, spec: InputSpec):
         super().__init__()
         self.config = config
         self.normalize = normalize
         self.encoder = encoder
         self.target = TargetEncoder(config.target, encoder)
         self.predictor = MaskTokenPredictor(config.predictor, encoder.width, encoder.grid)
-        self.masker = MultiBlockMasker(config.mask, encoder.grid)
+        self.masker = MASKERS.get(config.mask.name)(config.mask, encoder.grid)
         self.projector = build_projector(config.projector, encoder.width) if config.projector is not None else None
 
     def sample_extras(self) -> BlockMaskExtras:
         return BlockMaskExtras(self.masker)
 
-    def forward(self, batch: dict) -> StepOutput:
+    def forward(self, batch: Batch) -> StepOutput:
         cfg = self.config
         gen = torch.Generator().manual_seed(batch["seed"])
-        images = self.normalize(self._view(batch["image"], gen))
+        images = self.normalize(self._view(batch["inputs"], gen))
         ctx_idx, ctx_valid = batch["ctx_idx"], batch["ctx_valid"]
         tgt_idx, tgt_valid = batch["tgt_idx"], batch["tgt_valid"]  # (B, K, Lt)
         B, K, Lt = tgt_idx.shape
@@ -134,7 +148,7 @@ class IJepa(Method):
         if cfg.global_weight > 0:
             # with a shared encoder both sides of this term learn, as in LeJEPA; target.detach stops
             # gradients through the block targets only
-            whole = full if one_pass else self._target(self.normalize(self._view(batch["image"], gen)), whole_grad)
+            whole = full if one_pass else self._target(self.normalize(self._view(batch["inputs"], gen)), whole_grad)
             z_whole = self.projector(whole.mean(1)).float()
             views = [z_ctx] + [self.projector(v.mean(1)).float() for v in self._masked_views(tokens, gen)]
             global_loss = sum((z - z_whole).square().mean() for z in views) / len(views)

@@ -11,9 +11,12 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
+from torch import nn
 
+from openjepa.core.protocols import Batch, Method, StepOutput
+from openjepa.core.spec import InputSpec
 from openjepa.data.augment import ViewConfig, random_view
-from openjepa.methods.base import Method, Normalize, StepOutput
+from openjepa.methods.registry import METHODS
 from openjepa.nn.projector import ProjectorConfig, build_projector
 from openjepa.nn.vit import ViT
 from openjepa.objectives.diagnostics import rankme, token_std
@@ -38,8 +41,11 @@ class LeJepaConfig:
                              f"got {self.sigreg.weight}")
 
 
+@METHODS.register("lejepa")
 class LeJepa(Method):
-    def __init__(self, config: LeJepaConfig, encoder: ViT, normalize: Normalize):
+    config_class = LeJepaConfig
+
+    def __init__(self, config: LeJepaConfig, encoder: ViT, normalize: nn.Module, spec: InputSpec):
         super().__init__()
         self.config = config
         self.normalize = normalize
@@ -56,9 +62,9 @@ class LeJepa(Method):
         tokens = self.encoder(self.normalize(torch.cat(views)))
         return tokens, tokens.mean(1)
 
-    def forward(self, batch: dict) -> StepOutput:
+    def forward(self, batch: Batch) -> StepOutput:
         cfg = self.config
-        images = batch["image"]
+        images = batch["inputs"]
         gen = torch.Generator().manual_seed(batch["seed"])
         globals_ = [random_view(images, cfg.global_view, gen) for _ in range(cfg.global_views)]
         locals_ = [random_view(images, cfg.local_view, gen) for _ in range(cfg.local_views)]

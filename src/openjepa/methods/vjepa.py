@@ -8,6 +8,9 @@ V-JEPA 2.1 adds a dense loss on the visible tokens, each weighted by
 supervision: the predictor also predicts intermediate encoder layers
 (``deep_layers``). ``predict_change`` (not in the papers) makes the targets
 the change of the target features since the clip's first time step.
+``objective: future`` trains on one task only: from the first half of each clip's time steps, predict the
+target features of the rest with the ``future`` mask token (what ``openjepa fit-predictor`` trains, encoders
+frozen, and what ``openjepa surprise`` scores).
 """
 
 from __future__ import annotations
@@ -16,11 +19,14 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
+from torch import nn
 
+from openjepa.core.protocols import Batch, Method, StepOutput
+from openjepa.core.spec import InputSpec
 from openjepa.data.augment import Flips, random_flips
 from openjepa.masks.multiblock import BlockMasks
-from openjepa.masks.tubes import TubeMaskConfig, TubeMasker, collate_tube_masks, vjepa_mask_configs
-from openjepa.methods.base import Method, Normalize, StepOutput
+from openjepa.masks.tubes import TubeMaskConfig, TubeMasker, collate_tube_masks, future_split, vjepa_mask_configs
+from openjepa.methods.registry import METHODS
 from openjepa.methods.targets import TargetConfig, TargetEncoder
 from openjepa.nn.predictor import MaskTokenPredictor, PredictorConfig, gather_tokens
 from openjepa.nn.rope import grid_coords
@@ -39,7 +45,8 @@ class VJepaConfig:
     in the first time step (:func:`change_since_first_step`), so what a clip shows at every time
     (background, layout) drops out of the loss and what moves stays. ``flips``: each training clip
     mirrored left-right (``horizontal``, as V-JEPA's clip transform does) or put through a random one of
-    the square's 8 symmetries (``dihedral``, for worlds without a preferred up), the same for all frames."""
+    the square's 8 symmetries (``dihedral``, for worlds without a preferred up), the same for all frames.
+    ``objective``: ``masks`` (the loss over ``masks``) or ``future`` (see the module docstring)."""
 
     name: Literal["vjepa"] = "vjepa"
     predictor: PredictorConfig = field(default_factory=lambda: PredictorConfig(width=384, depth=12, heads=12))
@@ -51,6 +58,7 @@ class VJepaConfig:
     deep_layers: list[int] = field(default_factory=list)
     predict_change: bool = False
     flips: Flips = "none"
+    objective: Literal["masks", "future"] = "masks"
 
     def validate(self) -> None:
         if self.context_weight < 0:
@@ -92,11 +100,12 @@ def change_since_first_step(features: torch.Tensor, grid: tuple[int, int, int]) 
     return features - first_step_features(features, grid)
 
 
+@METHODS.register("vjepa")
 class VJepa(Method):
-    def __init__(self, config: VJepaConfig, encoder: ViT, normalize: Normalize):
+    config_class = VJepaConfig
+
+    def __init__(self, config: VJepaConfig, encoder: ViT, normalize: nn.Module, spec: InputSpec):
         super().__init__()
-        if encoder.config.tubelet is None:
-            raise ValueError("V-JEPA needs a video encoder: set encoder.tubelet (e.g. 2)")
         depth = len(encoder.blocks)
         if any(not 1 <= layer < depth for layer in config.deep_layers):
             raise ValueError(f"method.deep_layers must lie in [1, {depth - 1}] (the last block is always a target), "
@@ -121,9 +130,11 @@ class VJepa(Method):
         levels = out if isinstance(out, list) else [out]
         return torch.cat([normalize_targets(h, self.config.target_norm) for h in levels], dim=-1)
 
-    def forward(self, batch: dict) -> StepOutput:
+    def forward(self, batch: Batch) -> StepOutput:
         cfg = self.config
-        clips = self.normalize(batch["image"])
+        if cfg.objective == "future":
+            return self.future_step(batch)
+        clips = self.normalize(batch["inputs"])
         if cfg.flips != "none":
             clips = random_flips(clips, cfg.flips, torch.Generator().manual_seed(batch["seed"]))
         tokens = self.encoder.tokenize(clips)  # (B, N, D)
@@ -154,6 +165,26 @@ class VJepa(Method):
             logs["context_loss"] = ctx_loss.detach()
         return StepOutput(loss, logs)
 
+    def future_step(self, batch: Batch) -> StepOutput:
+        """``objective: future``: the mean energy of predicting the second half of each clip from the first."""
+        clips = self.normalize(batch["inputs"])
+        grid = self.encoder.grid
+        ctx, tgt = (ids.to(clips.device) for ids in future_split(grid, grid[0] // 2))
+        loss = self.prediction_energy(clips, ctx, tgt).mean()
+        return StepOutput(loss, {"future_loss": loss.detach()})
+
+    def prediction_energy(self, clips: torch.Tensor, ctx: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
+        """``(B, Lt)``: the distance (``distance``, as in training) of the predictor's guess for the tokens
+        ``tgt (Lt,)`` of normalised clips ``(B, C, T, H, W)``, from the context encoder's view of the tokens
+        ``ctx (Lc,)``, to the target encoder's normalised features there."""
+        B = len(clips)
+        ctx_idx, tgt_idx = ctx.expand(B, -1), tgt.expand(B, -1)
+        with torch.no_grad():
+            targets = self.target_features(clips)
+        pred = self.predict_targets(clips, ctx_idx, tgt_idx, targets)
+        observed = gather_tokens(targets[..., : self.encoder.width], tgt_idx)
+        return token_distance(pred.float(), observed.float(), self.config.distance)
+
     def predict_targets(self, clips: torch.Tensor, ctx_idx: torch.Tensor, tgt_idx: torch.Tensor,
                         targets: torch.Tensor | None = None) -> torch.Tensor:
         """Last-layer predictions ``(B, Lt, D)`` of the normalised target features at ``tgt_idx (B, Lt)`` from the
@@ -171,6 +202,10 @@ class VJepa(Method):
             first = first_step_features(targets[..., : self.encoder.width], self.encoder.grid)
             pred = pred + gather_tokens(first, tgt_idx)
         return pred
+
+    @property
+    def predicts_change(self) -> bool:
+        return self.config.predict_change
 
     def future_mask_index(self) -> int:
         """The mask token of the first ``future`` masking configuration (0 if there is none)."""

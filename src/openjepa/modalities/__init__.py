@@ -1,5 +1,6 @@
-"""Tokenizers: raw input -> tokens on a grid."""
+"""Kinds of input (image, video, trajectory), each declaring its data and eval settings, reader, spec, tokenizer
+and evaluation tasks; every module here registers its modality. Tokenizers: 2-D patches, 3-D tubelets."""
 
-from openjepa.modalities.patches import PatchEmbed2d
+from openjepa.core.registry import import_submodules
 
-__all__ = ["PatchEmbed2d"]
+import_submodules(__name__)

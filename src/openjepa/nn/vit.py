@@ -1,4 +1,5 @@
-"""Vision Transformer encoder without a CLS token, for images (I-JEPA) and clips (V-JEPA)."""
+"""Vision Transformer encoder without a CLS token; the tokenizer it receives decides what it reads (image patches,
+clip tubelets, ...)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from openjepa.modalities.patches import PatchEmbed2d
-from openjepa.modalities.tubelets import TubeletEmbed3d
 from openjepa.nn.attention import RopeTables, key_padding_mask
 from openjepa.nn.block import Block, init_weights, rescale_residual_branches
 from openjepa.nn.posembed import sincos_grid
@@ -31,8 +30,8 @@ VIT_SIZES: dict[str, tuple[int, int, int, float]] = {
 class ViTConfig:
     """Encoder shape. ``size`` picks a standard ViT; ``width``/``depth``/``heads``/``mlp_ratio`` override it.
 
-    ``tubelet``: None for images ``(B, C, H, W)``; a length in frames for clips ``(B, C, T, H, W)``
-    cut into ``tubelet x patch x patch`` tubes (V-JEPA: 2). ``pos_embed``: a fixed sincos table
+    ``tubelet``: the tube length in frames of a video tokenizer (``(B, C, T, H, W)`` clips cut into
+    ``tubelet x patch x patch`` tubes; V-JEPA: 2); None for images. ``pos_embed``: a fixed sincos table
     (equal share of the width per grid axis, V-JEPA's uniform-power split), a learned table, or
     ``rope`` (V-JEPA 2: rotary embeddings on queries and keys, no table);
     ``rope_reference_quirk`` reproduces the published V-JEPA 2 frequency layout (see :mod:`openjepa.nn.rope`).
@@ -58,26 +57,24 @@ class ViTConfig:
 
 
 class ViT(nn.Module):
-    """Images ``(B, C, H, W)`` or clips ``(B, C, T, H, W)`` -> token features ``(B, N, D)``.
+    """Inputs (images ``(B, C, H, W)``, clips ``(B, C, T, H, W)``) -> token features ``(B, N, D)``.
 
-    ``input_size`` is ``(H, W)`` for images and ``(T, H, W)`` for clips; it fixes
-    ``self.grid`` and the position table ``pos_embed (1, N, D)`` (a sincos buffer,
-    or a parameter when ``pos_embed="learned"``). Other input sizes get a fresh
-    sincos table, an interpolation of the learned one, or RoPE on their own grid.
+    ``tokenizer``: the module that cuts inputs into tokens ``(B, N, D)`` (``D`` the encoder's width), with
+    ``grid(*input_size)`` giving their grid, ``in_chans`` and ``proj`` (the linear map of a flattened patch);
+    the modality builds it. ``input_size`` (``(H, W)``, ``(T, H, W)``) fixes ``self.grid`` and the position
+    table ``pos_embed (1, N, D)`` (a sincos buffer, or a parameter when ``pos_embed="learned"``). Other input
+    sizes get a fresh sincos table, an interpolation of the learned one, or RoPE on their own grid.
     """
 
-    def __init__(self, config: ViTConfig, in_chans: int, input_size: int | tuple[int, ...]):
+    def __init__(self, config: ViTConfig, tokenizer: nn.Module, input_size: tuple[int, ...]):
         super().__init__()
         width, depth, heads, mlp_ratio = config.resolved()
         self.config = config
         self.width = width
         self.heads = heads
-        self.in_chans = in_chans
-        self.input_size = _input_size(config, input_size)
-        if config.tubelet is None:
-            self.patch_embed: nn.Module = PatchEmbed2d(in_chans, width, config.patch_size)
-        else:
-            self.patch_embed = TubeletEmbed3d(in_chans, width, config.patch_size, config.tubelet)
+        self.in_chans = tokenizer.in_chans
+        self.input_size = tuple(int(v) for v in input_size)
+        self.patch_embed = tokenizer
         self.grid = self.patch_embed.grid(*self.input_size)
         if config.pos_embed == "learned":
             self.pos_embed = nn.Parameter(sincos_grid(self.grid, width)[None])
@@ -97,6 +94,11 @@ class ViT(nn.Module):
     def image_size(self) -> tuple[int, int]:
         """``(H, W)`` of the inputs the encoder was built for."""
         return self.input_size[-2:]
+
+    @property
+    def reads_clips(self) -> bool:
+        """Whether inputs have a time axis, ``(B, C, T, H, W)``."""
+        return len(self.input_size) == 3
 
     def input_grid(self, x: torch.Tensor) -> tuple[int, ...]:
         """Token grid of an input batch ``(B, C, [T,] H, W)``."""
@@ -161,16 +163,3 @@ class ViT(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.encode(self.tokenize(x), grid=self.input_grid(x))
 
-
-def _input_size(config: ViTConfig, size: int | tuple[int, ...]) -> tuple[int, ...]:
-    """Normalise an input size to ``(H, W)`` for images or ``(T, H, W)`` for clips."""
-    dims = 2 if config.tubelet is None else 3
-    if isinstance(size, int):
-        if dims == 3:
-            raise ValueError("a video encoder needs its input size as (frames, height, width)")
-        return (size, size)
-    size = tuple(int(v) for v in size)
-    if len(size) != dims:
-        kind = "(height, width)" if dims == 2 else "(frames, height, width)"
-        raise ValueError(f"input size {size} does not match {kind} for tubelet={config.tubelet}")
-    return size

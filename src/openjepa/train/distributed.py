@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from openjepa.core.device import pick_device
+
 
 @dataclass
 class DistInfo:
@@ -19,16 +21,6 @@ class DistInfo:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
-
-
-def pick_device(name: str, local_rank: int = 0) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise RuntimeError("train.device=cuda but no CUDA device is available")
-        return torch.device("cuda", local_rank)
-    return torch.device(name)
 
 
 def init_distributed(device_name: str) -> DistInfo:

@@ -1,24 +1,22 @@
-"""Training curves from ``metrics.jsonl``: loss (and its parts) and collapse monitors, as PNG."""
+"""Training curves from the records of ``metrics.jsonl``: loss (and its parts) and collapse monitors, as PNG."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from openjepa.train.metrics import read_metrics
-
-LOSS_KEYS = ("loss", "pred_loss", "rollout_loss", "invariance", "sigreg")
+LOSS_KEYS = ("loss", "pred_loss", "rollout_loss", "future_loss", "invariance", "sigreg")
 COLLAPSE_KEYS = (("token_std", "token std over the batch"), ("latent_std", "latent std over the batch"),
                  ("rankme", "RankMe (effective rank)"))
 
 
-def plot_training_curves(metrics_path: Path, out_dir: Path) -> list[Path]:
-    """Write ``loss.png`` and ``collapse.png``; returns the written paths (none without records)."""
+def plot_training_curves(records: list[dict], out_dir: Path) -> list[Path]:
+    """Write ``loss.png`` and ``collapse.png`` from per-step records; returns the written paths (none without
+    records)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    records = read_metrics(Path(metrics_path))
     if not records:
         return []
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,1 @@
+"""Reading what earlier versions of openjepa wrote (run configs of layout 1)."""

@@ -1,0 +1,104 @@
+"""Roll a policy out in an environment and record the episodes as a trajectory store."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from openjepa.data.trajectories.store import TrajectoryStore, TrajectoryWriter
+
+log = logging.getLogger("openjepa")
+
+
+def _rollout(env: Any, policy: Any, seed: int, rng: np.random.Generator, max_steps: int, retarget: bool,
+             options: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """One episode: frames (L+1, H, W, C) uint8, actions (L, A) float32, state (L+1, S) float32, goals reached.
+
+    The env resets with ``options``. With ``retarget`` a reached goal is replaced by a new one drawn from where the
+    agent stands (a seeded ``reset`` adding the ``start`` option) and the episode goes on until ``max_steps``."""
+    obs, _ = env.reset(seed=seed, options=options) if options else env.reset(seed=seed)
+    policy.reset(env, rng)
+    frames, states, actions = [obs["pixels"]], [obs["state"]], []
+    reached = 0
+    for _ in range(max_steps):
+        action = np.asarray(policy.act(env), dtype=np.float32)
+        obs, _, terminated, truncated, info = env.step(action)
+        actions.append(action)
+        frames.append(obs["pixels"])
+        states.append(obs["state"])
+        reached += bool(info.get("success", False))
+        if retarget and terminated and not truncated:
+            env.reset(seed=int(rng.integers(2**31)), options={**options, "start": obs["state"]})
+            policy.reset(env, rng)
+        elif terminated or truncated:
+            break
+    return np.stack(frames), np.stack(actions), np.stack(states).astype(np.float32), reached
+
+
+def collect(env: str | Any, episodes: int, policy: str | Any = "random", out: str | Path | None = None, *,
+            seed: int = 0, image_size: int = 32, max_steps: int = 200, retarget: bool = True, overwrite: bool = False,
+            progress: bool = True, env_kwargs: dict[str, Any] | None = None,
+            reset_options: dict[str, Any] | None = None) -> TrajectoryStore:
+    """Record ``episodes`` rollouts into a new store at ``out`` and return it opened.
+
+    ``env`` is a name for ``openjepa.control.envs.make_env`` (built with ``image_size``, ``max_steps`` and
+    ``env_kwargs``) or an env object with the gymnasium API and ``{"pixels", "state"}`` observations; ``policy``
+    is a name of the env's scripted policies (``make_policy(name, env=...)``; TwoRoom's for an env object), or
+    several, comma-separated: episode ``e`` uses the ``e % k``-th (e.g. ``noisy_expert,random`` mixes purposeful
+    paths with wall bumps), or an object with ``reset(env, rng)`` and ``act(env)``. Episode ``e`` resets the env
+    with ``seed + e`` and ``reset_options`` (none by default: the env's own tasks; e.g. ``{"different_rooms": True}``
+    on TwoRoom) and the policy with ``default_rng([seed, e])``, so the store is a function of ``seed``. An episode
+    ends when truncated or after ``max_steps`` actions; when its goal is reached it ends too, unless ``retarget``
+    (the default: world models learn from long, varied episodes), which gives the policy a new goal from where the
+    agent stands (not for an env whose goal never moves, ``env.fixed_goal``: PushT). The store's ``extra`` records
+    goals reached per episode.
+    """
+    if out is None:
+        raise TypeError("collect() needs out=PATH, the folder to write the trajectory store to")
+    if episodes < 1 or max_steps < 1:
+        raise ValueError(f"episodes and max_steps must be >= 1, got episodes={episodes}, max_steps={max_steps}")
+    env_name = env if isinstance(env, str) else getattr(getattr(env, "spec", None), "id", None)
+    policy_name = policy if isinstance(policy, str) else type(policy).__name__
+    from openjepa.control.envs import make_env, make_policy
+
+    if isinstance(policy, str):
+        policies = [make_policy(name.strip(), env=env if isinstance(env, str) else "tworoom")
+                    for name in policy.split(",")]
+    else:
+        policies = [policy]
+    if isinstance(env, str):
+        env = make_env(env, image_size=image_size, max_steps=max_steps, **(env_kwargs or {}))
+    retarget = retarget and not getattr(env, "fixed_goal", False)
+    reset_options = reset_options or {}
+    extra = {"policy": policy_name, "seed": seed, "max_steps": max_steps, "retarget": retarget,
+             "env_kwargs": env_kwargs or {},
+             "reset_options": {key: np.asarray(value).tolist() for key, value in reset_options.items()}}
+    writer = None
+    reached = []
+    with tqdm(disable=not progress, unit="step", desc=f"collect {env_name or 'env'}", dynamic_ncols=True) as bar:
+        try:
+            for e in range(episodes):
+                frames, actions, state, goals = _rollout(env, policies[e % len(policies)], seed + e,
+                                                         np.random.default_rng([seed, e]), max_steps, retarget,
+                                                         reset_options)
+                if writer is None:
+                    writer = TrajectoryWriter(out, image_size=frames.shape[1:3], channels=frames.shape[3],
+                                              action_dim=actions.shape[1], state_dim=state.shape[1], env=env_name,
+                                              extra=extra, overwrite=overwrite)
+                writer.add_episode(frames, actions, state)
+                reached.append(goals)
+                bar.update(len(actions))
+                bar.set_postfix(episode=f"{e + 1}/{episodes}")
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
+    writer.extra["goals_reached_per_episode"] = float(np.mean(reached))
+    store = writer.close()
+    log.info("collected %d episodes (%d rows, %.2f goals reached per episode) into %s", episodes, store.num_steps,
+             writer.extra["goals_reached_per_episode"], store.path)
+    return store

@@ -1,0 +1,119 @@
+"""What a method is, and the capabilities callers rely on, declared instead of probed.
+
+A :class:`Method` trains from a :class:`Batch` and names the encoder evaluation reads. Capabilities are
+protocols checked with ``isinstance``: :class:`PredictsTargets` (a predictor of target features: surprise, and
+any energy of a pair), :class:`WorldModel` (embed frames, roll actions out: planning and world-model evaluation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar, Protocol, TypedDict, runtime_checkable
+
+import torch
+from torch import nn
+
+
+
+class Batch(TypedDict, total=False):
+    """One training step's batch, as the loader builds it.
+
+    ``inputs``: the samples stacked and prepared by their modality (images ``(B, C, H, W)`` or clips and
+    trajectory windows ``(B, C, T, H, W)`` in [0, 1]); ``index`` ``(B,)`` their dataset indices; ``step``,
+    ``epoch``; ``seed``: seeds the batch's random draws (augmentations); ``label`` ``(B,)`` class labels, or, for
+    trajectory windows, ``actions`` ``(B, T, A)`` and ``state`` ``(B, T, S)``. A method's
+    :meth:`Method.sample_extras` adds its own keys (masks: ``ctx_idx``, ``tgt_idx`` ...)."""
+
+    inputs: torch.Tensor
+    index: torch.Tensor
+    step: int
+    epoch: int
+    seed: int
+    label: torch.Tensor
+    actions: torch.Tensor
+    state: torch.Tensor
+
+
+class SampleExtras(Protocol):
+    """Per-batch draws from the sample keys, e.g. masks: ``(seed, epoch, indices) -> tensors`` added to the batch."""
+
+    def __call__(self, seed: int, epoch: int, indices: list[int]) -> dict[str, torch.Tensor]: ...
+
+
+@dataclass
+class StepOutput:
+    """A training step's loss, its named parts and metrics (scalars, detached)."""
+
+    loss: torch.Tensor
+    logs: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class Method(nn.Module):
+    """A JEPA family member: ``forward(batch) -> StepOutput``.
+
+    Built as ``cls(config, encoder, normalize, spec)`` from its config (an instance of ``config_class``), the
+    encoder its run's modality built, the input normalisation and the data's :class:`InputSpec`. The trainer
+    calls :meth:`after_step` after each optimizer step and never looks inside. Class facts: ``eval_tasks``,
+    evaluation tasks run on every run of the method beside its modality's; ``frozen_encoder``: the method trains
+    on the encoder of another run (``init.run``), frozen.
+    """
+
+    config_class: ClassVar[type]
+    eval_tasks: ClassVar[tuple[str, ...]] = ()
+    frozen_encoder: ClassVar[bool] = False
+    normalize: nn.Module
+
+    def sample_extras(self) -> SampleExtras | None:
+        """Per-sample draws the loader adds to each batch (masks), or None."""
+        return None
+
+    def after_step(self, step: int, total_steps: int) -> dict[str, float]:
+        """Update non-gradient state (EMA targets); returns values to log."""
+        return {}
+
+    def eval_encoder(self, which: str = "target") -> nn.Module:
+        """The encoder evaluated downstream: normalised inputs -> tokens ``(B, N, D)``; ``which``: ``target`` or
+        ``context`` (the same network for methods with one)."""
+        raise NotImplementedError
+
+
+@runtime_checkable
+class PredictsTargets(Protocol):
+    """A method whose predictor guesses the target encoder's features at hidden positions from visible ones.
+    ``predicts_change``: its predictions are changes added to what the visible part shows (so even untrained it
+    carries the visible part forward)."""
+
+    predicts_change: bool
+
+    def target_features(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Normalised target features ``(B, N, levels * D)`` of normalised inputs."""
+
+    def predict_targets(self, inputs: torch.Tensor, ctx_idx: torch.Tensor, tgt_idx: torch.Tensor,
+                        targets: torch.Tensor | None = None) -> torch.Tensor:
+        """Predictions ``(B, Lt, D)`` at token ids ``tgt_idx (B, Lt)`` from the tokens at ``ctx_idx (B, Lc)``."""
+
+    def prediction_energy(self, inputs: torch.Tensor, ctx: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
+        """``(B, Lt)``: the method's distance from its prediction for the tokens ``tgt (Lt,)`` of normalised inputs,
+        given the tokens ``ctx (Lc,)``, to the target encoder's features there (low: compatible)."""
+
+
+@runtime_checkable
+class WorldModel(Protocol):
+    """An action-conditioned model that plans: latents of frames, and their rollout under actions.
+
+    ``history``: observed frames a prediction looks back on; ``reads_state``: whether :meth:`rollout` needs the
+    states of its history frames; ``plan_config``: how ``openjepa plan`` plans with it (the recipe's settings)."""
+
+    history: int
+    reads_state: bool
+    plan_config: object
+
+    def embed(self, frames: torch.Tensor) -> torch.Tensor:
+        """Latents of frames in [0, 1]: ``(B, C, H, W) -> (B, *Z)``, ``(B, C, T, H, W) -> (B, T, *Z)``."""
+
+    def pooled(self, frames: torch.Tensor) -> torch.Tensor:
+        """The encoder's mean-pooled features ``(B, D)`` of frames ``(B, C, H, W)`` in [0, 1]."""
+
+    def rollout(self, z: torch.Tensor, actions: torch.Tensor, states: torch.Tensor | None = None) -> torch.Tensor:
+        """Predicted latents ``(B, H, *Z)`` after ``H`` planned action chunks (see the methods' docstrings)."""
+

@@ -1,0 +1,88 @@
+"""Linear, kNN and low-shot probes of mean-pooled features: the trained encoder, the same architecture at its random
+initialisation and the raw input, on the test split; plus RankMe and a PCA map of patch features."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from openjepa.core.errors import DataError
+from openjepa.eval.features import encoder_features, raw_features
+from openjepa.eval.probes import knn_probe, linear_probe, lowshot_probe
+from openjepa.eval.registry import EVAL_TASKS
+from openjepa.eval.task import EvalContext, EvalTask
+from openjepa.objectives.diagnostics import rankme
+from openjepa.viz.pca import save_pca_figure
+
+log = logging.getLogger("openjepa")
+ROWS = (("trained", "trained encoder"), ("random_init", "same arch., random init"), ("raw_input", "raw pixels"))
+PROBES = (("linear", "linear probe"), ("knn", "kNN (k=20)"), ("lowshot", "low-shot (10/class)"))
+
+
+def probe_all(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
+              ev: Any) -> dict[str, float]:
+    """Linear, kNN and low-shot accuracy of one feature set, with the settings of ``eval`` (``ev``)."""
+    return {
+        "linear": linear_probe(train_x, train_y, test_x, test_y)["accuracy"],
+        "knn": knn_probe(train_x, train_y, test_x, test_y, k=ev.knn_k, temperature=ev.knn_temperature),
+        "lowshot": lowshot_probe(train_x, train_y, test_x, test_y, per_class=ev.lowshot_per_class,
+                                 repeats=ev.lowshot_repeats),
+    }
+
+
+def row_title(key: str, title: str, meta: dict) -> str:
+    """Row titles; the trained row names the probed encoder (``meta["encoder"]``) when the results say."""
+    return f"trained {meta['encoder']} encoder" if key == "trained" and meta.get("encoder") else title
+
+
+@EVAL_TASKS.register("image_probes")
+class ImageProbes(EvalTask):
+    name = "image_probes"
+
+    def run(self, ctx: EvalContext) -> dict[str, Any]:
+        cfg, data = ctx.cfg, ctx.data
+        if not (data.train.labeled and data.test.labeled and len(data.test)):
+            raise DataError(f"{data.name}: evaluation needs labelled train and test images (class folders)")
+        train, test = data.train, data.test
+        if cfg.eval.max_train and len(train) > cfg.eval.max_train:
+            keep = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[: cfg.eval.max_train]
+            train = train.subset(keep)
+        bf16 = cfg.train.precision == "bf16"
+        feature_sets = {}
+        for name, method in (("trained", ctx.trained), ("random_init", ctx.random_init)):
+            encoder = method.eval_encoder(cfg.eval.encoder)
+            feature_sets[name] = [encoder_features(encoder, method.normalize, s.images, batch_size=cfg.eval.batch_size,
+                                                   device=ctx.device, bf16=bf16) for s in (train, test)]
+        feature_sets["raw_input"] = [raw_features(s.images) for s in (train, test)]
+        results: dict = {"linear": {}, "knn": {}, "lowshot": {}, "rankme": {}}
+        for name, (train_x, test_x) in feature_sets.items():
+            scores = probe_all(train_x, train.labels, test_x, test.labels, cfg.eval)
+            for probe, value in scores.items():
+                results[probe][name] = value
+            results["rankme"][name] = float(rankme(test_x[:2048]))
+            log.info("%-11s linear %.3f  knn %.3f  lowshot %.3f", name, scores["linear"], scores["knn"],
+                     scores["lowshot"])
+        results["meta"] = {"dataset": data.name, "train_images": len(train), "test_images": len(test),
+                           "classes": len(train.classes), "features": "mean-pooled final-layer tokens, standardised"}
+        return results
+
+    def pictures(self, ctx: EvalContext) -> list[Path]:
+        """``plots/pca.png``: one test image per class, then PCA maps of trained and random-init patch features."""
+        test, which = ctx.data.test, ctx.cfg.eval.encoder
+        picks = [int((test.labels == c).nonzero()[0]) for c in range(len(test.classes)) if (test.labels == c).any()]
+        images = test.images[picks[:10]]
+        rows = {name: encoder_features(m.eval_encoder(which), m.normalize, images, pool=False, device=ctx.device)
+                for name, m in (("trained", ctx.trained), ("random_init", ctx.random_init))}
+        return [save_pca_figure(images, rows, ctx.trained.eval_encoder(which).grid, ctx.run_dir / "plots" / "pca.png")]
+
+    def table(self, results: dict[str, Any]) -> str:
+        meta = results.get("meta", {})
+        lines = [f"{meta.get('dataset', '?')}: {meta.get('train_images', '?')} train / "
+                 f"{meta.get('test_images', '?')} test images, {meta.get('classes', '?')} classes (test-split accuracy)",
+                 f"{'':26}" + "".join(f"{title:>22}" for _, title in PROBES)]
+        for key, title in ROWS:
+            lines.append(f"{row_title(key, title, meta):26}" + "".join(f"{results[p][key]:>22.3f}" for p, _ in PROBES))
+        return "\n".join(lines)

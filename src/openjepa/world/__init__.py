@@ -1,1 +1,0 @@
-"""World models that plan: environments, trajectory stores, action-conditioned JEPAs, latent planners."""
