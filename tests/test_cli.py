@@ -16,10 +16,19 @@ def _run(*args, check=True):
     return proc
 
 
-def test_recipes_lists_the_tiny_recipes():
-    out = _run("recipes").stdout
-    for name in ("ijepa_tiny", "lejepa_tiny", "ijepa_sigreg_tiny"):
-        assert any(line.startswith(name + " ") and len(line) > len(name) + 10 for line in out.splitlines())
+def test_recipes_are_grouped_by_modality_and_member_and_print_their_yaml():
+    lines = _run("recipes").stdout.splitlines()
+    groups = [line for line in lines if line and not line.startswith(" ")]
+    assert groups == ["image", "trajectory", "video"]
+    for name, member in (("ijepa_tiny", "I-JEPA"), ("lejepa_tiny", "LeJEPA"), ("vjepa2ac_tworoom_tiny", "V-JEPA 2-AC")):
+        line = next(line for line in lines if f" {name} " in line)
+        assert len(line) > len(name) + 30
+    member_lines = [line for line in lines if line.strip().startswith("V-JEPA 2-AC ")]
+    assert len(member_lines) == 1  # the member is named once, on its first recipe
+    printed = _run("recipes", "vjepa_tiny").stdout
+    assert printed.startswith("description: V-JEPA") and "modality: video" in printed
+    proc = _run("recipes", "vjepa_tinyy", check=False)
+    assert proc.returncode == 2 and "did you mean 'vjepa_tiny'" in proc.stderr
 
 
 @pytest.mark.parametrize("command", ["train", "eval", "embed", "demo", "bench", "export-hf", "recipes",

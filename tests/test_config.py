@@ -1,8 +1,10 @@
 import pytest
 
-from openjepa.config import ConfigError, parse_overrides
-from openjepa.methods import IJepaConfig, LeJepaConfig
-from openjepa.runconfig import build_config, list_recipes, recipe_dict
+from openjepa.core.config import parse_overrides
+from openjepa.core.errors import ConfigError
+from openjepa.methods.ijepa import IJepaConfig
+from openjepa.methods.lejepa import LeJepaConfig
+from openjepa.runs.config import build_config, list_recipes, recipe_dict
 
 
 def test_unknown_key_names_the_nearest_valid_key():
@@ -42,7 +44,18 @@ def test_method_is_a_tagged_union():
     assert isinstance(cfg.method, LeJepaConfig)
     with pytest.raises(ConfigError, match="did you mean 'ijepa'"):
         build_config({"method": {"name": "ijepaa"}})
-    assert isinstance(build_config({}).method, IJepaConfig)
+    assert isinstance(build_config({"method": {"name": "ijepa"}, "data": {"modality": "image"}}).method, IJepaConfig)
+    with pytest.raises(ConfigError, match="a recipe needs a 'method' section"):
+        build_config({"data": {"modality": "image"}})
+
+
+def test_data_is_chosen_by_modality_and_eval_follows_it():
+    cfg = build_config(recipe_dict("vjepa_tiny"))
+    assert type(cfg.data).__name__ == "VideoDataConfig" and type(cfg.eval).__name__ == "VideoEvalConfig"
+    with pytest.raises(ConfigError, match=r"unknown config key 'config\.eval\.tokens'"):
+        build_config(recipe_dict("ijepa_tiny"), ["eval.tokens=step"])  # a video setting on an image run
+    with pytest.raises(ConfigError, match="did you mean 'video'"):
+        build_config(recipe_dict("vjepa_tiny"), ["data.modality=vidoe"])
 
 
 def test_unknown_recipe_suggests_one():
@@ -51,8 +64,8 @@ def test_unknown_recipe_suggests_one():
 
 
 def test_every_shipped_recipe_builds():
-    recipes = dict(list_recipes())
+    recipes = {r.name: r for r in list_recipes()}
     for name in ("ijepa_tiny", "lejepa_tiny", "ijepa_sigreg_tiny"):
-        assert name in recipes and recipes[name]
+        assert name in recipes and recipes[name].description and recipes[name].modality == "image"
     for name in recipes:
         build_config(recipe_dict(name))

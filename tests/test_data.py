@@ -6,7 +6,11 @@ import pytest
 import torch
 from PIL import Image
 
-from openjepa.data import DataConfig, DataError, load_data
+from openjepa.core.errors import ConfigError, DataError
+from openjepa.modalities.image import ImageDataConfig as DataConfig
+from openjepa.modalities.registry import load_data
+from openjepa.modalities.video import VideoDataConfig
+from openjepa.runs.config import build_config, recipe_dict
 from openjepa.data.digits import load_digits
 from openjepa.data.shapes import CLASSES, make_shapes
 
@@ -126,20 +130,22 @@ def test_builtin_digits():
     assert data.channels == 1 and data.image_size == (16, 16) and len(data.train) + len(data.test) == 1797
 
 
-def test_train_size_sizes_a_generated_video_builtin_and_nothing_else():
-    data = load_data(DataConfig(dataset="sprites", frames=4, image_size=16, train_size=40))
+def test_train_size_sizes_a_generated_video_builtin():
+    data = load_data(VideoDataConfig(dataset="sprites", frames=4, image_size=16, train_size=40))
     assert (len(data.train), len(data.test)) == (40, 1000)
-    # a dataset with a size of its own keeps it, so a recipe that sets train_size also trains on --data PATH
-    sized, unsized = (load_data(DataConfig(dataset="digits", train_size=n)) for n in (40, None))
-    assert len(sized.train) == len(unsized.train) > 40
-    with pytest.raises(DataError, match=r"train_size must be at least 1"):
-        load_data(DataConfig(dataset="sprites", frames=4, image_size=16, train_size=0))
+    with pytest.raises(ConfigError, match=r"train_size must be at least 1"):
+        build_config(recipe_dict("vjepa2_tiny"), ["data.train_size=0"])
+
+
+def test_a_builtin_of_another_modality_is_refused_by_name():
+    with pytest.raises(DataError, match="'shapes' is a built-in image dataset but this recipe reads video data"):
+        load_data(VideoDataConfig(dataset="shapes", frames=4, image_size=16))
 
 
 def test_video_builtins_name_their_wall_share():
     counts = {}
     for name in ("sprites", "sprites_walls", "sprites_no_walls", "sprites_noisy"):
-        data = load_data(DataConfig(dataset=name, frames=4, image_size=16, train_size=30))
+        data = load_data(VideoDataConfig(dataset=name, frames=4, image_size=16, train_size=30))
         assert data.name == name
         counts[name] = int((data.train.labels["wall"] > 0).sum())
     assert counts == {"sprites": 10, "sprites_walls": 30, "sprites_no_walls": 0, "sprites_noisy": 0}

@@ -13,10 +13,11 @@ from torch.nn.parallel import DistributedDataParallel
 
 from openjepa.data.digits import load_digits
 from openjepa.data.loader import TrainBatches
-from openjepa.runconfig import build_config, build_method, recipe_dict
-from openjepa.train.checkpoint import latest_checkpoint, load_checkpoint
-from openjepa.train.metrics import read_metrics
-from openjepa.train.trainer import fill_data_facts
+from openjepa.runs.build import build_method
+from openjepa.runs.config import build_config, recipe_dict
+from openjepa.runs.checkpoint import latest_checkpoint, load_checkpoint
+from openjepa.runs.metrics import read_metrics
+from openjepa.runs.prepare import fill_spec
 
 # EMA target, batch-standardised targets (global statistics), the whole-image term through a BatchNorm
 # projector (global batch statistics) and SIGReg (global characteristic function)
@@ -36,7 +37,7 @@ def _one_step(rank: int, world: int, overrides: list[str], out_path: str, port: 
         os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
         dist.init_process_group("gloo", rank=rank, world_size=world)
     data = load_digits(size=16)
-    cfg = fill_data_facts(build_config(recipe_dict("ijepa_tiny"), overrides), data)
+    cfg = fill_spec(build_config(recipe_dict("ijepa_tiny"), overrides), data)
     torch.manual_seed(0)
     method = build_method(cfg)
     model = DistributedDataParallel(method) if world > 1 else method

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 import openjepa
-from openjepa.data.folder import DataError
-from openjepa.interop import WeightsError, export_hf_ijepa, load_hf_ijepa
+from openjepa.core.errors import DataError
+from openjepa.core.errors import WeightsError
+from openjepa.interop.hf_ijepa import export_hf_ijepa, load_hf_ijepa
 
 transformers = pytest.importorskip("transformers")
 
@@ -51,8 +52,8 @@ def test_export_round_trips_through_transformers(tmp_path):
 
 def test_trained_run_exports_to_transformers(tmp_path, tiny_overrides):
     from openjepa.data.digits import load_digits
-    from openjepa.runconfig import build_config, recipe_dict
-    from openjepa.train.trainer import fit
+    from openjepa.runs.config import build_config, recipe_dict
+    from openjepa.train.loop import fit
 
     run = fit(build_config(recipe_dict("ijepa_tiny"), tiny_overrides + ["train.steps=3"]), tmp_path / "run",
               progress=False, data=load_digits(size=16))

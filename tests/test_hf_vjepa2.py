@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from openjepa.interop.hf_vjepa2 import export_hf_vjepa2, load_hf_vjepa2, predict_like_hf
-from openjepa.interop.safetensors_io import WeightsError
+from openjepa.core.errors import WeightsError
 
 transformers = pytest.importorskip("transformers")
 

@@ -5,8 +5,9 @@ import torch
 
 from openjepa.data.digits import load_digits
 from openjepa.data.loader import TrainBatches
-from openjepa.runconfig import build_config, build_method, recipe_dict
-from openjepa.train.trainer import fill_data_facts
+from openjepa.runs.build import build_method
+from openjepa.runs.config import build_config, recipe_dict
+from openjepa.runs.prepare import fill_spec
 
 DATA = load_digits(size=16)
 WHOLE_IMAGE = ["method.global_weight=1.0", "method.sigreg.weight=0.1",
@@ -14,7 +15,7 @@ WHOLE_IMAGE = ["method.global_weight=1.0", "method.sigreg.weight=0.1",
 
 
 def _method_and_batch(overrides, step=3):
-    cfg = fill_data_facts(build_config(recipe_dict("ijepa_tiny"), overrides), DATA)
+    cfg = fill_spec(build_config(recipe_dict("ijepa_tiny"), overrides), DATA)
     torch.manual_seed(0)
     method = build_method(cfg)
     return method, next(TrainBatches(DATA.train, 16, 0, extras=method.sample_extras()).iterate(step, step + 1))

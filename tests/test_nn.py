@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from openjepa.nn import MaskTokenPredictor, PredictorConfig, ViT, ViTConfig, sincos_1d, sincos_grid
+from openjepa.modalities.patches import PatchEmbed2d
 from openjepa.nn.attention import attention
 from openjepa.nn.predictor import block_attention_mask
 
@@ -26,7 +27,7 @@ def test_vit_sizes(size, expected):
 
 
 def test_vit_shapes_and_bad_input():
-    vit = ViT(ViTConfig(width=32, depth=2, heads=2, patch_size=4), in_chans=1, input_size=16)
+    vit = ViT(ViTConfig(width=32, depth=2, heads=2, patch_size=4), PatchEmbed2d(1, 32, 4), (16, 16))
     assert vit(torch.randn(3, 1, 16, 16)).shape == (3, 16, 32)
     assert vit(torch.randn(2, 1, 24, 24)).shape == (2, 36, 32)  # other sizes: fresh sincos table
     with pytest.raises(ValueError, match=r"expected images of shape \(B, 1, H, W\)"):
@@ -37,7 +38,7 @@ def test_vit_shapes_and_bad_input():
 
 def test_encoding_a_subset_with_padding_ignores_the_pads():
     torch.manual_seed(0)
-    vit = ViT(ViTConfig(width=32, depth=2, heads=2, patch_size=4), in_chans=1, input_size=16).eval()
+    vit = ViT(ViTConfig(width=32, depth=2, heads=2, patch_size=4), PatchEmbed2d(1, 32, 4), (16, 16)).eval()
     tokens = vit.tokenize(torch.randn(1, 1, 16, 16))
     keep = torch.tensor([[0, 3, 5, 9]])
     plain = vit.encode(tokens, keep)

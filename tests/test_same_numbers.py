@@ -1,5 +1,6 @@
 """Every shipped tiny recipe gives the per-step losses recorded in ``fixtures/first_losses.json`` by
-``benchmarks/record_first_losses.py`` (the first 20 steps, fp32, seed 0, default data, CPU, through the CLI).
+``benchmarks/record_first_losses.py`` (the first 20 steps, fp32, seed 0, default data, CPU, through the CLI), and
+``openjepa eval`` works on each of these few-step runs.
 
 To stay within the suite's time, this test trains in process, builds each built-in dataset once, and checks the
 first ``CHECKED`` steps (``train.stop_at`` keeps the 20-step schedule, so they are the recorded run's);
@@ -11,12 +12,15 @@ sum in another order, and there the test allows 1e-4.
 import importlib.util
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 
 from openjepa.control.collect import collect
-from openjepa.modalities.registry import MODALITIES
+from openjepa.eval.evaluate import evaluate_run
+from openjepa.modalities.registry import load_data
 from openjepa.runs.config import build_config, recipe_dict
 from openjepa.runs.metrics import read_metrics
 from openjepa.train.loop import fit
@@ -29,6 +33,12 @@ sys.modules["record_first_losses"] = record
 spec.loader.exec_module(record)
 
 CHECKED = 3
+# evaluation settings that keep each run's evaluation to seconds (the tasks and their outputs stay the same)
+QUICK_EVAL = {"image": ["eval.max_train=400", "eval.lowshot_repeats=1"],
+              "video": ["eval.max_train=64", "eval.attentive_epochs=1", "eval.attentive_warmups=[]"],
+              "trajectory": ["eval.readout_frames=400"]}
+RESULT_KEYS = {"image": {"linear", "knn", "lowshot", "rankme"}, "video": {"attentive", "dense", "dense_motion"},
+               "trajectory": {"position_r2", "position_r2_encoder"}}
 EXTRAS = {"reacher": "dm_control", "pusht": "gym_pusht"}
 
 
@@ -36,7 +46,7 @@ class Runs:
     """Trajectory stores, built-in datasets and frozen-encoder runs, each made once for the whole module."""
 
     def __init__(self, root: Path):
-        self.root, self.data, self.stores = root, {}, {}
+        self.root, self.data, self.stores, self.trained, self.trained_on = root, {}, {}, {}, {}
 
     def store(self, env: str) -> Path:
         if env not in self.stores:
@@ -63,9 +73,19 @@ class Runs:
         cfg = build_config(recipe_dict(recipe), overrides)
         key = (cfg.data.dataset, getattr(cfg.data, "train_size", None))
         if store is None and key not in self.data:
-            self.data[key] = MODALITIES.get(cfg.data.modality)().load(cfg.data)
+            self.data[key] = load_data(cfg.data)
         fit(cfg, out, progress=False, data=self.data.get(key))
+        self.trained_on[out] = self.data.get(key)
         return out
+
+    def checked_run(self, recipe: str) -> Path:
+        """The run of ``recipe`` stopped after ``CHECKED`` steps (trained on first use)."""
+        store = record.RECIPES[recipe][0]
+        if store in EXTRAS:
+            pytest.importorskip(EXTRAS[store])
+        if recipe not in self.trained:
+            self.trained[recipe] = self.train(recipe, self.root / recipe, stop_at=CHECKED)
+        return self.trained[recipe]
 
 
 @pytest.fixture(scope="module")
@@ -73,14 +93,34 @@ def runs(tmp_path_factory) -> Runs:
     return Runs(tmp_path_factory.mktemp("same-numbers"))
 
 
+@pytest.fixture(autouse=True)
+def recorded_threads():
+    """The recording's thread count: a matmul split over another number of threads sums in another order."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(FIXTURE["machine"]["threads"])
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("recipe", sorted(FIXTURE["losses"]))
 def test_first_losses_unchanged(recipe: str, runs: Runs) -> None:
-    store = record.RECIPES[recipe][0]
-    if store in EXTRAS:
-        pytest.importorskip(EXTRAS[store])
-    run = runs.train(recipe, runs.root / recipe, stop_at=CHECKED)
+    run = runs.checked_run(recipe)
     got = [r["loss"] for r in read_metrics(run / "metrics.jsonl")]
     want = FIXTURE["losses"][recipe][:CHECKED]
     same_kind = record.machine()["isa"] == FIXTURE["machine"]["isa"]
     assert got == pytest.approx(want, abs=1e-6 if same_kind else 1e-4, rel=0), (recipe, got, want)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("recipe", sorted(FIXTURE["losses"]))
+def test_every_tiny_recipe_evaluates(recipe: str, runs: Runs) -> None:
+    run = runs.checked_run(recipe)
+    modality = build_config(recipe_dict(recipe)).data.modality
+    data = runs.trained_on[run]
+    if data is not None:  # the first 200 test items of a built-in set (a store is small already)
+        data = replace(data, test=data.test.subset(torch.arange(200)))
+    evaluation = evaluate_run(run, settings=QUICK_EVAL[modality], dataset=data)
+    assert RESULT_KEYS[modality] <= set(evaluation.results) and evaluation.table
+    assert json.loads((run / "eval.json").read_text()) == evaluation.results
+    assert (run / "report.md").is_file()

@@ -2,7 +2,8 @@
 
 import torch
 
-from openjepa.eval.surprise import future_split, quad_scores
+from openjepa.eval.surprise import quad_scores
+from openjepa.masks.tubes import future_split
 
 
 def test_quadruplets_compare_sums_of_pairs_not_single_clips():

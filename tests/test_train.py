@@ -9,11 +9,12 @@ import pytest
 import torch
 
 from openjepa.data.digits import load_digits
-from openjepa.runconfig import build_config, recipe_dict
-from openjepa.train.checkpoint import latest_checkpoint, load_checkpoint
-from openjepa.train.metrics import read_metrics
-from openjepa.train.schedules import warmup_cosine
-from openjepa.train.trainer import TrainingError, TrainingInterrupted, fit
+from openjepa.runs.config import build_config, recipe_dict
+from openjepa.runs.checkpoint import latest_checkpoint, load_checkpoint
+from openjepa.runs.metrics import read_metrics
+from openjepa.optim.schedules import warmup_cosine
+from openjepa.core.errors import TrainingError
+from openjepa.train.loop import TrainingInterrupted, fit
 
 DATA = load_digits(size=16)
 
@@ -130,7 +131,7 @@ def test_warmup_cosine_rises_linearly_then_falls_to_zero():
 
 
 def test_time_budget_fits_the_schedule():
-    from openjepa.train.trainer import CALIBRATION_STEPS, TimeBudget
+    from openjepa.train.budget import CALIBRATION_STEPS, TimeBudget
 
     budget = TimeBudget(60.0, start_step=0)
     assert budget.observe(2, elapsed=1.0, now=1.0) is None  # warm-up steps are not timed
@@ -150,7 +151,7 @@ def test_time_budget_stops_with_a_checkpoint(tmp_path, tiny_overrides):
 
 
 def test_wrong_image_size_for_the_patch_is_a_clear_error(tmp_path, tiny_overrides):
-    from openjepa.config import ConfigError
+    from openjepa.core.errors import ConfigError
 
     cfg = build_config(recipe_dict("ijepa_tiny"), tiny_overrides + ["data.image_size=18", "train.steps=2"])
     with pytest.raises(ConfigError, match="not a multiple of encoder.patch_size 4"):

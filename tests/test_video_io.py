@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from openjepa.data import DataError
+from openjepa.core.errors import DataError
 from openjepa.data import video_io
 from openjepa.data.video_io import VideoFolder, VideoReadError, list_videos, probe, read_clip
 

@@ -8,10 +8,14 @@ import torch
 
 from openjepa.data.augment import random_flips
 from openjepa.eval.attentive import AttentiveProbeConfig, attentive_probe
-from openjepa.eval.surprise import future_energy, future_split
-from openjepa.eval.video import StepwiseEncoder, dense_probe, token_motion, token_occupancy
+from openjepa.core.errors import ConfigError
+from openjepa.core.spec import InputSpec
+from openjepa.masks.tubes import future_split
+from openjepa.modalities.video import VideoModality
+from openjepa.eval.clips import StepwiseEncoder, token_motion, token_occupancy
+from openjepa.eval.probes import dense_probe
 from openjepa.masks.tubes import TubeMaskConfig, TubeMasker, collate_tube_masks, vjepa_mask_configs
-from openjepa.methods.base import Normalize
+from openjepa.nn.normalize import Normalize
 from openjepa.methods.vjepa import VJepa, VJepaConfig, change_since_first_step, context_weights
 from openjepa.modalities.patches import patch_tokens
 from openjepa.modalities.tubelets import TubeletEmbed3d
@@ -121,10 +125,12 @@ def test_context_weights_fall_with_distance_to_the_mask():
 
 
 def _tiny_video_method(pos="sincos", **method):
-    encoder = ViT(ViTConfig(width=32, depth=3, heads=2, patch_size=4, tubelet=2, pos_embed=pos), 3, (4, 16, 16))
+    spec = InputSpec("video", 3, (16, 16), frames=4)
+    encoder = VideoModality().build_encoder(ViTConfig(width=32, depth=3, heads=2, patch_size=4, tubelet=2,
+                                                      pos_embed=pos), spec)
     config = VJepaConfig(predictor=PredictorConfig(width=16, depth=1, heads=2,
                                                    pos_embed="rope" if pos == "rope" else "sincos"), **method)
-    return VJepa(config, encoder, Normalize([0.5] * 3, [0.25] * 3))
+    return VJepa(config, encoder, Normalize([0.5] * 3, [0.25] * 3), spec)
 
 
 @pytest.mark.parametrize("pos,method", [("sincos", {}), ("rope", {}),
@@ -132,7 +138,7 @@ def _tiny_video_method(pos="sincos", **method):
 def test_vjepa_step_trains_encoder_and_predictor(pos, method):
     torch.manual_seed(0)
     model = _tiny_video_method(pos, **method)
-    batch = {"image": torch.rand(2, 3, 4, 16, 16), "step": 0, "seed": 1,
+    batch = {"inputs": torch.rand(2, 3, 4, 16, 16), "step": 0, "seed": 1,
              **model.sample_extras()(seed=0, epoch=0, indices=[0, 1])}
     out = model(batch)
     out.loss.backward()
@@ -170,17 +176,17 @@ def test_vjepa_flips_each_clip_once_for_context_and_targets_alike():
     flipped = random_flips(clips, "horizontal", torch.Generator().manual_seed(5))
     assert not torch.equal(flipped, clips) and any(torch.equal(f, c) for f, c in zip(flipped, clips))
     with torch.no_grad():
-        loss = model({"image": clips, "step": 0, "seed": 5, **extras}).loss
+        loss = model({"inputs": clips, "step": 0, "seed": 5, **extras}).loss
         model.config.flips = "none"
-        as_flipped = model({"image": flipped, "step": 0, "seed": 5, **extras}).loss
-        as_given = model({"image": clips, "step": 0, "seed": 5, **extras}).loss
+        as_flipped = model({"inputs": flipped, "step": 0, "seed": 5, **extras}).loss
+        as_given = model({"inputs": clips, "step": 0, "seed": 5, **extras}).loss
     assert torch.allclose(loss, as_flipped) and not torch.allclose(loss, as_given)
 
 
-def test_vjepa_rejects_image_encoders_and_bad_deep_layers():
-    encoder = ViT(ViTConfig(width=32, depth=2, heads=2, patch_size=4), 3, 16)
-    with pytest.raises(ValueError, match="encoder.tubelet"):
-        VJepa(VJepaConfig(), encoder, Normalize([0.5] * 3, [0.25] * 3))
+def test_video_encoders_need_a_tubelet_and_vjepa_refuses_bad_deep_layers():
+    with pytest.raises(ConfigError, match="encoder.tubelet"):
+        VideoModality().build_encoder(ViTConfig(width=32, depth=2, heads=2, patch_size=4),
+                                      InputSpec("video", 3, (16, 16), frames=4))
     with pytest.raises(ValueError, match="deep_layers"):
         _tiny_video_method(deep_layers=[3])
 
@@ -305,14 +311,14 @@ def test_predict_change_trains_on_the_change_and_surprise_scores_the_same_energy
     torch.manual_seed(0)
     model = _tiny_video_method(masks=[TubeMaskConfig(kind="future", temporal_scale=(0.5, 0.5))], predict_change=True)
     clips = torch.rand(2, 3, 4, 16, 16)
-    batch = {"image": clips, "step": 0, "seed": 1, **model.sample_extras()(seed=0, epoch=0, indices=[0, 1])}
+    batch = {"inputs": clips, "step": 0, "seed": 1, **model.sample_extras()(seed=0, epoch=0, indices=[0, 1])}
     out = model(batch)
     out.loss.backward()
     assert model.encoder.patch_embed.proj.weight.grad.abs().sum() > 0
     ctx, tgt = future_split(model.encoder.grid, 1)
     with torch.no_grad():
         x, ctx_idx, tgt_idx = model.normalize(clips), ctx.expand(2, -1), tgt.expand(2, -1)
-        energy = future_energy(model, x, ctx, tgt)
+        energy = model.prediction_energy(x, ctx, tgt)
         given = model.predict_targets(x, ctx_idx, tgt_idx, model.target_features(x))
         assert torch.allclose(model.predict_targets(x, ctx_idx, tgt_idx), given, atol=1e-6)
     # the loss compares predicted and observed change; surprise compares features: the same distance

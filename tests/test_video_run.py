@@ -11,11 +11,13 @@ import torch
 av = pytest.importorskip("av")
 
 from openjepa.data.sprites import load_sprites, make_physics_quads  # noqa: E402
-from openjepa.eval.evaluate import load_trained_method, random_init_method  # noqa: E402
+from openjepa.runs.build import load_trained_method, random_init_method  # noqa: E402
 from openjepa.eval.surprise import physics_report, surprise_run  # noqa: E402
-from openjepa.eval.video import evaluate_clips  # noqa: E402
-from openjepa.runconfig import build_config, recipe_dict  # noqa: E402
-from openjepa.train.trainer import fit  # noqa: E402
+from openjepa.eval.tasks.video_probes import evaluate_clips  # noqa: E402
+from openjepa.runs.files import load_run_config  # noqa: E402
+from openjepa.runs.metrics import read_metrics  # noqa: E402
+from openjepa.runs.config import build_config, recipe_dict  # noqa: E402
+from openjepa.train.loop import fit  # noqa: E402
 
 # a few-second V-JEPA: 4-frame 16 px clips, tiny widths
 TINY_VIDEO = [
@@ -104,20 +106,23 @@ def test_fit_predictor_trains_the_predictor_alone_into_a_new_run(tmp_path, video
     # all clips in training (no test split): fitting needs neither labels nor a test split
     _run("train", "vjepa_tiny", "--out", run, "--data", video_folder, "--steps", 2, "--quiet", *TINY_VIDEO,
          "data.test_fraction=0.0")
-    out = _run("fit-predictor", run, "--out", fitted, "--steps", 3).stdout
+    out = _run("fit-predictor", run, "--out", fitted, "--steps", 3, "--batch-size", 8).stdout
     assert "openjepa surprise" in out
     (_, before), (_, after) = load_trained_method(run), load_trained_method(fitted)
     before, after = before.state_dict(), after.state_dict()
     assert before.keys() == after.keys()
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed and all(k.startswith("predictor.") for k in changed)
-    fit_record = json.loads((fitted / "predictor_fit.json").read_text())
-    assert fit_record["steps"] == 3 and fit_record["source_run"] == str(run)
+    # a run of the one training loop: its config says where it started and what trained
+    cfg = load_run_config(fitted)
+    assert (cfg.init.run, cfg.init.what, cfg.train.trainable) == (str(run), "all", ["predictor"])
+    assert cfg.method.objective == "future" and cfg.method.target.mode == "frozen" and cfg.train.steps == 3
+    assert [r["step"] for r in read_metrics(fitted / "metrics.jsonl")] == [1, 2, 3]
     _run("surprise", fitted, "--data", video_folder, "--out", tmp_path / "s.json")
     # built-in quadruplets at the run's clip shape; vjepa_tiny predicts change, so its random init is no blank baseline
     proc = _run("surprise", fitted, "--out", tmp_path / "q.json", "--quadruplets", 4)
     assert "no blank baseline" in proc.stderr and json.loads((tmp_path / "q.json").read_text())["predict_change"]
-    with pytest.raises(AssertionError, match="is not empty") as err:
+    with pytest.raises(AssertionError, match="already holds a run") as err:
         _run("fit-predictor", run, "--out", fitted, "--steps", 1)
     assert "Traceback" not in str(err.value)
 
@@ -143,7 +148,7 @@ def test_sprites_evaluation_and_physics_pairs_through_the_api(tmp_path, monkeypa
                                                                    "eval.probe_seeds=2", "eval.attentive_warmups=[0, 0.2]"])
     run = fit(cfg, tmp_path / "run", progress=False, data=data)
     cfg, trained = load_trained_method(run)
-    monkeypatch.setattr("openjepa.eval.video.DENSE_CLIPS", 40)
+    monkeypatch.setattr("openjepa.eval.tasks.video_probes.DENSE_CLIPS", 40)
     results = evaluate_clips(cfg, trained, random_init_method(cfg), data, device="cpu")
     assert results["meta"]["label"] == "direction" and results["meta"]["classes"] == 8
     assert results["meta"]["train_clips"] == 48 and results["meta"]["dense_train_clips"] == 40

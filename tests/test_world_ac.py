@@ -7,15 +7,17 @@ import pytest
 import torch
 
 from openjepa.cli import main
-from openjepa.eval.evaluate import load_trained_method
-from openjepa.methods.base import Normalize
-from openjepa.nn.vit import ViT, ViTConfig
-from openjepa.train.optim import build_optimizer
-from openjepa.train.config import OptimConfig
-from openjepa.world.ac_model import ACWorldModel, ACWorldModelConfig
-from openjepa.world.ac_predictor import ACPredictor, ACPredictorConfig, block_causal_mask
-from openjepa.world.envs import make_env
-from openjepa.world.mpc import LatentGoalCost, PlanConfig, run_mpc_episode
+from openjepa.runs.build import load_trained_method
+from openjepa.nn.normalize import Normalize
+from openjepa.core.spec import InputSpec
+from openjepa.modalities.registry import MODALITIES
+from openjepa.nn.vit import ViTConfig
+from openjepa.optim.adamw import build_optimizer
+from openjepa.optim.config import OptimConfig
+from openjepa.methods.vjepa2ac import ACWorldModel, ACWorldModelConfig
+from openjepa.nn.ac_predictor import ACPredictor, ACPredictorConfig, block_causal_mask
+from openjepa.control.envs import make_env
+from openjepa.control.mpc import LatentGoalCost, PlanConfig, run_mpc_episode
 
 TOKENS, WIDTH, ACTION, STATE = 4, 32, 4, 2
 
@@ -23,10 +25,12 @@ TOKENS, WIDTH, ACTION, STATE = 4, 32, 4, 2
 def tiny_model(history=2, frames=6, state_dim=STATE, tubelet=None):
     torch.manual_seed(0)
     cfg = ACWorldModelConfig(predictor=ACPredictorConfig(width=32, depth=2, heads=2, frames=frames), history=history,
-                             pool=2, action_dim=ACTION, state_dim=state_dim)
-    size = 16 if tubelet is None else (4, 16, 16)
-    encoder = ViT(ViTConfig(patch_size=4, width=WIDTH, depth=1, heads=2, tubelet=tubelet), 3, size)
-    model = ACWorldModel(cfg, encoder, Normalize([0.5] * 3, [0.25] * 3))
+                             pool=2)
+    encoder_spec = InputSpec("image", 3, (16, 16)) if tubelet is None else InputSpec("video", 3, (16, 16), frames=4)
+    encoder = MODALITIES.get(encoder_spec.modality)().build_encoder(
+        ViTConfig(patch_size=4, width=WIDTH, depth=1, heads=2, tubelet=tubelet), encoder_spec)
+    spec = InputSpec("trajectory", 3, (16, 16), frames=frames, action_dim=ACTION, state_dim=state_dim)
+    model = ACWorldModel(cfg, encoder, Normalize([0.5] * 3, [0.25] * 3), spec)
     for head in (model.predictor.token_head, model.predictor.state_head):  # zero at init: predictions copy the inputs
         if head is not None:
             torch.nn.init.normal_(head.weight, std=0.1)
@@ -103,7 +107,7 @@ def test_a_training_step_leaves_the_encoder_frozen():
     assert not in_optimizer & {id(p) for p in model.encoder.parameters()}
     model.train()
     assert not model.encoder.training and model.predictor.training
-    batch = {"image": torch.rand(4, 3, 4, 16, 16), "actions": torch.randn(4, 4, ACTION),
+    batch = {"inputs": torch.rand(4, 3, 4, 16, 16), "actions": torch.randn(4, 4, ACTION),
              "state": torch.rand(4, 4, STATE), "step": 0}
     out = model(batch)
     assert {"pred_loss", "rollout_loss", "state_loss", "rollout_state_loss", "copy_loss"} <= set(out.logs)
@@ -168,7 +172,8 @@ def test_collect_train_on_a_frozen_encoder_and_plan(runs):
     source_cfg, source = load_trained_method(runs / "encoder")
     cfg, model = load_trained_method(runs / "ac")
     assert cfg.encoder == source_cfg.encoder and cfg.data.mean == source_cfg.data.mean
-    assert cfg.method.state_dim == 2 and cfg.method.action_dim == 4  # 2-d actions x frameskip 2
+    assert cfg.spec.state_dim == 2 and cfg.spec.action_dim == 4  # 2-d actions x frameskip 2
+    assert cfg.init.run == str(runs / "encoder") and cfg.encoder_spec == source_cfg.spec
     for k, v in source.eval_encoder().state_dict().items():
         assert torch.equal(model.encoder.state_dict()[k], v), k
     config = PlanConfig(planner_args={"samples": 8, "elites": 2, "iterations": 2}, horizon=3, max_steps=6,
@@ -181,6 +186,15 @@ def test_collect_train_on_a_frozen_encoder_and_plan(runs):
     report = json.loads((runs / "ac" / "plan.json").read_text())
     assert report["episodes"] == 1 and 0 <= report["success_rate"] <= 1 and "random_success_rate" in report
     assert (runs / "ac" / "plots" / "plan_episodes.png").is_file()
+
+
+def test_eval_reads_the_state_out_of_the_frozen_encoder_and_the_model(runs):
+    cli("eval", runs / "ac")
+    results = json.loads((runs / "ac" / "eval.json").read_text())
+    for key in ("position_r2", "position_r2_encoder"):
+        assert set(results[key]) == {"trained", "random_init"}
+        assert all(-10 < value <= 1 for value in results[key].values())
+    assert "state R^2" in (runs / "ac" / "report.md").read_text()
 
 
 def test_resume_continues_without_the_encoder_run(runs, tmp_path):

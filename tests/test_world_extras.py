@@ -12,8 +12,9 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 from test_world_run import SMALL, TINY_CEM, cli
 
-from openjepa.world.collect import collect
-from openjepa.world.envs import MissingExtraError, make_env, make_policy, run_episode
+from openjepa.control.collect import collect
+from openjepa.control.envs import make_env, make_policy, run_episode
+from openjepa.core.errors import MissingExtraError
 
 REQUIRES = {"pusht": "gym_pusht", "reacher": "dm_control"}
 STATE_DIM = {"pusht": 5, "reacher": 8}
@@ -46,7 +47,7 @@ def test_missing_extra_names_the_pip_extra(name, monkeypatch, capsys, tmp_path):
     root = REQUIRES[name]
     for module in [root, *(m for m in list(sys.modules) if m.startswith(root + "."))]:
         monkeypatch.setitem(sys.modules, module, None)  # as if not installed
-    monkeypatch.delitem(sys.modules, f"openjepa.world.envs.{name}", raising=False)
+    monkeypatch.delitem(sys.modules, f"openjepa.control.envs.{name}", raising=False)
     with pytest.raises(MissingExtraError, match=rf"pip install 'openjepa\[{name}\]'"):
         make_env(name)
     cli("collect", name, "--episodes", "1", "--out", tmp_path / "store", "--quiet", code=2)

@@ -3,20 +3,23 @@
 import pytest
 import torch
 
-from openjepa.methods.base import Normalize
+from openjepa.nn.normalize import Normalize
 from openjepa.nn.projector import ProjectorConfig
-from openjepa.nn.vit import ViT, ViTConfig
-from openjepa.world.model import LeWorldModel, LeWorldModelConfig
-from openjepa.world.planners import CEM, MPPI, GradientPlanner, make_planner
-from openjepa.world.predictor import ActionPredictor, ActionPredictorConfig
+from openjepa.core.spec import InputSpec
+from openjepa.modalities.trajectory import TrajectoryModality
+from openjepa.nn.vit import ViTConfig
+from openjepa.methods.lewm import LeWorldModel, LeWorldModelConfig
+from openjepa.control.planners import CEM, MPPI, GradientPlanner, make_planner
+from openjepa.nn.action_predictor import ActionPredictor, ActionPredictorConfig
 
 
 def tiny_model(history=2, action_dim=4):
     torch.manual_seed(0)
     cfg = LeWorldModelConfig(predictor=ActionPredictorConfig(width=32, depth=2, heads=2, history=history),
-                             projector=ProjectorConfig(hidden=64, out=16, layers=2), action_dim=action_dim)
-    encoder = ViT(ViTConfig(patch_size=4, width=32, depth=2, heads=2), 3, 16)
-    return LeWorldModel(cfg, encoder, Normalize([0.5] * 3, [0.25] * 3))
+                             projector=ProjectorConfig(hidden=64, out=16, layers=2))
+    spec = InputSpec("trajectory", 3, (16, 16), frames=4, action_dim=action_dim, state_dim=2)
+    encoder = TrajectoryModality().build_encoder(ViTConfig(patch_size=4, width=32, depth=2, heads=2), spec)
+    return LeWorldModel(cfg, encoder, Normalize([0.5] * 3, [0.25] * 3), spec)
 
 
 def randomize_gates(model):
@@ -63,7 +66,7 @@ def test_rollout_accepts_a_single_latent_and_checks_actions():
 
 def test_training_step_runs_and_all_losses_reach_the_encoder():
     model = tiny_model(history=1)
-    batch = {"image": torch.rand(8, 3, 4, 16, 16), "actions": torch.randn(8, 4, 4), "step": 0}
+    batch = {"inputs": torch.rand(8, 3, 4, 16, 16), "actions": torch.randn(8, 4, 4), "step": 0}
     out = model(batch)
     assert {"pred_loss", "rollout_loss", "sigreg", "latent_std"} <= set(out.logs)
     out.loss.backward()
@@ -74,7 +77,7 @@ def test_training_step_runs_and_all_losses_reach_the_encoder():
 def test_window_too_short_is_a_clear_error():
     model = tiny_model(history=2)
     with pytest.raises(ValueError, match="data.frames > 2"):
-        model({"image": torch.rand(2, 3, 2, 16, 16), "actions": torch.randn(2, 2, 4), "step": 0})
+        model({"inputs": torch.rand(2, 3, 2, 16, 16), "actions": torch.randn(2, 2, 4), "step": 0})
 
 
 def test_predictor_rejects_windows_longer_than_history():

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from openjepa.cli import main
-from openjepa.train.metrics import read_metrics
+from openjepa.runs.metrics import read_metrics
 
 SMALL = ["train.batch_size=8", "data.frames=3", "data.frame_step=2", "train.checkpoint_every=2",
          "encoder.width=32", "encoder.depth=1", "encoder.heads=2", "method.predictor.width=32",

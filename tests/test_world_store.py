@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from openjepa.data.folder import DataError
-from openjepa.world.collect import collect
-from openjepa.world.store import TrajectoryStore, TrajectoryStoreError, TrajectoryWriter, convert_npz
-from openjepa.world.windows import TrajectoryWindows, frames_states, split_episodes
+from openjepa.core.errors import DataError
+from openjepa.control.collect import collect
+from openjepa.data.trajectories.store import TrajectoryStore, TrajectoryStoreError, TrajectoryWriter, convert_npz
+from openjepa.data.trajectories.windows import TrajectoryWindows, frames_states, split_episodes
 
 H, W, C, A, S = 6, 5, 3, 2, 2
 LENGTHS = [7, 3, 12, 5]  # actions per episode
@@ -315,9 +315,6 @@ def test_collect_fake_env(tmp_path):
 
 
 def test_collect_real_env(tmp_path):
-    envs = pytest.importorskip("openjepa.world.envs")
-    if not hasattr(envs, "make_env"):
-        pytest.skip("openjepa.world.envs has no make_env yet")
     store = collect("tworoom", 2, "random", tmp_path / "real", image_size=32, max_steps=10, progress=False)
     assert store.image_size == (32, 32) and store.channels == 3 and store.state_dim == 2 and store.action_dim == 2
     assert store.num_episodes == 2 and (store.episode_lengths <= 10).all()

@@ -163,8 +163,8 @@ def _cmd_surprise(args) -> int:
 def _cmd_fit_predictor(args) -> int:
     from openjepa.api import fit_predictor
 
-    fit_predictor(args.run, args.out, steps=args.steps, data=args.data, lr=args.lr, seed=args.seed,
-                  progress=not args.quiet)
+    fit_predictor(args.run, args.out, steps=args.steps, data=args.data, lr=args.lr, batch_size=args.batch_size,
+                  seed=args.seed, progress=not args.quiet)
     print(f"fitted: {args.out} (score it with: openjepa surprise {args.out} --out {args.out}/surprise.json)")
     return 0
 
@@ -308,6 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="optimizer steps (default 6000: about 15 min for vjepa_tiny on 2 CPU cores)")
     p.add_argument("--data", help="clips to fit on: a built-in name or a video folder (default: the run's dataset)")
     p.add_argument("--lr", type=float, default=1e-3, help="AdamW peak learning rate, cosine to 0 (default 1e-3)")
+    p.add_argument("--batch-size", type=_positive_int, default=64, help="clips per step (default 64)")
     p.add_argument("--seed", type=int, default=0, help="seed of the clip order (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_fit_predictor)

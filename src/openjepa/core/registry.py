@@ -41,16 +41,16 @@ class Entry(Generic[T]):
     info: dict[str, Any] = field(default_factory=dict)
 
     def load(self) -> T:
-        if self.obj is None:
-            module, _, attribute = self.target.partition(":")
-            try:
-                self.obj = getattr(importlib.import_module(module), attribute)
-            except ModuleNotFoundError as err:
-                if (err.name or "").split(".")[0] == "openjepa":
-                    raise
-                raise MissingExtraError(f"'{self.name}' needs packages that are not installed (no module "
-                                        f"'{err.name}'): pip install 'openjepa[{self.extra}]'") from err
-        return self.obj
+        if self.obj is not None:
+            return self.obj
+        module, _, attribute = self.target.partition(":")
+        try:  # each time: Python's module cache makes it cheap, and an extra installed later is found
+            return getattr(importlib.import_module(module), attribute)
+        except ModuleNotFoundError as err:
+            if (err.name or "").split(".")[0] == "openjepa":
+                raise
+            raise MissingExtraError(f"'{self.name}' needs packages that are not installed (no module "
+                                    f"'{err.name}'): pip install 'openjepa[{self.extra}]'") from err
 
 
 class Registry(Generic[T]):

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from openjepa.core.errors import DataError
 from openjepa.core.protocols import Batch, SampleExtras
 
 
@@ -105,9 +106,10 @@ class TrainBatches:
                  prepare: Callable[[torch.Tensor], torch.Tensor] = pixels):
         n = len(dataset)
         if global_batch % world:
-            raise ValueError(f"batch size {global_batch} is not divisible by the {world} processes")
+            raise DataError(f"batch size {global_batch} is not divisible by the {world} processes")
         if n < global_batch:
-            raise ValueError(f"the dataset has {n} images, fewer than one batch of {global_batch}; lower train.batch_size")
+            raise DataError(f"the training split has {n} samples, fewer than one batch of {global_batch}; lower "
+                            f"train.batch_size")
         self.dataset, self.global_batch, self.seed = dataset, global_batch, seed
         self.extras, self.rank, self.world, self.num_workers = extras, rank, world, num_workers
         self.prepare = prepare

@@ -7,6 +7,7 @@ import logging
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -18,7 +19,7 @@ from openjepa.eval.registry import EVAL_TASKS
 from openjepa.eval.report import write_report
 from openjepa.eval.task import EvalContext, EvalTask
 from openjepa.methods.registry import METHODS
-from openjepa.modalities.registry import MODALITIES
+from openjepa.modalities.registry import MODALITIES, load_data
 from openjepa.runs.build import load_trained_method, random_init_method
 from openjepa.runs.config import RunConfig, build_config, config_dict
 from openjepa.runs.files import write_json_atomic
@@ -71,13 +72,15 @@ def run_tasks(cfg: RunConfig) -> list[EvalTask]:
 
 
 def evaluate_run(run_dir: str | Path, data_path: str | None = None, *, device: str = "auto",
-                 encoder: str | None = None, out: str | Path | None = None, settings: list[str] = ()) -> Evaluation:
+                 encoder: str | None = None, out: str | Path | None = None, settings: list[str] = (),
+                 dataset: Any = None) -> Evaluation:
     """Run the run's evaluation tasks; writes and returns ``eval.json``'s contents with the report table.
 
     ``data_path``: evaluate on this dataset instead of the run's (read at the run's input spec). ``encoder``
     (``target``/``context``) overrides the run's ``eval.encoder``; ``settings``, ``eval.KEY=VALUE`` strings,
     override the run's other evaluation settings; ``out`` names another file than ``RUN/eval.json``, and then
-    ``RUN/report.md`` is left as it is.
+    ``RUN/report.md`` is left as it is. ``dataset``: both splits, already read by the run's modality, instead of
+    reading ``data_path`` or the run's dataset again.
     """
     run_dir = Path(run_dir)
     device = pick_device(device)
@@ -89,7 +92,7 @@ def evaluate_run(run_dir: str | Path, data_path: str | None = None, *, device: s
         cfg.eval.encoder = encoder
     tasks = run_tasks(cfg)
     data_cfg = cfg.data if data_path is None else replace(cfg.data, dataset=data_path)
-    data = MODALITIES.get(cfg.data.modality)().load(data_cfg, spec=cfg.spec)
+    data = dataset if dataset is not None else load_data(data_cfg, spec=cfg.spec)
     if data.channels != cfg.spec.channels:
         raise DataError(f"{data.name} has {data.channels}-channel inputs but the run was trained on "
                         f"{cfg.spec.channels}")

@@ -9,7 +9,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from openjepa.core.errors import DataError
+from openjepa.core.errors import ConfigError, DataError
 from openjepa.core.spec import InputSpec
 from openjepa.data.cifar import is_cifar_folder, load_cifar_folder
 from openjepa.data.folder import _decode, load_image_folder
@@ -116,12 +116,12 @@ class ImageModality(Modality):
 
     def build_encoder(self, config: ViTConfig, spec: InputSpec) -> ViT:
         if config.tubelet is not None:
-            raise DataError("encoder.tubelet is set, but image runs cut images into 2-D patches: remove it (video "
+            raise ConfigError("encoder.tubelet is set, but image runs cut images into 2-D patches: remove it (video "
                             "recipes set it together with data.modality: video)")
         for side in spec.size:
             if side % config.patch_size:
                 good = side // config.patch_size * config.patch_size
-                raise DataError(f"image size {side} is not a multiple of encoder.patch_size {config.patch_size}; "
+                raise ConfigError(f"image size {side} is not a multiple of encoder.patch_size {config.patch_size}; "
                                 f"set data.image_size to a multiple (e.g. {good}) or change encoder.patch_size")
         width = config.resolved()[0]
         return ViT(config, PatchEmbed2d(spec.channels, width, config.patch_size), tuple(spec.size))

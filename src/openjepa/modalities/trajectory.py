@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from openjepa.core.errors import DataError
+from openjepa.core.errors import ConfigError, DataError
 from openjepa.core.spec import InputSpec
 from openjepa.data.trajectories.windowset import TrajectoryData, is_trajectory_store, load_trajectory_data
 from openjepa.modalities.base import Modality
@@ -71,6 +71,6 @@ class TrajectoryModality(Modality):
     def build_encoder(self, config: ViTConfig, spec: InputSpec) -> ViT:
         """An image encoder for single frames (a video encoder comes frozen from another run, ``--encoder RUN``)."""
         if config.tubelet is not None:
-            raise DataError("trajectory runs encode frames one by one with an image encoder: remove encoder.tubelet "
+            raise ConfigError("trajectory runs encode frames one by one with an image encoder: remove encoder.tubelet "
                             "(a video encoder can be used frozen, taken from its run with --encoder RUN)")
         return ImageModality().build_encoder(config, InputSpec(channels=spec.channels, size=spec.size))

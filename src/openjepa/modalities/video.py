@@ -9,7 +9,7 @@ from typing import Literal
 
 import torch
 
-from openjepa.core.errors import DataError
+from openjepa.core.errors import ConfigError, DataError
 from openjepa.core.spec import InputSpec
 from openjepa.data.augment import Flips
 from openjepa.data.clips import VideoData
@@ -135,7 +135,7 @@ class VideoModality(Modality):
 
     def build_encoder(self, config: ViTConfig, spec: InputSpec) -> ViT:
         if config.tubelet is None:
-            raise DataError("video runs cut clips into tubelets: set encoder.tubelet (e.g. 2), as the vjepa recipes do")
+            raise ConfigError("video runs cut clips into tubelets: set encoder.tubelet (e.g. 2), as the vjepa recipes do")
         width = config.resolved()[0]
         tokenizer = TubeletEmbed3d(spec.channels, width, config.patch_size, config.tubelet)
         return ViT(config, tokenizer, (spec.frames, *spec.size))
