@@ -26,6 +26,8 @@ chk train_lewm o train lewm_tworoom_tiny --data "$W/tr" --out "$W/lewm" --steps 
 chk plan_lewm o plan "$W/lewm" --episodes 2 --quiet
 chk train_ac o train vjepa2ac_tworoom_tiny --data "$W/tr" --encoder "$W/lewm" --out "$W/ac" --steps 30 --quiet
 chk plan_ac o plan "$W/ac" --episodes 2 --quiet
+chk eval_lewm o eval "$W/lewm"
+chk eval_ac o eval "$W/ac"
 chk bench_video o bench --video --sizes tiny --steps 3
 chk bench_world o bench --world --steps 3
 echo "logs: $OUT"

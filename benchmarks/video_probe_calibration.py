@@ -23,12 +23,15 @@ import time
 import torch
 import torch.nn.functional as F
 
-from openjepa.data.resolve import BUILTIN_VIDEO
+from openjepa.data.registry import DATASETS
 from openjepa.eval.attentive import AttentiveClassifier, AttentiveProbeConfig, attentive_probe
-from openjepa.eval.video import token_occupancy
+from openjepa.eval.clips import token_occupancy
+from openjepa.modalities.registry import load_data
+from openjepa.modalities.video import VideoDataConfig
 from openjepa.nn.posembed import sincos_grid
-from openjepa.runconfig import build_config, build_method, recipe_dict
-from openjepa.train.trainer import fill_data_facts
+from openjepa.runs.build import build_method
+from openjepa.runs.config import build_config, recipe_dict
+from openjepa.runs.prepare import fill_spec
 
 
 def sprite_map_tokens(masks: torch.Tensor, tubelet: int, patch: int) -> torch.Tensor:
@@ -41,7 +44,7 @@ def sprite_map_tokens(masks: torch.Tensor, tubelet: int, patch: int) -> torch.Te
 
 def supervised(data, label: str, steps: int) -> float:
     """Test accuracy of ``vjepa_tiny``'s encoder + an attentive head trained end to end on ``label``."""
-    cfg = fill_data_facts(build_config(recipe_dict("vjepa_tiny")), data)
+    cfg = fill_spec(build_config(recipe_dict("vjepa_tiny")), data)
     torch.manual_seed(cfg.train.seed)
     method = build_method(cfg)
     encoder, normalize = method.encoder, method.normalize
@@ -78,12 +81,14 @@ def main() -> None:
     parser.add_argument("--supervised-steps", type=int, default=0, help="0: skip the supervised ceiling")
     recipe = recipe_dict("vjepa_tiny")
     recipe_data = recipe["data"]
-    parser.add_argument("--dataset", choices=sorted(BUILTIN_VIDEO), default=recipe_data["dataset"],
+    video_sets = sorted(name for name in DATASETS.names() if DATASETS.info(name)["modality"] == "video")
+    parser.add_argument("--dataset", choices=video_sets, default=recipe_data["dataset"],
                         help="built-in clips (default: vjepa_tiny's)")
     parser.add_argument("--train-size", type=int, default=recipe_data["train_size"],
                         help="generated training clips (default: vjepa_tiny's; the 1000 test clips stay the same)")
     args = parser.parse_args()
-    data = BUILTIN_VIDEO[args.dataset](train_size=args.train_size)
+    data = load_data(VideoDataConfig(dataset=args.dataset, frames=recipe_data["frames"],
+                                     image_size=recipe_data["image_size"], train_size=args.train_size))
     token_size = recipe["encoder"]["tubelet"], recipe["encoder"]["patch_size"]  # tokens as the tiny recipe cuts them
     test = sprite_map_tokens(data.test.masks, *token_size)
     chance = 1 / len(data.train.classes[args.label])

@@ -6,18 +6,30 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from openjepa.cli import main
+
 OPENJEPA = [sys.executable, "-m", "openjepa"]
 
 
 def _run(*args, check=True):
+    """The command in a fresh interpreter, as a user runs it."""
     proc = subprocess.run([*OPENJEPA, *map(str, args)], capture_output=True, text=True)
     if check and proc.returncode != 0:
         raise AssertionError(f"openjepa {' '.join(map(str, args))} failed:\n{proc.stderr}")
     return proc
 
 
-def test_recipes_are_grouped_by_modality_and_member_and_print_their_yaml():
-    lines = _run("recipes").stdout.splitlines()
+def _main(capsys, *args) -> tuple[int, str, str]:
+    """The command in this process (argument parsing and error reporting are the same): exit code, stdout, stderr."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as done:
+        main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return done.value.code, out, err
+
+
+def test_recipes_are_grouped_by_modality_and_member_and_print_their_yaml(capsys):
+    lines = _main(capsys, "recipes")[1].splitlines()
     groups = [line for line in lines if line and not line.startswith(" ")]
     assert groups == ["image", "trajectory", "video"]
     for name, member in (("ijepa_tiny", "I-JEPA"), ("lejepa_tiny", "LeJEPA"), ("vjepa2ac_tworoom_tiny", "V-JEPA 2-AC")):
@@ -25,16 +37,17 @@ def test_recipes_are_grouped_by_modality_and_member_and_print_their_yaml():
         assert len(line) > len(name) + 30
     member_lines = [line for line in lines if line.strip().startswith("V-JEPA 2-AC ")]
     assert len(member_lines) == 1  # the member is named once, on its first recipe
-    printed = _run("recipes", "vjepa_tiny").stdout
+    printed = _main(capsys, "recipes", "vjepa_tiny")[1]
     assert printed.startswith("description: V-JEPA") and "modality: video" in printed
-    proc = _run("recipes", "vjepa_tinyy", check=False)
-    assert proc.returncode == 2 and "did you mean 'vjepa_tiny'" in proc.stderr
+    code, _, err = _main(capsys, "recipes", "vjepa_tinyy")
+    assert code == 2 and "did you mean 'vjepa_tiny'" in err
 
 
 @pytest.mark.parametrize("command", ["train", "eval", "embed", "demo", "bench", "export-hf", "recipes",
                                      "surprise", "fit-predictor", "collect", "plan"])
-def test_every_command_explains_its_options(command):
-    out = _run(command, "--help").stdout
+def test_every_command_explains_its_options(command, capsys):
+    code, out, _ = _main(capsys, command, "--help")
+    assert code == 0
     assert "usage: openjepa" in out
     if command == "train":
         for option in ("--out", "--data", "--minutes", "--steps", "--resume", "--seed", "key.sub=value"):
@@ -89,8 +102,8 @@ def test_train_eval_embed_export_on_a_users_folder(tmp_path, tiny_overrides):
     (["eval", "{tmp}/nothing"], "is not an openjepa run"),
     (["embed", "{tmp}/nothing", "x.png", "--out", "{tmp}/x.npy"], "neither an openjepa run"),
 ])
-def test_bad_input_is_a_one_line_error(tmp_path, args, message):
+def test_bad_input_is_a_one_line_error(tmp_path, args, message, capsys):
     (tmp_path / "empty" / "a").mkdir(parents=True)
-    proc = _run(*[a.format(tmp=tmp_path) for a in args], check=False)
-    assert proc.returncode == 2
-    assert message in proc.stderr and "Traceback" not in proc.stderr
+    code, _, err = _main(capsys, *[a.format(tmp=tmp_path) for a in args])
+    assert code == 2
+    assert message in err and "Traceback" not in err

@@ -34,7 +34,7 @@ spec.loader.exec_module(record)
 
 CHECKED = 3
 # evaluation settings that keep each run's evaluation to seconds (the tasks and their outputs stay the same)
-QUICK_EVAL = {"image": ["eval.max_train=400", "eval.lowshot_repeats=1"],
+QUICK_EVAL = {"image": ["eval.max_train=200", "eval.lowshot_repeats=1"],
               "video": ["eval.max_train=64", "eval.attentive_epochs=1", "eval.attentive_warmups=[]"],
               "trajectory": ["eval.readout_frames=400"]}
 RESULT_KEYS = {"image": {"linear", "knn", "lowshot", "rankme"}, "video": {"attentive", "dense", "dense_motion"},
@@ -118,8 +118,8 @@ def test_every_tiny_recipe_evaluates(recipe: str, runs: Runs) -> None:
     run = runs.checked_run(recipe)
     modality = build_config(recipe_dict(recipe)).data.modality
     data = runs.trained_on[run]
-    if data is not None:  # the first 200 test items of a built-in set (a store is small already)
-        data = replace(data, test=data.test.subset(torch.arange(200)))
+    if data is not None:  # the first 100 test items of a built-in set (a store is small already)
+        data = replace(data, test=data.test.subset(torch.arange(100)))
     evaluation = evaluate_run(run, settings=QUICK_EVAL[modality], dataset=data)
     assert RESULT_KEYS[modality] <= set(evaluation.results) and evaluation.table
     assert json.loads((run / "eval.json").read_text()) == evaluation.results

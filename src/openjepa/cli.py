@@ -18,8 +18,9 @@ def _train_parser(sub) -> None:
         "a checkpoint is written and --resume continues with identical numbers."))
     p.add_argument("args", nargs="*", metavar="RECIPE [key=value ...]", help=f"{RECIPE_HELP}; then {OVERRIDE_HELP}")
     p.add_argument("--out", type=Path, help="run folder to create (must not hold a run already)")
-    p.add_argument("--data", help="dataset: built-in name (shapes, digits) or a folder of class folders, "
-                                  "MNIST IDX files or CIFAR batches (sets data.dataset)")
+    p.add_argument("--data", help="dataset (sets data.dataset): a built-in name or a path that the recipe's kind of "
+                                  "input reads: images (class folders, MNIST IDX files, CIFAR batches), videos "
+                                  "(class folders, a list file) or a trajectory store (openjepa collect)")
     p.add_argument("--encoder", metavar="RUN", help="for recipes on a frozen encoder (vjepa2ac_*): the openjepa run "
                                                    "whose encoder to use, frozen (sets init.run)")
     budget = p.add_mutually_exclusive_group()
