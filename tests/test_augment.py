@@ -1,8 +1,18 @@
 import pytest
 import torch
 
-from openjepa.data.augment import (IDENTITY, ViewConfig, colour_jitter, flipped, gaussian_blur, random_flips, random_view,
-                                   resized_crop, rotate_hue, symmetries)
+from openjepa.data.augment import (
+    IDENTITY,
+    ViewConfig,
+    colour_jitter,
+    flipped,
+    gaussian_blur,
+    random_flips,
+    random_view,
+    resized_crop,
+    rotate_hue,
+    symmetries,
+)
 
 
 def test_views_have_the_configured_size_and_range():

@@ -7,12 +7,12 @@ import torch
 from PIL import Image
 
 from openjepa.core.errors import ConfigError, DataError
+from openjepa.data.digits import load_digits
+from openjepa.data.shapes import CLASSES, make_shapes
 from openjepa.modalities.image import ImageDataConfig as DataConfig
 from openjepa.modalities.registry import load_data
 from openjepa.modalities.video import VideoDataConfig
 from openjepa.runs.config import build_config, recipe_dict
-from openjepa.data.digits import load_digits
-from openjepa.data.shapes import CLASSES, make_shapes
 
 
 def _write_images(folder, n, size=(12, 12), mode="L", seed=0):

@@ -14,8 +14,8 @@ from torch.nn.parallel import DistributedDataParallel
 from openjepa.data.digits import load_digits
 from openjepa.data.loader import TrainBatches
 from openjepa.runs.build import build_method
-from openjepa.runs.config import build_config, recipe_dict
 from openjepa.runs.checkpoint import latest_checkpoint, load_checkpoint
+from openjepa.runs.config import build_config, recipe_dict
 from openjepa.runs.metrics import read_metrics
 from openjepa.runs.prepare import fill_spec
 

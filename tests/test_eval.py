@@ -8,8 +8,8 @@ import torch
 
 from openjepa.core.errors import ConfigError
 from openjepa.data.digits import load_digits
-from openjepa.eval.probes import knn_probe, linear_probe, lowshot_probe
 from openjepa.eval.evaluate import evaluate_run, target_lag
+from openjepa.eval.probes import knn_probe, linear_probe, lowshot_probe
 from openjepa.runs.build import build_method
 from openjepa.runs.config import build_config, recipe_dict
 from openjepa.runs.prepare import fill_spec

@@ -6,8 +6,7 @@ import pytest
 import torch
 
 import openjepa
-from openjepa.core.errors import DataError
-from openjepa.core.errors import WeightsError
+from openjepa.core.errors import DataError, WeightsError
 from openjepa.interop.hf_ijepa import export_hf_ijepa, load_hf_ijepa
 
 transformers = pytest.importorskip("transformers")

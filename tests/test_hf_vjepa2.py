@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from openjepa.interop.hf_vjepa2 import export_hf_vjepa2, load_hf_vjepa2, predict_like_hf
 from openjepa.core.errors import WeightsError
+from openjepa.interop.hf_vjepa2 import export_hf_vjepa2, load_hf_vjepa2, predict_like_hf
 
 transformers = pytest.importorskip("transformers")
 

@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from openjepa.nn import MaskTokenPredictor, PredictorConfig, ViT, ViTConfig, sincos_1d, sincos_grid
 from openjepa.modalities.patches import PatchEmbed2d
+from openjepa.nn import MaskTokenPredictor, PredictorConfig, ViT, ViTConfig, sincos_1d, sincos_grid
 from openjepa.nn.attention import attention
 from openjepa.nn.predictor import block_attention_mask
 

@@ -2,7 +2,13 @@ import pytest
 import torch
 
 from openjepa.objectives import (
-    covariance_loss, masked_mean, random_slices, sigreg, token_distance, variance_loss, vicreg_loss,
+    covariance_loss,
+    masked_mean,
+    random_slices,
+    sigreg,
+    token_distance,
+    variance_loss,
+    vicreg_loss,
 )
 from openjepa.objectives.diagnostics import rankme, token_std
 

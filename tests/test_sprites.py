@@ -7,7 +7,15 @@ from threadpoolctl import threadpool_limits
 
 from openjepa.data.augment import flipped, symmetries
 from openjepa.data.sprites import (
-    DIRECTIONS, NOISE, SHAPES, TRAVEL, VideoData, VideoSet, load_sprites, make_physics_quads, make_sprites,
+    DIRECTIONS,
+    NOISE,
+    SHAPES,
+    TRAVEL,
+    VideoData,
+    VideoSet,
+    load_sprites,
+    make_physics_quads,
+    make_sprites,
 )
 
 

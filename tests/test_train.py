@@ -1,5 +1,4 @@
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -8,13 +7,13 @@ import time
 import pytest
 import torch
 
-from openjepa.data.digits import load_digits
-from openjepa.runs.config import build_config, recipe_dict
-from openjepa.runs.checkpoint import latest_checkpoint, load_checkpoint
-from openjepa.runs.metrics import read_metrics
-from openjepa.optim.schedules import warmup_cosine
 from openjepa.core.errors import TrainingError
-from openjepa.train.loop import TrainingInterrupted, fit
+from openjepa.data.digits import load_digits
+from openjepa.optim.schedules import warmup_cosine
+from openjepa.runs.checkpoint import latest_checkpoint, load_checkpoint
+from openjepa.runs.config import build_config, recipe_dict
+from openjepa.runs.metrics import read_metrics
+from openjepa.train.loop import fit
 
 DATA = load_digits(size=16)
 

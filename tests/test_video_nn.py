@@ -6,22 +6,21 @@ import numpy as np
 import pytest
 import torch
 
-from openjepa.data.augment import random_flips
-from openjepa.eval.attentive import AttentiveProbeConfig, attentive_probe
 from openjepa.core.errors import ConfigError
 from openjepa.core.spec import InputSpec
-from openjepa.masks.tubes import future_split
-from openjepa.modalities.video import VideoModality
+from openjepa.data.augment import random_flips
+from openjepa.eval.attentive import AttentiveProbeConfig, attentive_probe
 from openjepa.eval.clips import StepwiseEncoder, token_motion, token_occupancy
 from openjepa.eval.probes import dense_probe
-from openjepa.masks.tubes import TubeMaskConfig, TubeMasker, collate_tube_masks, vjepa_mask_configs
-from openjepa.nn.normalize import Normalize
+from openjepa.masks.tubes import TubeMaskConfig, TubeMasker, collate_tube_masks, future_split, vjepa_mask_configs
 from openjepa.methods.vjepa import VJepa, VJepaConfig, change_since_first_step, context_weights
 from openjepa.modalities.patches import patch_tokens
 from openjepa.modalities.tubelets import TubeletEmbed3d
+from openjepa.modalities.video import VideoModality
+from openjepa.nn.normalize import Normalize
 from openjepa.nn.predictor import PredictorConfig
 from openjepa.nn.rope import apply_rope, grid_coords, rope_tables
-from openjepa.nn.vit import ViT, ViTConfig
+from openjepa.nn.vit import ViTConfig
 
 
 def test_tubelet_tokens_follow_raster_order_over_time_height_width():

@@ -11,12 +11,12 @@ import torch
 av = pytest.importorskip("av")
 
 from openjepa.data.sprites import load_sprites, make_physics_quads  # noqa: E402
-from openjepa.runs.build import load_trained_method, random_init_method  # noqa: E402
 from openjepa.eval.surprise import physics_report, surprise_run  # noqa: E402
 from openjepa.eval.tasks.video_probes import evaluate_clips  # noqa: E402
+from openjepa.runs.build import load_trained_method, random_init_method  # noqa: E402
+from openjepa.runs.config import build_config, recipe_dict  # noqa: E402
 from openjepa.runs.files import load_run_config  # noqa: E402
 from openjepa.runs.metrics import read_metrics  # noqa: E402
-from openjepa.runs.config import build_config, recipe_dict  # noqa: E402
 from openjepa.train.loop import fit  # noqa: E402
 
 # a few-second V-JEPA: 4-frame 16 px clips, tiny widths

@@ -7,17 +7,17 @@ import pytest
 import torch
 
 from openjepa.cli import main
-from openjepa.runs.build import load_trained_method
-from openjepa.nn.normalize import Normalize
+from openjepa.control.envs import make_env
+from openjepa.control.mpc import LatentGoalCost, PlanConfig, run_mpc_episode
 from openjepa.core.spec import InputSpec
+from openjepa.methods.vjepa2ac import ACWorldModel, ACWorldModelConfig
 from openjepa.modalities.registry import MODALITIES
+from openjepa.nn.ac_predictor import ACPredictor, ACPredictorConfig, block_causal_mask
+from openjepa.nn.normalize import Normalize
 from openjepa.nn.vit import ViTConfig
 from openjepa.optim.adamw import build_optimizer
 from openjepa.optim.config import OptimConfig
-from openjepa.methods.vjepa2ac import ACWorldModel, ACWorldModelConfig
-from openjepa.nn.ac_predictor import ACPredictor, ACPredictorConfig, block_causal_mask
-from openjepa.control.envs import make_env
-from openjepa.control.mpc import LatentGoalCost, PlanConfig, run_mpc_episode
+from openjepa.runs.build import load_trained_method
 
 TOKENS, WIDTH, ACTION, STATE = 4, 32, 4, 2
 

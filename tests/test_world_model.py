@@ -3,14 +3,14 @@
 import pytest
 import torch
 
+from openjepa.control.planners import CEM, MPPI, GradientPlanner, make_planner
+from openjepa.core.spec import InputSpec
+from openjepa.methods.lewm import LeWorldModel, LeWorldModelConfig
+from openjepa.modalities.trajectory import TrajectoryModality
+from openjepa.nn.action_predictor import ActionPredictor, ActionPredictorConfig
 from openjepa.nn.normalize import Normalize
 from openjepa.nn.projector import ProjectorConfig
-from openjepa.core.spec import InputSpec
-from openjepa.modalities.trajectory import TrajectoryModality
 from openjepa.nn.vit import ViTConfig
-from openjepa.methods.lewm import LeWorldModel, LeWorldModelConfig
-from openjepa.control.planners import CEM, MPPI, GradientPlanner, make_planner
-from openjepa.nn.action_predictor import ActionPredictor, ActionPredictorConfig
 
 
 def tiny_model(history=2, action_dim=4):

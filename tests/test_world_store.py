@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from openjepa.core.errors import DataError
 from openjepa.control.collect import collect
+from openjepa.core.errors import DataError
 from openjepa.data.trajectories.store import TrajectoryStore, TrajectoryStoreError, TrajectoryWriter, convert_npz
 from openjepa.data.trajectories.windows import TrajectoryWindows, frames_states, split_episodes
 

@@ -342,7 +342,7 @@ def _world_parsers(sub) -> None:
     p = sub.add_parser("collect", help="record trajectories in an environment", description=(
         "Run a policy in an environment and record frames, actions and states into a trajectory store "
         "(documented in openjepa.data.trajectories.store) that `openjepa train lewm_...` reads with --data."))
-    p.add_argument("env", help="environment: tworoom or reach")
+    p.add_argument("env", help="environment: tworoom, reach (built in), pusht or reacher (their pip extras)")
     p.add_argument("--episodes", type=int, required=True, help="number of episodes")
     p.add_argument("--policy", default="random", help="random, noisy_expert, expert or straight_line, or several comma-separated, "
                                                    "taken in turn per episode (default random)")
@@ -360,9 +360,9 @@ def _world_parsers(sub) -> None:
         "the environment's expert and a straight-line-to-goal policy on the same episodes. Writes the report "
         "(default RUN/plan.json), RUN/plots/plan_episodes.png and RUN/plots/energy_landscape.png."))
     p.add_argument("run", type=Path, help="world-model run folder")
-    p.add_argument("--env", help="environment (default: the run's plan.env)")
+    p.add_argument("--env", help="environment (default: the run's method.plan.env)")
     p.add_argument("--episodes", type=int, default=50, help="episodes (default 50)")
-    p.add_argument("--planner", choices=["cem", "mppi", "grad"], help="planner (default: the run's plan.planner)")
+    p.add_argument("--planner", help="a registered planner: cem, mppi or grad (default: the run's method.plan.planner)")
     p.add_argument("--planner-args", help='planner settings as JSON, e.g. \'{"samples": 300, "iterations": 30}\'')
     p.add_argument("--horizon", type=int, help="plan horizon in model steps")
     p.add_argument("--execute", type=int, help="model steps executed per plan")

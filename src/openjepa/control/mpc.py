@@ -20,6 +20,7 @@ import torch
 
 from openjepa.control.planners import make_planner
 from openjepa.control.registry import PLANNERS
+from openjepa.core.errors import ConfigError
 from openjepa.core.protocols import WorldModel
 
 
@@ -39,10 +40,9 @@ class PlanConfig:
     env: str = "tworoom"
 
     def validate(self) -> None:
-        if self.planner not in PLANNERS:
-            raise ValueError(f"plan.planner: unknown '{self.planner}'; planners: {', '.join(PLANNERS.names())}")
+        PLANNERS.get(self.planner)  # an unknown planner is a ConfigError naming the nearest one
         if not 1 <= self.execute <= self.horizon:
-            raise ValueError(f"plan.execute must lie in [1, plan.horizon={self.horizon}], got {self.execute}")
+            raise ConfigError(f"plan.execute must lie in [1, plan.horizon={self.horizon}], got {self.execute}")
 
 
 def frames_tensor(pixels: np.ndarray) -> torch.Tensor:

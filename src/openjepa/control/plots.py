@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from openjepa.core.protocols import WorldModel
 from openjepa.control.mpc import Episode, LatentGoalCost, PlanConfig, frames_tensor
+from openjepa.core.protocols import WorldModel
 
 
 def _pyplot():

@@ -14,7 +14,6 @@ import torch
 from torch import nn
 
 
-
 class Batch(TypedDict, total=False):
     """One training step's batch, as the loader builds it.
 

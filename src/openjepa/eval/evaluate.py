@@ -11,9 +11,9 @@ from typing import Any
 
 import torch
 
+from openjepa.core.config import parse_overrides
 from openjepa.core.device import pick_device
 from openjepa.core.errors import ConfigError, DataError
-from openjepa.core.config import parse_overrides
 from openjepa.core.protocols import Method
 from openjepa.eval.registry import EVAL_TASKS
 from openjepa.eval.report import write_report

@@ -1,7 +1,6 @@
 """Maskers: token grid -> context indices and target index sets. Every module here registers its maskers."""
 
 from openjepa.core.registry import import_submodules
-
 from openjepa.masks.multiblock import (
     BlockMasks,
     MultiBlockConfig,

@@ -20,8 +20,14 @@ from typing import Literal
 import numpy as np
 import torch
 
-from openjepa.masks.multiblock import (BlockMasks, check_ranges, collate_block_masks, draw_with_context, sample_block,
-                                       sample_rng)
+from openjepa.masks.multiblock import (
+    BlockMasks,
+    check_ranges,
+    collate_block_masks,
+    draw_with_context,
+    sample_block,
+    sample_rng,
+)
 from openjepa.masks.registry import MASKERS
 
 

@@ -22,7 +22,13 @@ from typing import Any, Callable
 import gymnasium
 
 from openjepa.control.envs.policies import (
-    POLICIES, NoisyExpert, Policy, RandomPolicy, StraightLine, run_episode, success_rate,
+    POLICIES,
+    NoisyExpert,
+    Policy,
+    RandomPolicy,
+    StraightLine,
+    run_episode,
+    success_rate,
 )
 from openjepa.control.envs.tworoom import ReachEnv, TwoRoomEnv
 from openjepa.control.registry import ENVS
