@@ -20,8 +20,10 @@ def _blocks(language: str) -> list[str]:
 
 
 def _openjepa(folder: Path, *args) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(folder), "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.run([sys.executable, "-m", "openjepa", *map(str, args)], cwd=folder, env=env,
+    """The installed ``openjepa`` command, run in ``folder``: the plugin is found in the current directory."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    env.pop("PYTHONPATH", None)
+    proc = subprocess.run([str(Path(sys.executable).with_name("openjepa")), *map(str, args)], cwd=folder, env=env,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc

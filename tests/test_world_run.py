@@ -2,9 +2,12 @@
 
 import json
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from openjepa.cli import main
+from openjepa.data.trajectories.store import TrajectoryStore
 from openjepa.runs.metrics import read_metrics
 
 SMALL = ["train.batch_size=8", "data.frames=3", "data.frame_step=2", "train.checkpoint_every=2",
@@ -58,6 +61,13 @@ def test_collect_train_eval_plan(store, tmp_path, capsys):
     cli("plan", str(run), "--episodes", "1", "--planner", "grad", "--planner-args",
           '{"samples": 2, "iterations": 2}', "--max-steps", "8", "--out", str(tmp_path / "grad.json"), "--quiet")
     assert json.loads((tmp_path / "grad.json").read_text())["plan"]["planner"] == "grad"
+    cli("plan", str(run), "--episodes", "1", "--planner", "cemm", "--quiet", code=2)
+    assert "did you mean 'cem'" in capsys.readouterr().err
+    # the run's encoder embeds frames saved as images
+    frame = TrajectoryStore(store).frames[0]
+    Image.fromarray(np.asarray(frame)).save(tmp_path / "frame.png")
+    cli("embed", str(run), str(tmp_path / "frame.png"), "--out", str(tmp_path / "frame.npy"))
+    assert np.load(tmp_path / "frame.npy").shape == (1, 32)  # encoder.width=32
 
 
 def test_resume_repeats_the_same_losses(store, tmp_path):

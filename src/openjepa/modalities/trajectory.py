@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import torch
+
 from openjepa.core.errors import ConfigError, DataError
 from openjepa.core.spec import InputSpec
 from openjepa.data.trajectories.windowset import TrajectoryData, is_trajectory_store, load_trajectory_data
@@ -73,4 +75,13 @@ class TrajectoryModality(Modality):
         if config.tubelet is not None:
             raise ConfigError("trajectory runs encode frames one by one with an image encoder: remove encoder.tubelet "
                             "(a video encoder can be used frozen, taken from its run with --encoder RUN)")
-        return ImageModality().build_encoder(config, InputSpec(channels=spec.channels, size=spec.size))
+        return ImageModality().build_encoder(config, self._frames(spec))
+
+    def read_files(self, paths: list[str | Path], spec: InputSpec) -> torch.Tensor:
+        """Image files as frames ``(N, C, H, W)``."""
+        return ImageModality().read_files(paths, self._frames(spec))
+
+    @staticmethod
+    def _frames(spec: InputSpec) -> InputSpec:
+        """The spec of one frame: an image."""
+        return InputSpec(channels=spec.channels, size=spec.size)

@@ -10,6 +10,8 @@ data's :class:`~openjepa.core.spec.InputSpec` is written into ``spec``.
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -143,7 +145,10 @@ def recipe_dict(name_or_path: str) -> dict:
 
 
 def import_plugins(names: list[str]) -> None:
-    """Import the modules a config names under ``plugins`` (they register their methods, datasets, tasks)."""
+    """Import the modules a config names under ``plugins`` (they register their methods, datasets, tasks), from the
+    Python path or the current directory."""
+    if names and os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
     for name in names:
         try:
             importlib.import_module(name)
