@@ -155,3 +155,15 @@ def test_wrong_image_size_for_the_patch_is_a_clear_error(tmp_path, tiny_override
     cfg = build_config(recipe_dict("ijepa_tiny"), tiny_overrides + ["data.image_size=18", "train.steps=2"])
     with pytest.raises(ConfigError, match="not a multiple of encoder.patch_size 4"):
         fit(cfg, tmp_path / "r", progress=False)
+
+
+def test_auto_precision_is_bf16_only_where_the_cpu_computes_it(monkeypatch):
+    from openjepa.core.device import native_bf16, uses_bf16
+
+    cpu = torch.device("cpu")
+    assert uses_bf16("bf16", cpu) and not uses_bf16("fp32", cpu)
+    for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        monkeypatch.setattr(torch.cpu, probe, lambda: False, raising=False)
+    assert not native_bf16(cpu) and not uses_bf16("auto", "cpu")
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    assert native_bf16(cpu) and uses_bf16("auto", cpu)

@@ -4,8 +4,7 @@ Every section is a dataclass; :func:`from_dict` builds one from a plain dict and
 rejects unknown keys with the nearest valid key in the message. A field annotated
 ``Annotated[Any, Registered(REGISTRY, tag)]`` is a tagged union over a registry: the
 value of its ``tag`` key names the entry whose config dataclass builds it (the method
-section is chosen by ``name``, the data section by ``modality``); a field typed as a
-union of dataclasses is a tagged union chosen by its ``name`` key.
+section is chosen by ``name``, the data section by ``modality``).
 """
 
 from __future__ import annotations
@@ -44,16 +43,6 @@ class Registered:
         return self.config_of(self.registry.get(name))
 
 
-def _dataclass_variants(tp: Any) -> list[type] | None:
-    """The dataclasses of a union type (``A | B``), or None if ``tp`` is not such a union."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        members = [a for a in typing.get_args(tp) if a is not type(None)]
-        if len(members) > 1 and all(dataclasses.is_dataclass(m) for m in members):
-            return members
-    return None
-
-
 def _coerce(value: Any, tp: Any, where: str) -> Any:
     """Convert ``value`` to the annotated type ``tp`` or raise a ConfigError naming ``where``."""
     if tp is Any:
@@ -64,14 +53,6 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             return _coerce(value, typing.get_args(tp)[0], where)
         cls = chooser.dataclass_for(value, where)
         return value if isinstance(value, cls) else from_dict(cls, value, where)
-    variants = _dataclass_variants(tp)
-    if variants is not None:
-        if not isinstance(value, dict) or "name" not in value:
-            raise ConfigError(f"{where}: expected a mapping with a 'name' key, got {value!r}")
-        names = {v.__dataclass_fields__["name"].default: v for v in variants}
-        if value["name"] not in names:
-            raise ConfigError(f"{where}.name: unknown '{value['name']}'{suggest(value['name'], list(names))}")
-        return from_dict(names[value["name"]], value, where)
     if dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
             return value

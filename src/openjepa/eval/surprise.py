@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-from openjepa.core.device import pick_device
+from openjepa.core.device import pick_device, uses_bf16
 from openjepa.core.errors import TrainingError
 from openjepa.core.protocols import Method, PredictsTargets
 from openjepa.data.sprites import make_physics_quads
@@ -85,7 +85,7 @@ def surprise_run(run_dir: str | Path, *, data: str | Path | None = None, quadrup
     if not isinstance(method, PredictsTargets) or not method.encoder.reads_clips:
         raise TrainingError(f"{run_dir} is a '{cfg.method.name}' run; surprise needs a video JEPA with a predictor "
                             f"(vjepa recipes)")
-    bf16 = cfg.train.precision == "bf16"
+    bf16 = uses_bf16(cfg.train.precision, device)
     if data is None:
         possible, impossible, kinds = make_physics_quads(quadruplets, seed=3, frames=cfg.spec.frames,
                                                          size=cfg.spec.size[0])

@@ -31,13 +31,15 @@ VERSION = 2  # the layout of config.yaml; runs written before it are read throug
 @dataclass
 class TrainConfig:
     """The loop. ``steps`` is the schedule length; ``minutes`` (if set) fits the schedule to a time
-    budget after timing the first steps. ``batch_size`` is global (split over processes). ``trainable``: the
-    method's parts (top-level modules, e.g. ``predictor``) that learn; empty: all of them."""
+    budget after timing the first steps. ``batch_size`` is global (split over processes). ``precision``: ``bf16``
+    autocast, ``fp32``, or ``auto``: bf16 where the device computes it natively (GPUs, CPUs with AVX-512 BF16 or
+    AMX), else fp32. ``trainable``: the method's parts (top-level modules, e.g. ``predictor``) that learn; empty:
+    all of them."""
 
     steps: int = 1000
     minutes: float | None = None
     batch_size: int = 128
-    precision: Literal["fp32", "bf16"] = "bf16"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
     seed: int = 0
     device: str = "auto"
     threads: int | None = None

@@ -21,6 +21,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
+from openjepa.core.device import native_bf16, uses_bf16
 from openjepa.core.errors import ConfigError, TrainingError
 from openjepa.core.protocols import Batch, Method
 from openjepa.data.loader import TrainBatches
@@ -55,6 +56,10 @@ class TrainStep:
         self.cfg, self.method, self.optimizer, self.info = cfg, method, optimizer, info
         self.model = DistributedDataParallel(method) if info.world_size > 1 else method
         self.params = [p for p in method.parameters() if p.requires_grad]
+        self.bf16 = uses_bf16(cfg.train.precision, info.device)
+        if self.bf16 and not native_bf16(info.device):
+            log.warning("train.precision=bf16 on a %s without native bf16: its matmuls are emulated, far slower than "
+                        "fp32 (train.precision=auto picks fp32 here)", info.device.type.upper())
 
     def __call__(self, batch: Batch, total: int, flags: list[bool]) -> tuple[dict[str, Any], list[bool]]:
         """The step's record (loss and its parts, lr, wd, the method's logs, gradient norm) and the flags OR-ed
@@ -63,7 +68,7 @@ class TrainStep:
         lr, wd = learning_rate(step, total, cfg.optim), weight_decay(step, total, cfg.optim)
         set_hyperparameters(self.optimizer, lr, wd)
         batch = {k: v.to(self.info.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
-        with _autocast(cfg, self.info.device):
+        with torch.autocast(self.info.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             out = self.model(batch)
         logs, flags = _reduce(out, flags, self.info)
         if not math.isfinite(logs["loss"]):
@@ -76,12 +81,6 @@ class TrainStep:
         extra = self.method.after_step(step + 1, total)
         return {"step": step + 1, **logs, "lr": lr, "wd": wd, **extra,
                 "grad_norm": None if grad_norm is None else float(grad_norm)}, flags
-
-
-def _autocast(cfg: RunConfig, device: torch.device):
-    if cfg.train.precision == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def _reduce(out, flags: list[bool], info: DistInfo) -> tuple[dict[str, float], list[bool]]:

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from openjepa.core.device import uses_bf16
 from openjepa.core.errors import DataError
 from openjepa.eval.features import encoder_features, raw_features
 from openjepa.eval.probes import knn_probe, linear_probe, lowshot_probe
@@ -50,7 +51,7 @@ class ImageProbes(EvalTask):
         if cfg.eval.max_train and len(train) > cfg.eval.max_train:
             keep = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[: cfg.eval.max_train]
             train = train.subset(keep)
-        bf16 = cfg.train.precision == "bf16"
+        bf16 = uses_bf16(cfg.train.precision, ctx.device)
         feature_sets = {}
         for name, method in (("trained", ctx.trained), ("random_init", ctx.random_init)):
             encoder = method.eval_encoder(cfg.eval.encoder)

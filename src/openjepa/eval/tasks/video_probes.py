@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from openjepa.core.device import uses_bf16
 from openjepa.core.errors import DataError
 from openjepa.core.protocols import Method
 from openjepa.data.augment import symmetries
@@ -49,7 +50,7 @@ def evaluate_clips(cfg: RunConfig, trained: Method, random_method: Method, data:
     y_train = torch.stack([flipped_labels(train, label, s)[:n_train] for s in train_symmetries], 1)  # (N, V)
     y_test = test.labels[label]
     test_views = test.views(ev.test_clips) if hasattr(test, "views") else [test]  # one clip per built-in video
-    bf16 = cfg.train.precision == "bf16"
+    bf16 = uses_bf16(cfg.train.precision, device)
     encoder = trained.eval_encoder(ev.encoder)
     as_probed = StepwiseEncoder if ev.tokens == "step" else (lambda net: net)
     sets = {
