@@ -1,0 +1,68 @@
+"""Starting a run: its data read by its modality, the input spec and normalisation measured, and the weights it
+starts from when it builds on another run (``init``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from openjepa.core.errors import TrainingError
+from openjepa.core.protocols import Method
+from openjepa.core.spec import InputSpec
+from openjepa.methods.registry import METHODS
+from openjepa.modalities.registry import MODALITIES
+from openjepa.runs.build import load_trained_method
+from openjepa.runs.config import RunConfig
+
+Init = Callable[[Method], None]
+
+
+def prepare_run(cfg: RunConfig, data: Any = None, *, resume: bool = False) -> tuple[Any, Init | None]:
+    """Load the run's data (unless given), fill in ``cfg.spec`` and the normalisation, take what ``cfg.init`` names
+    from the other run; returns the data and a function that loads the other run's weights into the freshly built
+    method (None when there are none, and on resume, where the checkpoint holds them)."""
+    modality = MODALITIES.get(cfg.data.modality)()
+    if METHODS.get(cfg.method.name).frozen_encoder and not cfg.init.run and not resume:
+        raise TrainingError(f"{cfg.method.name} trains on the frozen encoder of another run: pass --encoder RUN "
+                            f"(e.g. a lewm_tworoom_tiny or I-JEPA run on images of the store's size)")
+    data = data if data is not None else modality.load(cfg.data)
+    spec = modality.spec(data)
+    if resume and spec != cfg.spec:
+        raise TrainingError(f"the data's shape changed since the run started: now {spec}, then {cfg.spec}")
+    init = _take_from_run(cfg, spec) if cfg.init.run and not resume else None
+    fill_spec(cfg, data, spec)
+    return data, init
+
+
+def fill_spec(cfg: RunConfig, data: Any, spec: InputSpec | None = None) -> RunConfig:
+    """``cfg`` with the data's input spec and (unless set) normalisation, what a run records when it starts:
+    enough to build the method without starting a run."""
+    cfg.spec = spec or MODALITIES.get(cfg.data.modality)().spec(data)
+    if cfg.data.mean is None or cfg.data.std is None:
+        cfg.data.mean, cfg.data.std = data.channel_stats()
+    return cfg
+
+
+def _take_from_run(cfg: RunConfig, spec: Any) -> Init:
+    """Copy what ``cfg.init.what`` names of the run at ``cfg.init.run`` into ``cfg``; returns the weight loader."""
+    source = Path(cfg.init.run).expanduser()
+    if not source.is_dir():
+        raise TrainingError(f"--encoder {cfg.init.run}: no such run folder")
+    source_cfg, source_method = load_trained_method(source)
+    if cfg.init.what == "all":
+        if source_cfg.spec != spec:
+            raise TrainingError(f"{source} was trained on inputs {source_cfg.spec}; these data give {spec}")
+        weights = source_method.state_dict()
+        return lambda method: method.load_state_dict(weights)
+    encoder = source_method.eval_encoder(source_cfg.eval.encoder)
+    encoder_spec = source_cfg.encoder_spec or source_cfg.spec
+    if (encoder_spec.channels, tuple(encoder_spec.size)) != (spec.channels, tuple(spec.size)):
+        raise TrainingError(f"--encoder {cfg.init.run} reads {encoder_spec.channels}-channel "
+                            f"{encoder_spec.size[1]}x{encoder_spec.size[0]} images but the data holds "
+                            f"{spec.channels}-channel {spec.size[1]}x{spec.size[0]} frames; pick an encoder trained "
+                            f"at the data's frame size")
+    cfg.encoder, cfg.encoder_spec = source_cfg.encoder, encoder_spec
+    cfg.data.mean, cfg.data.std = source_cfg.data.mean, source_cfg.data.std
+    weights = encoder.state_dict()
+    return lambda method: method.encoder.load_state_dict(weights)
