@@ -32,15 +32,14 @@ class Position:
 
 
 class LoopState:
-    """What the callbacks share: the run, its position and stop point, the session's clock, and the step
-    (``train_step.method``, ``.optimizer``, ``.info``)."""
+    """What the callbacks share: the run, its position and stop point, the session's clock, the step
+    (``train_step.method``, ``.optimizer``, ``.info``), and whether the schedule is fitted to a time budget."""
 
-    def __init__(self, cfg: RunConfig, run_dir: Path, position: Position, train_step: Any):
+    def __init__(self, cfg: RunConfig, run_dir: Path, position: Position, train_step: Any, fits_budget: bool):
         self.cfg, self.run_dir, self.position, self.train_step = cfg, run_dir, position, train_step
-        self.info = train_step.info
+        self.info, self.fits_budget = train_step.info, fits_budget
         self.session_start = time.perf_counter()
         self.last_saved = position.step
-        self.fits_budget = False
         self.stop_at = 0
         self.set_total(position.total_steps)
 
@@ -185,9 +184,8 @@ class Callbacks(Callback):
             callback.close()
 
 
-def default_callbacks(state: LoopState, *, fit_budget: bool, progress: bool) -> Callbacks:
+def default_callbacks(state: LoopState, progress: bool) -> Callbacks:
     """The training run's callbacks: the budget fit first (the stop point it sets decides which steps are logged),
     then logging, collapse warnings, checkpoints and plots."""
-    state.fits_budget = fit_budget
-    first = [BudgetFit(state)] if fit_budget else []
+    first = [BudgetFit(state)] if state.fits_budget else []
     return Callbacks(first + [ProgressLog(state, progress), CollapseWatch(state), Checkpoints(state), Plots(state)])

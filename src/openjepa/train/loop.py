@@ -193,8 +193,8 @@ def run_loop(cfg: RunConfig, run_dir: Path, train_step: TrainStep, batches: Trai
              resume: bool, progress: bool) -> None:
     """Steps from ``position`` until the schedule ends, ``train.stop_at``, the time budget or a stop request;
     the callbacks see each step's record and the end."""
-    state = LoopState(cfg, run_dir, position, train_step)
-    callbacks = default_callbacks(state, fit_budget=bool(cfg.train.minutes) and not resume, progress=progress)
+    state = LoopState(cfg, run_dir, position, train_step, fits_budget=bool(cfg.train.minutes) and not resume)
+    callbacks = default_callbacks(state, progress)
     budget = cfg.train.minutes * 60 if cfg.train.minutes else math.inf
     train_step.method.train()
     reason = "done"
