@@ -44,7 +44,8 @@ def test_recipes_are_grouped_by_modality_and_member_and_print_their_yaml(capsys)
 
 
 @pytest.mark.parametrize("command", ["train", "eval", "embed", "demo", "bench", "export-hf", "recipes",
-                                     "surprise", "fit-predictor", "collect", "plan"])
+                                     "surprise", "fit-predictor", "collect", "plan", "classify", "similarity",
+                                     "search"])
 def test_every_command_explains_its_options(command, capsys):
     code, out, _ = _main(capsys, command, "--help")
     assert code == 0
@@ -94,7 +95,7 @@ def test_train_eval_embed_export_on_a_users_folder(tmp_path, tiny_overrides):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["train", "ijepa_tiny", "--out", "{tmp}/r", "optim.lrr=1"], "unknown config key 'config.optim.lrr'; did you mean 'lr'"),
+    (["train", "ijepa_tiny", "--out", "{tmp}/r", "optim.lrr=1"], "unknown config key 'optim.lrr'; did you mean 'optim.lr'"),
     (["train", "ijepa_tinyy", "--out", "{tmp}/r"], "did you mean 'ijepa_tiny'"),
     (["train", "ijepa_tiny", "--out", "{tmp}/r", "--data", "{tmp}/nothing"], "data not found"),
     (["train", "ijepa_tiny", "--out", "{tmp}/r", "--data", "{tmp}/empty"], "no images found"),

@@ -222,7 +222,8 @@ def test_attentive_probe_picks_its_warmup_on_held_out_clips_then_trains_on_all_o
     fast = attentive_probe(x[:500], y[:500], x[500:], y[500:], replace(cfg, warmups=(0.0,)))
     picked = attentive_probe(x[:500], y[:500], x[500:], y[500:], replace(cfg, warmups=(0.99, 0.0)))
     assert slow["accuracy"] < 0.7 < fast["accuracy"], (slow, fast)
-    assert picked == fast  # the picked schedule, retrained on every training item
+    scores = ("accuracy", "weight_decay", "warmup")
+    assert [picked[k] for k in scores] == [fast[k] for k in scores]  # the picked schedule, retrained on every item
 
 
 def test_attentive_probe_trains_on_every_view_of_an_item_with_its_own_label():

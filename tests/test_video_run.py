@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import TINY_VIDEO
 
 av = pytest.importorskip("av")
 
@@ -18,14 +19,6 @@ from openjepa.runs.config import build_config, recipe_dict  # noqa: E402
 from openjepa.runs.files import load_run_config  # noqa: E402
 from openjepa.runs.metrics import read_metrics  # noqa: E402
 from openjepa.train.loop import fit  # noqa: E402
-
-# a few-second V-JEPA: 4-frame 16 px clips, tiny widths
-TINY_VIDEO = [
-    "data.frames=4", "data.image_size=16", "encoder.patch_size=4", "encoder.width=32", "encoder.depth=2",
-    "encoder.heads=2", "method.predictor.width=16", "method.predictor.depth=1", "method.predictor.heads=2",
-    "train.batch_size=8", "train.precision=fp32", "train.checkpoint_every=10", "optim.warmup_steps=2",
-    "eval.attentive_epochs=1", "eval.video_batch_size=16",
-]
 
 
 def _write_video(path: Path, seed: int, frames: int = 10, size: int = 24) -> None:

@@ -69,11 +69,11 @@ def test_lazy_and_picklable(store):
 
 
 def test_refuses_to_overwrite(store, episodes, tmp_path):
-    with pytest.raises(FileExistsError, match="overwrite=True"):
+    with pytest.raises(DataError, match="overwrite=True"):
         write(store.path, episodes)
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "keep.txt").write_text("x")
-    with pytest.raises(FileExistsError, match="not a trajectory store"):
+    with pytest.raises(DataError, match="not a trajectory store"):
         write(tmp_path / "other", episodes, overwrite=True)
     replaced = write(store.path, episodes[:2], overwrite=True)
     assert replaced.num_episodes == 2
@@ -310,7 +310,7 @@ def test_collect_fake_env(tmp_path):
     different = collect(FakeEnv(), 6, FakePolicy(), tmp_path / "d", seed=5, max_steps=50, progress=False,
                         retarget=False)
     assert not np.array_equal(different.state[:2], first.state[:2])
-    with pytest.raises(FileExistsError):
+    with pytest.raises(DataError):
         collect(FakeEnv(), 1, FakePolicy(), tmp_path / "a", progress=False, retarget=False)
 
 

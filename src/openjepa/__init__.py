@@ -5,9 +5,15 @@
     openjepa.evaluate("runs/a")                  # writes runs/a/eval.json
     encoder = openjepa.load("runs/a")            # (B, C, H, W) -> (B, N, D)
     features = openjepa.embed("runs/a", ["x.png"])
+    openjepa.classify("runs/a", ["x.png"])     # [(class, probability)], by the probe eval saved
+    openjepa.similarity("runs/a", "x.png", "y.png")
+    openjepa.search("runs/a", ["x.png"], "photos/", k=5)
 """
 
 from openjepa.api import embed, evaluate, load, train
+from openjepa.apps.classify import classify
+from openjepa.apps.search import search
+from openjepa.apps.similarity import similarity
 
 __version__ = "0.1.0"
-__all__ = ["embed", "evaluate", "load", "train"]
+__all__ = ["classify", "embed", "evaluate", "load", "search", "similarity", "train"]

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from openjepa.core.errors import DataError, TrainingError
+from openjepa.core.errors import ConfigError, DataError, TrainingError
 from openjepa.core.protocols import PredictsTargets
 from openjepa.core.spec import InputSpec
 from openjepa.eval.clips import StepwiseEncoder
 from openjepa.eval.evaluate import evaluate_run
-from openjepa.eval.features import encoder_features
-from openjepa.interop.hf_ijepa import is_hf_ijepa_folder, load_hf_ijepa
+from openjepa.eval.features import as_unit_float, encoder_features
+from openjepa.interop.hf_ijepa import export_hf_ijepa, is_hf_ijepa_folder, load_hf_ijepa
 from openjepa.interop.hf_vjepa2 import is_hf_vjepa2_folder, load_hf_vjepa2, predict_like_hf
 from openjepa.masks.tubes import future_split
 from openjepa.modalities.registry import MODALITIES
@@ -29,7 +30,7 @@ from openjepa.train.loop import fit
 log = logging.getLogger("openjepa")
 IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 
-__all__ = ["embed", "evaluate", "fit_predictor", "load", "predict", "read_inputs", "train"]
+__all__ = ["embed", "evaluate", "export_hf", "fit_predictor", "load", "predict", "read_inputs", "train"]
 
 
 def load(path: str | Path, *, encoder: str | None = None) -> ViT:
@@ -78,24 +79,70 @@ def _normalize_for(vit: ViT) -> Normalize:
 def read_inputs(vit: ViT, inputs: list[str | Path] | torch.Tensor) -> torch.Tensor:
     """Samples for a loaded encoder: a tensor as given, or files read by the modality of its ``input_spec`` (images
     resized and centre-cropped; the centred clip of each video at the encoder's clip length)."""
-    if torch.is_tensor(inputs):
-        return inputs
     spec = vit.input_spec
+    if torch.is_tensor(inputs):
+        return checked_tensor(inputs, spec)
+    if isinstance(inputs, (str, Path)):
+        inputs = [inputs]
+    if not inputs:
+        raise DataError("no inputs given: expected image or video files, or a tensor")
     return MODALITIES.get(spec.modality)().read_files(list(inputs), spec)
+
+
+def checked_tensor(x: torch.Tensor, spec: InputSpec) -> torch.Tensor:
+    """``x`` if it fits ``spec``: uint8 in 0-255 or float in [0, 1], ``(N, C, H, W)`` for images and
+    ``(N, C, T, H, W)`` for clips with the encoder's channels; else a one-line :class:`DataError`."""
+    dims = 5 if spec.modality == "video" else 4
+    layout = "(N, C, T, H, W)" if dims == 5 else "(N, C, H, W)"
+    if x.dim() != dims or x.shape[1] != spec.channels:
+        raise DataError(f"expected a {layout} tensor with C={spec.channels}, got shape {tuple(x.shape)}")
+    if x.dtype != torch.uint8 and not x.is_floating_point():
+        raise DataError(f"expected uint8 pixels (0-255) or floats in [0, 1], got dtype {x.dtype}")
+    if x.is_floating_point() and len(x) and (x.min() < 0 or x.max() > 1 or not x.isfinite().all()):
+        raise DataError(f"a float tensor must hold pixels in [0, 1] (got {float(x.min()):.3g} to "
+                        f"{float(x.max()):.3g}); pass uint8 for 0-255")
+    return x
 
 
 def embed(model: str | Path | ViT, inputs: list[str | Path] | torch.Tensor, *, tokens: bool = False,
           per_step: bool = False, batch_size: int = 256) -> np.ndarray:
-    """Embeddings of image or video files (or a uint8 ``(N, C, H, W)`` / ``(N, C, T, H, W)`` tensor):
+    """Embeddings of image or video files (or a ``(N, C, H, W)`` / ``(N, C, T, H, W)`` tensor, uint8 in 0-255 or
+    float in [0, 1], left unchanged):
     ``(N, D)`` mean-pooled, or ``(N, L, D)`` token features with ``tokens=True``. Video encoders read
     the centred clip of each file at the encoder's clip length and frame size; ``per_step`` encodes each
     time step of a clip on its own, as ``eval.tokens: step`` does."""
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
     vit = load(model) if not isinstance(model, ViT) else model
     if per_step and not vit.reads_clips:
         raise DataError("per-step embeddings need a video encoder; this one reads images")
     x = read_inputs(vit, inputs)
     net = StepwiseEncoder(vit) if per_step else vit
     return encoder_features(net, _normalize_for(vit), x, pool=not tokens, batch_size=batch_size).numpy()
+
+
+def export_hf(run: str | Path, out: str | Path, *, encoder: str | None = None) -> Path:
+    """Write the image encoder of ``run`` as an HF I-JEPA folder at ``out`` (new or empty): ``config.json``,
+    ``model.safetensors``, ``preprocessor_config.json``. Written beside ``out`` and renamed into place, so a failure
+    leaves nothing behind."""
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ConfigError(f"--out {out} is not empty (or is a file); export-hf writes a new folder (nothing was "
+                          f"written)")
+    vit = load(run, encoder=encoder)
+    if vit.reads_clips:
+        raise ConfigError(f"{run} encodes video clips; export-hf writes HF I-JEPA folders, which hold image encoders "
+                          f"(image runs, and world models on frames)")
+    partial = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        export_hf_ijepa(vit, partial, vit.input_mean, vit.input_std)
+        if out.exists():
+            out.rmdir()
+        partial.rename(out)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return out
 
 
 def predict(model: str | Path, videos: list[str | Path] | torch.Tensor, context: torch.Tensor | None = None,
@@ -124,7 +171,7 @@ def predict(model: str | Path, videos: list[str | Path] | torch.Tensor, context:
         vit.input_spec = cfg.spec
     if context is None or target is None:
         context, target = future_split(vit.grid, context_steps or vit.grid[0] // 2)
-    clips = normalize(read_inputs(vit, videos).float().div(255))
+    clips = normalize(as_unit_float(read_inputs(vit, videos)))
     ctx, tgt = context.expand(len(clips), -1), target.expand(len(clips), -1)
     if hf:
         features, pred = predict_like_hf(vit, predictor, clips, ctx, tgt)
@@ -134,17 +181,22 @@ def predict(model: str | Path, videos: list[str | Path] | torch.Tensor, context:
     return features.numpy(), pred.numpy(), context, target
 
 
-def train(recipe: str | RunConfig, out: str | Path, *, overrides: list[str] | None = None, resume: bool = False,
-          progress: bool = True) -> Path:
-    """Train a recipe (name, YAML path or RunConfig) into ``out``; ``resume=True`` continues ``out``."""
+def train(recipe: str | RunConfig | None, out: str | Path, *, overrides: list[str] | None = None,
+          resume: bool = False, progress: bool = True, allow_data_change: bool = False) -> Path:
+    """Train a recipe (name, YAML path or RunConfig) into ``out``; ``resume=True`` continues ``out`` (the recipe
+    is then ignored; data other than the run started on stop it unless ``allow_data_change``)."""
+    if resume:
+        return fit(None, out, resume=True, progress=progress, allow_data_change=allow_data_change)
     cfg = recipe if isinstance(recipe, RunConfig) else build_config(recipe_dict(recipe), overrides)
-    return fit(None if resume else cfg, out, resume=resume, progress=progress)
+    return fit(cfg, out, progress=progress)
 
 
-def evaluate(run: str | Path, data: str | None = None, *, encoder: str | None = None) -> dict:
-    """Run a run's evaluation tasks (trained vs random init vs raw input, ...); writes ``RUN/eval.json``.
-    ``encoder`` (``target``/``context``) overrides the run's ``eval.encoder``."""
-    return evaluate_run(run, data, encoder=encoder).results
+def evaluate(run: str | Path, data: str | None = None, *, encoder: str | None = None, out: str | Path | None = None,
+             settings: list[str] = ()) -> dict:
+    """Run a run's evaluation tasks (trained vs random init vs raw input, ...); writes ``RUN/eval.json`` (one on
+    other data or settings goes beside it, to ``RUN/evals/``, or to ``out``). ``encoder`` (``target``/``context``)
+    overrides the run's ``eval.encoder``, ``settings`` (``eval.KEY=VALUE``) its other evaluation settings."""
+    return evaluate_run(run, data, encoder=encoder, out=out, settings=settings).results
 
 
 def fit_predictor(run: str | Path, out: str | Path, *, steps: int = 6000, data: str | None = None, lr: float = 1e-3,

@@ -24,11 +24,15 @@ def _train_parser(sub) -> None:
     p.add_argument("--encoder", metavar="RUN", help="for recipes on a frozen encoder (vjepa2ac_*): the openjepa run "
                                                    "whose encoder to use, frozen (sets init.run)")
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--minutes", type=float, help="time budget: the schedule is fitted to it (sets train.minutes)")
-    budget.add_argument("--steps", type=int, help="schedule length in optimizer steps (sets train.steps)")
+    budget.add_argument("--minutes", type=_positive_float, help="time budget: the schedule is fitted to it after "
+                                                                "timing the first steps (sets train.minutes)")
+    budget.add_argument("--steps", type=_positive_int, help="schedule length in optimizer steps (sets train.steps)")
     p.add_argument("--seed", type=int, help="seed of initialisation, data order and masks (sets train.seed)")
     p.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR from its latest checkpoint")
-    p.add_argument("--stop-at", type=int, metavar="N", help="stop (with a checkpoint) after step N, keeping the schedule")
+    p.add_argument("--allow-data-change", action="store_true", help="with --resume: go on although the data differ "
+                   "from those the run started on (RUN/data.json); the numbers then differ from an uninterrupted run")
+    p.add_argument("--stop-at", type=_positive_int, metavar="N",
+                   help="stop (with a checkpoint) after step N, keeping the schedule")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -47,12 +51,15 @@ def _cmd_train(args) -> int:
         cfg = load_run_config(args.resume)
         cfg.train.minutes = args.minutes if args.minutes is not None else cfg.train.minutes
         cfg.train.stop_at = args.stop_at
-        fit(cfg, args.resume, resume=True, progress=not args.quiet)
+        fit(cfg, args.resume, resume=True, progress=not args.quiet, allow_data_change=args.allow_data_change)
         return 0
+    if args.allow_data_change:
+        raise ConfigError("--allow-data-change goes with --resume DIR only")
     if len(recipe) != 1:
         raise ConfigError(f"give exactly one recipe, got {recipe or 'none'}; see `openjepa recipes`")
     if args.out is None:
         raise ConfigError("--out DIR is required (the run folder to create)")
+    _refuse_flag_and_override(args, overrides)
     flags = []
     if args.data:
         flags.append(f"data.dataset={args.data}")
@@ -70,6 +77,23 @@ def _cmd_train(args) -> int:
     fit(cfg, args.out, progress=not args.quiet)
     print(f"trained: {args.out} (evaluate with: openjepa eval {args.out})")
     return 0
+
+
+FLAG_KEYS = {"data": ["data.dataset"], "encoder": ["init.run"], "minutes": ["train.minutes", "train.steps"],
+             "steps": ["train.steps", "train.minutes"], "seed": ["train.seed"], "stop_at": ["train.stop_at"]}
+
+
+def _refuse_flag_and_override(args, overrides: list[str]) -> None:
+    """A flag and an override that set the same thing (``--steps 5 train.minutes=3``): one of them would be
+    dropped, so neither is taken."""
+    from openjepa.core.errors import ConfigError
+
+    keys = {o.split("=", 1)[0].strip() for o in overrides}
+    for flag, covered in FLAG_KEYS.items():
+        clash = sorted(keys & set(covered))
+        if getattr(args, flag) is not None and clash:
+            raise ConfigError(f"--{flag.replace('_', '-')} and the override {clash[0]}=... both set "
+                              f"{covered[0].split('.')[0]} settings; give one of them")
 
 
 def _cmd_recipes(args) -> int:
@@ -108,7 +132,10 @@ def _cmd_embed(args) -> int:
     import numpy as np
 
     from openjepa.api import embed
+    from openjepa.core.errors import ConfigError
 
+    if args.out.is_dir():
+        raise ConfigError(f"--out {args.out} is a folder; give a file name (.npy, or .npz with --predictor)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.predictor:
         return _embed_with_predictor(args)
@@ -146,10 +173,12 @@ def _embed_with_predictor(args) -> int:
 def _cmd_surprise(args) -> int:
 
     from openjepa.eval.surprise import surprise_run
+    from openjepa.runs.files import check_report_target, write_json_atomic
 
+    check_report_target(args.out, ("predict_change", "clips"), "surprise")
     report = surprise_run(args.run, data=args.data, quadruplets=args.quadruplets)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    write_json_atomic(args.out, report)
     if "pairwise_accuracy" in report:
         print(f"intuitive-physics quadruplets ({report['quadruplets']}): "
               f"pairwise accuracy {report['pairwise_accuracy']:.3f}, "
@@ -171,11 +200,9 @@ def _cmd_fit_predictor(args) -> int:
 
 
 def _cmd_export_hf(args) -> int:
-    from openjepa.api import load
-    from openjepa.interop.hf_ijepa import export_hf_ijepa
+    from openjepa.api import export_hf
 
-    vit = load(args.run, encoder=args.encoder)
-    export_hf_ijepa(vit, args.out, vit.input_mean, vit.input_std)
+    export_hf(args.run, args.out, encoder=args.encoder)
     print(f"wrote {args.out} (load with transformers.IJepaModel.from_pretrained)")
     return 0
 
@@ -220,24 +247,33 @@ def _cmd_plan(args) -> int:
         if getattr(args, key) is not None:
             overrides[key] = getattr(args, key)
     if args.planner_args:
-        overrides["planner_args"] = json.loads(args.planner_args)
+        overrides["planner_args"] = _json_object(args.planner_args, "--planner-args")
     report = plan_run(args.run, env=args.env, episodes=args.episodes, planner=args.planner, out=args.out,
                       seed=args.seed, threads=args.threads, overrides=overrides, progress=not args.quiet)
     print(json.dumps({k: v for k, v in report.items() if not isinstance(v, dict)}, indent=2))
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the problem on the first line of stderr (usage follows as a hint), exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n(see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="openjepa", description="Joint Embedding Predictive Architectures: "
+    parser = _Parser(prog="openjepa", description="Joint Embedding Predictive Architectures: "
                                      "train, evaluate and use JEPA encoders.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--debug", action="store_true", help="on an error, show the Python traceback (anywhere "
+                                                             "on the line)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("demo", help="train a small I-JEPA on built-in shapes, evaluate it, write a report",
                        description="Train ijepa_tiny on the built-in shapes dataset within a time budget, then "
                                    "compare linear/kNN/low-shot accuracy with the random-init encoder and raw pixels.")
     p.add_argument("--out", type=Path, help="output folder (default: runs/demo-<time>)")
-    p.add_argument("--minutes", type=float, default=6.5, help="training time budget (default 6.5)")
+    p.add_argument("--minutes", type=_positive_float, default=6.5, help="training time budget (default 6.5)")
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("recipes", help="list the recipes, or print one", description=(
@@ -260,7 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="evaluation settings to change, e.g. eval.probe_flips=none eval.attentive_epochs=20")
     p.add_argument("--data", help="evaluate on this dataset instead of the run's (same channels)")
     p.add_argument("--encoder", choices=["target", "context"],
-                   help="which encoder to probe (default: the run's eval.encoder, 'target' for I-JEPA)")
+                   help="which encoder to probe (default: the run's eval.encoder in its config.yaml; the tiny "
+                        "I-JEPA and V-JEPA recipes probe 'context', the others 'target')")
     p.add_argument("--out", type=Path, help="write the results here instead of RUN/eval.json")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     p.set_defaults(func=_cmd_eval)
@@ -276,9 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tokens", action="store_true", help="save per-token features instead of their mean")
     p.add_argument("--per-step", action="store_true", help="video: encode each time step of a clip on its own, "
                    "as eval.tokens=step does (vjepa_tiny's runs are evaluated so)")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=_positive_int, default=256, help="inputs per forward pass (default 256)")
     p.add_argument("--predictor", action="store_true", help="also predict target tokens from context tokens")
-    p.add_argument("--context-steps", type=int, help="with --predictor: the first K token time steps are the "
+    p.add_argument("--context-steps", type=_positive_int, help="with --predictor: the first K token time steps are the "
                    "context and the rest the target (default: half)")
     p.add_argument("--masks", type=Path, help="with --predictor: an .npz of token-id arrays 'context' and 'target'")
     p.set_defaults(func=_cmd_embed)
@@ -308,13 +345,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=_positive_int, default=6000,
                    help="optimizer steps (default 6000: about 15 min for vjepa_tiny on 2 CPU cores)")
     p.add_argument("--data", help="clips to fit on: a built-in name or a video folder (default: the run's dataset)")
-    p.add_argument("--lr", type=float, default=1e-3, help="AdamW peak learning rate, cosine to 0 (default 1e-3)")
+    p.add_argument("--lr", type=_positive_float, default=1e-3, help="AdamW peak learning rate, cosine to 0 (default 1e-3)")
     p.add_argument("--batch-size", type=_positive_int, default=64, help="clips per step (default 64)")
     p.add_argument("--seed", type=int, default=0, help="seed of the clip order (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_fit_predictor)
 
     _world_parsers(sub)
+    _use_parsers(sub)
 
     p = sub.add_parser("export-hf", help="export a run's encoder as an HF I-JEPA folder", description=(
         "Write config.json, model.safetensors and preprocessor_config.json that "
@@ -332,8 +370,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--world", action="store_true", help="time LeWorldModel training steps and CEM planning calls "
                                                         "(lewm_tworoom_tiny, 1 and 2 threads)")
     p.add_argument("--precision", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
-    p.add_argument("--steps", type=int, default=5, help="timed steps per setting (default 5)")
-    p.add_argument("--batch-size", type=int, default=64, help="batch size (default 64; use 2-4 for --video large on a CPU)")
+    p.add_argument("--steps", type=_positive_int, default=5, help="timed steps per setting (default 5)")
+    p.add_argument("--batch-size", type=_positive_int, default=64, help="batch size (default 64; use 2-4 for --video large on a CPU)")
     p.set_defaults(func=_cmd_bench)
     return parser
 
@@ -343,13 +381,13 @@ def _world_parsers(sub) -> None:
         "Run a policy in an environment and record frames, actions and states into a trajectory store "
         "(documented in openjepa.data.trajectories.store) that `openjepa train lewm_...` reads with --data."))
     p.add_argument("env", help="environment: tworoom, reach (built in), pusht or reacher (their pip extras)")
-    p.add_argument("--episodes", type=int, required=True, help="number of episodes")
+    p.add_argument("--episodes", type=_positive_int, required=True, help="number of episodes")
     p.add_argument("--policy", default="random", help="random, noisy_expert, expert or straight_line, or several comma-separated, "
                                                    "taken in turn per episode (default random)")
     p.add_argument("--out", type=Path, required=True, help="store folder to write")
     p.add_argument("--seed", type=int, default=0, help="episode e uses seed + e (default 0)")
-    p.add_argument("--image-size", type=int, default=32, help="frame side in pixels (default 32)")
-    p.add_argument("--max-steps", type=int, default=200, help="environment steps per episode at most (default 200)")
+    p.add_argument("--image-size", type=_positive_int, default=32, help="frame side in pixels (default 32)")
+    p.add_argument("--max-steps", type=_positive_int, default=200, help="environment steps per episode at most (default 200)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing store (only once the new one is complete)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_collect)
@@ -361,18 +399,110 @@ def _world_parsers(sub) -> None:
         "(default RUN/plan.json), RUN/plots/plan_episodes.png and RUN/plots/energy_landscape.png."))
     p.add_argument("run", type=Path, help="world-model run folder")
     p.add_argument("--env", help="environment (default: the run's method.plan.env)")
-    p.add_argument("--episodes", type=int, default=50, help="episodes (default 50)")
+    p.add_argument("--episodes", type=_positive_int, default=50, help="episodes (default 50)")
     p.add_argument("--planner", help="a registered planner: cem, mppi or grad (default: the run's method.plan.planner)")
     p.add_argument("--planner-args", help='planner settings as JSON, e.g. \'{"samples": 300, "iterations": 30}\'')
-    p.add_argument("--horizon", type=int, help="plan horizon in model steps")
-    p.add_argument("--execute", type=int, help="model steps executed per plan")
+    p.add_argument("--horizon", type=_positive_int, help="plan horizon in model steps")
+    p.add_argument("--execute", type=_positive_int, help="model steps executed per plan")
     p.add_argument("--cost", choices=["sum", "terminal"], help="latent distance summed over the horizon or at its end")
-    p.add_argument("--max-steps", type=int, help="environment steps per episode")
+    p.add_argument("--max-steps", type=_positive_int, help="environment steps per episode")
     p.add_argument("--seed", type=int, default=1000, help="episode e uses seed + e (default 1000)")
-    p.add_argument("--threads", type=int, help="torch threads (on a busy 2-core machine one can beat two)")
+    p.add_argument("--threads", type=_positive_int, help="torch threads (on a busy 2-core machine one can beat two)")
     p.add_argument("--out", type=Path, help="report file (default RUN/plan.json)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_plan)
+
+
+def _use_parsers(sub) -> None:
+    models = "openjepa run folder, or HF I-JEPA / V-JEPA 2 folder (transformers' save_pretrained)"
+    p = sub.add_parser("classify", help="classify images or videos with a run's probe or an HF head", description=(
+        "Print one line per input: PATH<TAB>CLASS<TAB>PROBABILITY. An openjepa run classifies with the probe that "
+        "`openjepa eval RUN` fitted on its encoder and saved as RUN/eval.probe.safetensors: image runs with the "
+        "linear probe on mean-pooled features, video runs with the attentive probe on the tokens of the centred "
+        "clip of each video. An HF IJepaForImageClassification folder classifies with its own head (on the mean "
+        "of the last hidden states, as transformers does); a folder without a head is refused."))
+    p.add_argument("model", type=Path, help=models)
+    p.add_argument("inputs", nargs="+", type=Path, help="image or video files")
+    p.add_argument("--probe", type=Path, help="another evaluation's probe file (e.g. RUN/evals/NAME.probe.safetensors)")
+    p.add_argument("--batch-size", type=_positive_int, default=256, help="inputs per forward pass (default 256)")
+    p.set_defaults(func=_cmd_classify)
+
+    p = sub.add_parser("similarity", help="cosine similarity of two images or videos", description=(
+        "Print the cosine similarity (-1 to 1) of the mean-pooled features of two images, or of the centred clips "
+        "of two videos, as transformers' I-JEPA example computes it."))
+    p.add_argument("model", type=Path, help=models)
+    p.add_argument("a", type=Path, help="image or video file")
+    p.add_argument("b", type=Path, help="image or video file")
+    p.add_argument("--per-step", action="store_true", help="video: encode each time step of a clip on its own")
+    p.set_defaults(func=_cmd_similarity)
+
+    p = sub.add_parser("search", help="find the images or videos of a folder nearest to query files", description=(
+        "Print the K files of FOLDER (and its subfolders) nearest to each query by cosine similarity of mean-pooled "
+        "features, best first, as PATH<TAB>SCORE lines: images for image encoders, videos (the centred clip of "
+        "each) for video encoders. With several queries each block of K lines follows a '# QUERY' line. The "
+        "folder's features are cached in FOLDER/.openjepa-cache/, one index per model, re-encoding only files "
+        "that changed (all of them when the model's weights changed); a folder that cannot be written to is "
+        "searched without a cache."))
+    p.add_argument("model", type=Path, help=models)
+    p.add_argument("queries", nargs="+", type=Path, metavar="QUERY", help="image or video files to search for")
+    p.add_argument("--in", dest="folder", type=Path, required=True, metavar="FOLDER", help="folder to search")
+    p.add_argument("-k", type=int, default=5, help="results per query (default 5)")
+    p.add_argument("--per-step", action="store_true", help="video: encode each time step of a clip on its own")
+    p.add_argument("--batch-size", type=_positive_int, default=256, help="inputs per forward pass (default 256)")
+    p.set_defaults(func=_cmd_search)
+
+
+def _cmd_classify(args) -> int:
+    from openjepa.apps.classify import classify
+
+    for path, (name, probability) in zip(args.inputs, classify(args.model, args.inputs, probe=args.probe,
+                                                                batch_size=args.batch_size)):
+        print(f"{path}\t{name}\t{probability:.4f}")
+    return 0
+
+
+def _cmd_similarity(args) -> int:
+    from openjepa.apps.similarity import similarity
+
+    print(f"{similarity(args.model, args.a, args.b, per_step=args.per_step):.6f}")
+    return 0
+
+
+def _cmd_search(args) -> int:
+    from openjepa.apps.search import search
+
+    found = search(args.model, args.queries, args.folder, k=args.k, per_step=args.per_step, batch_size=args.batch_size)
+    for query, matches in zip(args.queries, found):
+        if len(args.queries) > 1:
+            print(f"# {query}")
+        for path, score in matches:
+            print(f"{path}\t{score:.6f}")
+    return 0
+
+
+def _json_object(text: str, flag: str) -> dict:
+    """``text`` parsed as a JSON object, or a one-line ConfigError naming ``flag``."""
+    from openjepa.core.errors import ConfigError
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{flag} is not valid JSON ({err.msg} at character {err.pos}); expected an object such as "
+                          f"'{{\"samples\": 300}}'") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{flag} must be a JSON object of settings such as '{{\"samples\": 300}}', got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    """An argparse type: a number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got '{text}'")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -387,6 +517,11 @@ def _positive_int(text: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """The ``openjepa`` command. A refused input exits 2 and a failure during the work exits 1, each with one line
+    on stderr (the traceback only with ``--debug``, which may stand anywhere on the line)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:  # key=value overrides may follow the options of `train`
@@ -395,14 +530,28 @@ def main(argv: list[str] | None = None) -> None:
         args.args += extra
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s: %(message)s")
     logging.getLogger("matplotlib").setLevel(logging.WARNING)
-    from openjepa.core.errors import USER_ERRORS
+    from openjepa.core.errors import USER_ERRORS, WorkFailed
 
     try:
         code = args.func(args)
     except USER_ERRORS as err:
-        print(f"openjepa: error: {err}", file=sys.stderr)
-        code = 2
+        if debug:
+            raise
+        print(f"openjepa: error: {_one_line(err)}", file=sys.stderr)
+        code = 1 if isinstance(err, WorkFailed) else 2
     except KeyboardInterrupt as err:
         print(f"openjepa: interrupted{': ' + str(err) if str(err) else ''}", file=sys.stderr)
         code = 130
+    except Exception as err:  # noqa: BLE001 - the last line of defence: one line, not a traceback
+        if debug:
+            raise
+        print(f"openjepa: failed: {type(err).__name__}: {_one_line(err)} (openjepa --debug ... shows where)",
+              file=sys.stderr)
+        code = 1
     sys.exit(code)
+
+
+def _one_line(err: BaseException) -> str:
+    """An exception's message on one line."""
+    text = str(err).strip() or type(err).__name__
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())

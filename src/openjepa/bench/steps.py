@@ -16,10 +16,12 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from openjepa.core.device import pick_device
+from openjepa.core.errors import ConfigError, suggest
 from openjepa.core.spec import InputSpec
 from openjepa.data.images import ImageSet
 from openjepa.data.loader import TrainBatches
 from openjepa.data.sprites import VideoSet
+from openjepa.nn.vit import VIT_SIZES
 from openjepa.optim.adamw import build_optimizer
 from openjepa.runs.build import build_method
 from openjepa.runs.config import RunConfig, build_config, recipe_dict
@@ -146,6 +148,10 @@ def time_training_step(cfg: RunConfig, data, batch_size: int, steps: int,
 
 def run_bench(sizes: list[str], precisions: list[str], *, steps: int = 5, batch_size: int = 64, image_size: int = 64,
               patch: int = 8, device: str = "auto", video: bool = False) -> list[dict]:
+    valid = ["tiny", "large"] if video else list(VIT_SIZES)
+    for size in sizes:
+        if size not in valid:
+            raise ConfigError(f"unknown size '{size}' for --sizes{suggest(size, valid, 'sizes')}")
     dev = pick_device(device)
     what = ("V-JEPA training step (tiny: vjepa_tiny on 8x32x32 clips; large: vjepa_vitl16 on 16x224x224)" if video
             else f"I-JEPA training step, {image_size}px images, patch {patch}")

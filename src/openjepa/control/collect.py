@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from openjepa.data.trajectories.store import TrajectoryStore, TrajectoryWriter
+from openjepa.core.errors import ConfigError
+from openjepa.data.trajectories.store import TrajectoryStore, TrajectoryWriter, check_store_target
 
 log = logging.getLogger("openjepa")
 
@@ -58,9 +59,11 @@ def collect(env: str | Any, episodes: int, policy: str | Any = "random", out: st
     goals reached per episode.
     """
     if out is None:
-        raise TypeError("collect() needs out=PATH, the folder to write the trajectory store to")
-    if episodes < 1 or max_steps < 1:
-        raise ValueError(f"episodes and max_steps must be >= 1, got episodes={episodes}, max_steps={max_steps}")
+        raise ConfigError("collect() needs out=PATH, the folder to write the trajectory store to")
+    for name, value in (("episodes", episodes), ("max_steps", max_steps), ("image_size", image_size)):
+        if value < 1:
+            raise ConfigError(f"{name} (--{name.replace('_', '-')}) must be >= 1, got {value}")
+    check_store_target(Path(out), overwrite)
     env_name = env if isinstance(env, str) else getattr(getattr(env, "spec", None), "id", None)
     policy_name = policy if isinstance(policy, str) else type(policy).__name__
     from openjepa.control.envs import make_env, make_policy

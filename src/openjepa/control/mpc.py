@@ -19,7 +19,6 @@ import numpy as np
 import torch
 
 from openjepa.control.planners import make_planner
-from openjepa.control.registry import PLANNERS
 from openjepa.core.errors import ConfigError
 from openjepa.core.protocols import WorldModel
 
@@ -40,7 +39,7 @@ class PlanConfig:
     env: str = "tworoom"
 
     def validate(self) -> None:
-        PLANNERS.get(self.planner)  # an unknown planner is a ConfigError naming the nearest one
+        make_planner(self.planner, **self.planner_args)  # an unknown planner or setting: a ConfigError
         if not 1 <= self.execute <= self.horizon:
             raise ConfigError(f"plan.execute must lie in [1, plan.horizon={self.horizon}], got {self.execute}")
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from openjepa.control.registry import PLANNERS
+from openjepa.core.errors import ConfigError, suggest
 
 Cost = Callable[[torch.Tensor], torch.Tensor]
 
@@ -153,5 +154,8 @@ def make_planner(name: str, **kwargs) -> CEM | MPPI | GradientPlanner:
     fields = cls.__dataclass_fields__
     unknown = sorted(set(kwargs) - set(fields))
     if unknown:
-        raise ValueError(f"{name} planner has no setting {', '.join(unknown)}; it has {', '.join(fields)}")
-    return cls(**{k: int(v) if fields[k].type == "int" else v for k, v in kwargs.items()})
+        raise ConfigError(f"{name} planner has no setting {unknown[0]}{suggest(unknown[0], list(fields), 'settings')}")
+    try:
+        return cls(**{k: int(v) if fields[k].type == "int" else v for k, v in kwargs.items()})
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{name} planner settings {kwargs}: {err}") from None

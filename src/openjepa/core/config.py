@@ -130,8 +130,9 @@ def from_dict(cls: type, data: dict, where: str = "config") -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = [k for k in data if k not in fields]
     if unknown:
-        key = unknown[0]
-        raise ConfigError(f"unknown config key '{where}.{key}'{suggest(str(key), list(fields))}")
+        prefix = "" if where == "config" else f"{where.removeprefix('config.')}."
+        raise ConfigError(f"unknown config key '{prefix}{unknown[0]}'"
+                          f"{suggest(f'{prefix}{unknown[0]}', [prefix + name for name in fields])}")
     kwargs = {name: _coerce(value, hints[name], f"{where}.{name}") for name, value in data.items()}
     try:
         obj = cls(**kwargs)
@@ -144,6 +145,14 @@ def from_dict(cls: type, data: dict, where: str = "config") -> Any:
         except ValueError as err:
             raise ConfigError(f"{where}: {err}") from None
     return obj
+
+
+def check_minimums(section: str, obj: Any, **minimums: float) -> None:
+    """Raise ``ValueError`` naming ``section.field`` for a set field below its minimum (None fields pass)."""
+    for name, low in minimums.items():
+        value = getattr(obj, name)
+        if value is not None and value < low:
+            raise ValueError(f"{section}.{name} must be >= {low}, got {value}")
 
 
 def to_dict(obj: Any) -> Any:
@@ -172,7 +181,12 @@ def parse_overrides(items: list[str]) -> dict:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"override '{item}' conflicts with another override")
-        node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
+        try:
+            node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as err:
+            problem = getattr(err, "problem", None) or "unreadable"
+            raise ConfigError(f"override '{item}': the value is not valid YAML ({problem}); quote it or fix the "
+                              f"brackets, e.g. {key}='[1, 2]'") from None
     return out
 
 

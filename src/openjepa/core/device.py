@@ -4,14 +4,27 @@ from __future__ import annotations
 
 import torch
 
+from openjepa.core.errors import ConfigError
+
+
+def check_device(name: str) -> None:
+    """Refuse a device name torch does not know (``auto`` is ours), with one line."""
+    if name == "auto":
+        return
+    try:
+        torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"unknown device '{name}': expected auto, cpu, cuda, cuda:N or mps") from None
+
 
 def pick_device(name: str, local_rank: int = 0) -> torch.device:
     """``auto`` (CUDA when available), ``cpu``, ``cuda`` (the process's local GPU) or any torch device name."""
+    check_device(name)
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda":
         if not torch.cuda.is_available():
-            raise RuntimeError("train.device=cuda but no CUDA device is available")
+            raise ConfigError("device cuda was asked for but no CUDA device is available; use cpu or auto")
         return torch.device("cuda", local_rank)
     return torch.device(name)
 

@@ -25,6 +25,10 @@ class TrainingError(RuntimeError):
     """A run cannot start or go on (non-finite loss, a run folder in the way, a folder that is not a run, ...)."""
 
 
+class WorkFailed(TrainingError):
+    """The work itself failed on valid input (a loss that became non-finite, ...); the CLI exits 1, not 2."""
+
+
 class MissingExtraError(ImportError, ConfigError):
     """A part whose pip extra is not installed."""
 

@@ -94,6 +94,12 @@ def load_image_folder(root: str | Path, *, image_size: int | None = None, test_f
         train, test = (ImageSet(s.images.expand(-1, channels, -1, -1).contiguous(), s.labels, s.classes)
                        for s in (train, test))
         return ImageData(root.name, train, test)
+    if (root / "train").is_dir() or (root / "test").is_dir():
+        if not (root / "train").is_dir():
+            raise DataError(f"{root} has test/ but no train/ folder; expected train/<class>/ beside test/<class>/")
+        log.info("%s has train/ but no test/: the test split is empty (evaluation needs one)", root)
+        train = read_class_folder(root / "train", image_size=image_size, skip_corrupt=skip_corrupt)
+        return ImageData(root.name, train, train.subset(np.arange(0)))
     full = read_class_folder(root, image_size=image_size, skip_corrupt=skip_corrupt)
     if not full.labeled:
         return ImageData(root.name, full, full.subset(np.arange(0)))

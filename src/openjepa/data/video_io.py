@@ -151,6 +151,18 @@ def _check_args(frames: int, frame_step: int, fps: float | None, start: int | No
         raise ValueError(f"start must be >= 0, got {start}")
 
 
+_warned_short: set[int] = set()
+
+
+def _warn_short(path: Path, found: int, frames: int) -> None:
+    """Say once per process and clip length that videos are too short for the clip and repeat their last frame."""
+    if frames not in _warned_short:
+        _warned_short.add(frames)
+        log.warning("%s gives %d of the %d frames a clip needs (at this frame_step / fps): its last frame is "
+                    "repeated, here and for any other video as short (lower data.frames or data.frame_step)",
+                    path, found, frames)
+
+
 def read_clip(path: str | Path, frames: int, frame_step: int = 1, fps: float | None = None, start: int | None = None,
               size: int | None = None, rng: np.random.Generator | None = None, position: float = 0.5) -> torch.Tensor:
     """uint8 ``(3, frames, H, W)`` clip (``(3, frames, size, size)`` with ``size``).
@@ -178,6 +190,8 @@ def read_clip(path: str | Path, frames: int, frame_step: int = 1, fps: float | N
             picked, last = _pick_times(indexed, frames, fps, rate)
         if last is None:
             raise VideoReadError(f"cannot decode video {path}: no frames could be decoded")
+        if len(picked) < frames:
+            _warn_short(path, len(picked), frames)
         picked += [last] * (frames - len(picked))
         arrays = {id(f): _to_array(f, size) for f in picked}
     clip = np.stack([arrays[id(f)] for f in picked])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -89,12 +90,10 @@ class AttentiveProbeConfig:
         return lr, warmup
 
 
-def _standardize_tokens(train: torch.Tensor, *others: torch.Tensor) -> list[torch.Tensor]:
-    """Per-feature mean/std of (up to 4096 items' worth of) the training tokens ``(N, [V,] L, D)``, applied to every
-    split (features stay in their dtype)."""
+def _token_stats(train: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-feature ``(mean, std)`` ``(D,)`` of (up to 4096 items' worth of) the training tokens ``(N, [V,] L, D)``."""
     flat = train[: 4096].flatten(0, -2)[: 4096 * train.shape[-2]].float()
-    mean, std = flat.mean(0), flat.std(0).clamp_min(1e-6)
-    return [((x.float() - mean) / std).to(x.dtype) for x in (train, *others)]
+    return flat.mean(0), flat.std(0).clamp_min(1e-6)
 
 
 def _train(x: torch.Tensor, y: torch.Tensor, classes: int, cfg: AttentiveProbeConfig,
@@ -129,8 +128,9 @@ def _accuracy(model: AttentiveClassifier, views: list[torch.Tensor], y: torch.Te
 
 
 def attentive_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor | list[torch.Tensor],
-                    test_y: torch.Tensor, config: AttentiveProbeConfig | None = None) -> dict[str, float]:
-    """Test accuracy of an attentive probe on tokens ``(N, L, D)`` with integer labels ``(N,)``.
+                    test_y: torch.Tensor, config: AttentiveProbeConfig | None = None) -> dict[str, Any]:
+    """Test accuracy of an attentive probe on tokens ``(N, L, D)`` with integer labels ``(N,)``, and the probe:
+    ``model`` (an :class:`AttentiveClassifier`) reads tokens standardised by ``mean`` and ``std`` ``(D,)``.
 
     ``train_x`` may also hold V augmented views of each item, ``(N, V, L, D)`` with labels ``(N, V)`` (e.g. the
     clip flipped, and its label turned with it): each epoch trains on one view per item, drawn at random.
@@ -146,7 +146,8 @@ def attentive_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.
         raise ValueError(f"attentive probes need token features (N, L, D) (or (N, V, L, D) views with labels "
                          f"(N, V)) of one shape and one test label per item, got {tuple(train_x.shape)}, labels "
                          f"{tuple(train_y.shape)}, test {[tuple(v.shape) for v in views]}, labels {tuple(test_y.shape)}")
-    train_x, *views = _standardize_tokens(train_x, *views)
+    mean, std = _token_stats(train_x)
+    train_x, *views = [((x.float() - mean) / std).to(x.dtype) for x in (train_x, *views)]  # dtypes kept
     classes = int(max(train_y.max(), test_y.max())) + 1
     perm = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(cfg.seed))
     n_val = max(classes, len(train_x) // 10)
@@ -159,4 +160,5 @@ def attentive_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.
     else:
         best = grid[0]
     model = _train(train_x, train_y, classes, cfg, *best)
-    return {"accuracy": _accuracy(model, views, test_y), "weight_decay": best[0], "warmup": cfg.schedule(best[1])[1]}
+    return {"accuracy": _accuracy(model, views, test_y), "weight_decay": best[0], "warmup": cfg.schedule(best[1])[1],
+            "model": model, "mean": mean, "std": std}

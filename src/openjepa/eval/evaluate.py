@@ -3,6 +3,8 @@ lists), each beside its baselines measured in the same run -> ``RUN/eval.json`` 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 from dataclasses import dataclass, replace
@@ -22,7 +24,7 @@ from openjepa.methods.registry import METHODS
 from openjepa.modalities.registry import MODALITIES, load_data
 from openjepa.runs.build import load_trained_method, random_init_method
 from openjepa.runs.config import RunConfig, build_config, config_dict
-from openjepa.runs.files import write_json_atomic
+from openjepa.runs.files import save_safetensors_atomic, write_json_atomic
 
 log = logging.getLogger("openjepa")
 
@@ -103,19 +105,64 @@ def evaluate_run(run_dir: str | Path, data_path: str | None = None, *, device: s
                     "(the EMA has not caught up in this run's steps); eval.encoder=context (openjepa eval "
                     "--encoder context) probes the encoder the loss trained", lag)
     ctx = EvalContext(cfg, run_dir, trained, random_init, data, device)
+    evaluated = {"data": data.name if data_path is None else str(data_path), "encoder": cfg.eval.encoder,
+                 "settings": sorted(settings)}
+    json_path, primary = evaluation_path(run_dir, out, evaluated, default_data=data_path is None)
     results: dict = {}
     meta: dict = {"encoder": cfg.eval.encoder, "target_lag": lag}
     for task in tasks:
         found = task.run(ctx)
         meta.update(found.pop("meta", {}))
         results.update(found)
-    results["meta"] = {**meta, "seconds": round(time.perf_counter() - started, 1)}
+    results["meta"] = {**meta, "evaluated": evaluated, "seconds": round(time.perf_counter() - started, 1)}
     table = "\n\n".join(task.table(results) for task in tasks)
-    if out:
-        write_json_atomic(Path(out), results)
-    else:
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(json_path, results)
+    for name, (tensors, metadata) in ctx.artifacts.items():
+        save_safetensors_atomic(artifact_path(json_path, name), tensors, metadata)
+    if not primary and out is None:
+        log.info("RUN/eval.json holds an evaluation with other data or settings; this one went to %s", json_path)
+    if primary:
         for task in tasks:
             task.pictures(ctx)
-        write_json_atomic(run_dir / "eval.json", results)
-        write_report(run_dir, table, sorted((run_dir / "plots").glob("*.png")))
+        write_report(run_dir, table, sorted((run_dir / "plots").glob("*.png")), results=results)
     return Evaluation(results, table)
+
+
+def artifact_path(json_path: Path, name: str) -> Path:
+    """Where an evaluation written to ``json_path`` keeps its artifact ``name``: ``eval.json`` ->
+    ``eval.probe.safetensors``."""
+    return json_path.with_name(f"{json_path.stem}.{name}.safetensors")
+
+
+def evaluation_path(run_dir: Path, out: str | Path | None, evaluated: dict, *, default_data: bool
+                    ) -> tuple[Path, bool]:
+    """Where to write an evaluation, and whether it is the run's own (``RUN/eval.json`` with the report).
+
+    An evaluation never replaces one of other data or settings: ``out`` must be new or hold the same evaluation;
+    without ``out``, one on other data or settings than ``RUN/eval.json``'s goes to ``RUN/evals/<data>-<hash>.json``.
+    """
+    if out is not None:
+        out = Path(out)
+        if out.is_dir():
+            raise ConfigError(f"--out {out} is a folder; give a .json file name")
+        if out.exists() and evaluated_as(out) != evaluated:
+            raise ConfigError(f"--out {out} exists and is not an evaluation of this run with these settings; "
+                              f"give another --out (nothing was overwritten)")
+        return out, False
+    own = run_dir / "eval.json"
+    previous = evaluated_as(own) if own.exists() else evaluated
+    if previous == evaluated or (previous is None and default_data):
+        return own, True
+    digest = hashlib.sha256(json.dumps(evaluated, sort_keys=True).encode()).hexdigest()[:8]
+    path = run_dir / "evals" / f"{Path(evaluated['data']).name}-{digest}.json"
+    return path, False
+
+
+def evaluated_as(path: Path) -> dict | None:
+    """What an ``eval.json`` says it evaluated (``meta.evaluated``); None for one of an earlier version or
+    a file that is not an evaluation."""
+    try:
+        return json.loads(path.read_text()).get("meta", {}).get("evaluated")
+    except (OSError, ValueError, AttributeError):
+        return None

@@ -8,10 +8,17 @@ import torch
 from torch import nn
 
 
+def as_unit_float(x: torch.Tensor) -> torch.Tensor:
+    """Pixels as float in [0, 1]: uint8 (0-255) divided by 255, floats (already in [0, 1]) as they are; never
+    in place, so the caller's tensor is left unchanged."""
+    return x.float().div(255) if x.dtype == torch.uint8 else x.float()
+
+
 @torch.no_grad()
 def encoder_features(encoder: nn.Module, normalize: nn.Module, images: torch.Tensor, *, pool: bool = True,
                      batch_size: int = 512, device: torch.device | str = "cpu", bf16: bool = False) -> torch.Tensor:
-    """uint8 images ``(N, C, H, W)`` -> ``(N, D)`` mean-pooled features, or ``(N, T, D)`` tokens if not ``pool``.
+    """Images ``(N, C, H, W)`` (uint8, or float in [0, 1]) -> ``(N, D)`` mean-pooled features, or ``(N, T, D)``
+    tokens if not ``pool``.
 
     Returned as float32 on the CPU.
     """
@@ -22,7 +29,7 @@ def encoder_features(encoder: nn.Module, normalize: nn.Module, images: torch.Ten
     out = []
     with cast:
         for start in range(0, len(images), batch_size):
-            x = images[start : start + batch_size].to(device).float().div_(255)
+            x = as_unit_float(images[start : start + batch_size].to(device))
             tokens = encoder(normalize(x)).float()
             out.append((tokens.mean(1) if pool else tokens).cpu())
     encoder.train(was_training)
@@ -30,5 +37,5 @@ def encoder_features(encoder: nn.Module, normalize: nn.Module, images: torch.Ten
 
 
 def raw_features(images: torch.Tensor) -> torch.Tensor:
-    """uint8 images ``(N, C, H, W)`` -> flattened pixels ``(N, C*H*W)`` in [0, 1]."""
-    return images.reshape(len(images), -1).float().div_(255)
+    """Images ``(N, C, H, W)`` (uint8, or float in [0, 1]) -> flattened pixels ``(N, C*H*W)`` in [0, 1]."""
+    return as_unit_float(images.reshape(len(images), -1))

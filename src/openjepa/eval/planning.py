@@ -17,7 +17,7 @@ from openjepa.control.registry import ENVS
 from openjepa.core.errors import TrainingError
 from openjepa.core.protocols import WorldModel
 from openjepa.runs.build import load_trained_method
-from openjepa.runs.files import write_json_atomic
+from openjepa.runs.files import check_report_target, write_json_atomic
 
 log = logging.getLogger("openjepa")
 
@@ -30,6 +30,8 @@ def plan_run(run_dir: str | Path, *, env: str | None = None, episodes: int = 50,
     ``RUN/plots/plan_episodes.png``, and for envs whose state is a 2-D position ``RUN/plots/energy_landscape.png``.
     ``overrides``: settings of the run's plan config to change."""
     run_dir = Path(run_dir)
+    out = Path(out) if out else run_dir / "plan.json"
+    check_report_target(out, ("success_rate",), "planning")
     cfg, model = load_trained_method(run_dir, "cpu")
     if not isinstance(model, WorldModel):
         raise TrainingError(f"{run_dir} is a '{cfg.method.name}' run; planning needs a world model (lewm or vjepa2ac "
@@ -56,7 +58,6 @@ def plan_run(run_dir: str | Path, *, env: str | None = None, episodes: int = 50,
     save_plan_episodes(planned[:4], model, plots / "plan_episodes.png")
     if ENVS.info(config.env).get("landscape"):
         save_energy_landscape(model, factory(), seed, config, cfg.data.frame_step, plots / "energy_landscape.png")
-    out = Path(out) if out else run_dir / "plan.json"
     write_json_atomic(out, report)
     beside = ", ".join(f"{name.replace('_', ' ')} {report[f'{name}_success_rate']:.2f}" for name in baselines)
     log.info("success %.2f (%s); %.3f s per plan; %s", report["success_rate"], beside, report["mean_plan_seconds"],

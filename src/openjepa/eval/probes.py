@@ -7,14 +7,21 @@ trained encoder, the random-init encoder and raw pixels are read the same way.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
 WEIGHT_DECAYS = (1e-5, 1e-4, 1e-3, 1e-2)
 
 
+def feature_stats(train: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-feature ``(mean, std)`` ``(D,)`` of training features ``(N, D)``, the std kept from 0."""
+    return train.mean(0), train.std(0).clamp_min(1e-6)
+
+
 def standardize(train: torch.Tensor, *others: torch.Tensor) -> list[torch.Tensor]:
-    mean, std = train.mean(0), train.std(0).clamp_min(1e-6)
+    mean, std = feature_stats(train)
     return [(x - mean) / std for x in (train, *others)]
 
 
@@ -43,9 +50,12 @@ def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 
 
 def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
-                 *, seed: int = 0) -> dict[str, float]:
-    """Test accuracy of a logistic regression whose L2 strength is picked on 10% of the training split."""
-    train_x, test_x = standardize(train_x, test_x)
+                 *, seed: int = 0) -> dict[str, Any]:
+    """Test accuracy of a logistic regression whose L2 strength is picked on 10% of the training split, and the
+    fitted ``head`` on unstandardised features: ``weight (K, D)``, ``bias (K,)``, ``mean``, ``std (D,)``, logits
+    ``((x - mean) / std) @ weight.T + bias``."""
+    mean, std = feature_stats(train_x)
+    train_x, test_x = (train_x - mean) / std, (test_x - mean) / std
     num_classes = int(max(train_y.max(), test_y.max())) + 1
     perm = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(seed))
     n_val = max(num_classes, len(train_x) // 10)
@@ -54,7 +64,8 @@ def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Ten
               for wd in WEIGHT_DECAYS}
     best = max(scores, key=lambda wd: (scores[wd], wd))
     model = fit_logistic(train_x, train_y, num_classes, best)
-    return {"accuracy": accuracy(model, test_x, test_y), "weight_decay": best}
+    head = {"weight": model.weight.detach(), "bias": model.bias.detach(), "mean": mean, "std": std}
+    return {"accuracy": accuracy(model, test_x, test_y), "weight_decay": best, "head": head}
 
 
 @torch.no_grad()

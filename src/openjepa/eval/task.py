@@ -7,7 +7,7 @@ tasks are its modality's ``eval_tasks`` and its method's, unless its ``eval.task
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -20,7 +20,9 @@ from openjepa.runs.config import RunConfig
 @dataclass
 class EvalContext:
     """``trained``: the run's method with its latest weights; ``random_init``: the same method as its training
-    started; ``data``: both splits, read by the run's modality at the run's input spec."""
+    started; ``data``: both splits, read by the run's modality at the run's input spec. ``artifacts``: what tasks
+    fitted and want kept, by name: ``(tensors, string metadata)``, saved beside the results (``eval.json`` ->
+    ``eval.<name>.safetensors``)."""
 
     cfg: RunConfig
     run_dir: Path
@@ -28,6 +30,7 @@ class EvalContext:
     random_init: Method
     data: Any
     device: torch.device
+    artifacts: dict[str, tuple[dict[str, torch.Tensor], dict[str, str]]] = field(default_factory=dict)
 
 
 class EvalTask:

@@ -1,7 +1,8 @@
 """HF transformers I-JEPA checkpoints (``IJepaModel.save_pretrained`` folders) <-> openjepa ViT.
 
-Files: ``config.json`` (model_type ``ijepa``) and ``model.safetensors``. On disk,
-transformers writes the ViT-style names (``encoder.layer.{i}.attention.attention.query``
+Files: ``config.json`` (model_type ``ijepa``) and ``model.safetensors``; an ``IJepaForImageClassification``
+folder adds a linear head on the mean of the last hidden states (``classifier.*``, class names in ``id2label``).
+On disk, transformers writes the ViT-style names (``encoder.layer.{i}.attention.attention.query``
 ...); in memory, recent versions use ``layers.{i}.attention.q_proj`` ... Both are
 read. Exports use the on-disk names, which ``IJepaModel.from_pretrained`` reads.
 """
@@ -16,7 +17,7 @@ import torch
 from safetensors.torch import save_file
 
 from openjepa.core.errors import WeightsError
-from openjepa.interop.safetensors_io import read_safetensors_folder
+from openjepa.interop.safetensors_io import read_hf_config, read_safetensors_folder, weights_fit_config
 from openjepa.modalities.patches import PatchEmbed2d
 from openjepa.nn.vit import ViT, ViTConfig
 
@@ -34,8 +35,7 @@ _LAYER_PREFIXES = ("encoder.layer.{i}.", "layers.{i}.")
 
 
 def is_hf_ijepa_folder(folder: Path) -> bool:
-    config = folder / "config.json"
-    return config.is_file() and json.loads(config.read_text()).get("model_type") == "ijepa"
+    return (read_hf_config(folder) or {}).get("model_type") == "ijepa"
 
 
 def vit_config_from_hf(hf: dict) -> tuple[ViTConfig, int, int]:
@@ -69,8 +69,10 @@ def _pick(state: dict, names: list[str], what: str) -> torch.Tensor:
 
 
 def vit_state_from_hf(state: dict[str, torch.Tensor], depth: int) -> dict[str, torch.Tensor]:
-    """Map an HF I-JEPA state dict (either naming) to openjepa ViT keys; unknown keys are an error."""
+    """Map an HF I-JEPA state dict (either naming) to openjepa ViT keys; unknown keys are an error, the classifier
+    head is left out (:func:`load_hf_ijepa_classifier`)."""
     state = _strip_prefix(dict(state))
+    state.pop("classifier.weight", None), state.pop("classifier.bias", None)
     state.pop("pooler.dense.weight", None), state.pop("pooler.dense.bias", None)
     state.pop("embeddings.mask_token", None)
     out = {
@@ -102,10 +104,26 @@ def load_hf_ijepa(folder: str | Path) -> ViT:
     folder = Path(folder)
     if not is_hf_ijepa_folder(folder):
         raise WeightsError(f"{folder} is not an HF I-JEPA folder (config.json with model_type 'ijepa')")
-    config, in_chans, image_size = vit_config_from_hf(json.loads((folder / "config.json").read_text()))
-    vit = ViT(config, PatchEmbed2d(in_chans, config.width, config.patch_size), (image_size, image_size))
-    vit.load_state_dict(vit_state_from_hf(read_safetensors_folder(folder), config.depth))
+    hf = read_hf_config(folder)
+    weights = read_safetensors_folder(folder)
+    with weights_fit_config(folder, hf):
+        config, in_chans, image_size = vit_config_from_hf(hf)
+        vit = ViT(config, PatchEmbed2d(in_chans, config.width, config.patch_size), (image_size, image_size))
+        vit.load_state_dict(vit_state_from_hf(weights, config.depth))
     return vit.eval()
+
+
+def load_hf_ijepa_classifier(folder: str | Path) -> tuple[torch.Tensor, torch.Tensor, list[str]] | None:
+    """The head of an ``IJepaForImageClassification`` folder: ``(weight (K, D), bias (K,), class names)``, logits
+    ``last_hidden_state.mean(1) @ weight.T + bias`` as its ``forward`` computes them; None for a folder without
+    one (an ``IJepaModel``)."""
+    folder = Path(folder)
+    state = read_safetensors_folder(folder)
+    if "classifier.weight" not in state:
+        return None
+    weight, bias = state["classifier.weight"], state["classifier.bias"]
+    labels = (read_hf_config(folder) or {}).get("id2label") or {}
+    return weight, bias, [str(labels.get(str(i), i)) for i in range(len(weight))]
 
 
 def hf_config_from_vit(vit: ViT) -> dict:

@@ -18,7 +18,7 @@ import torch
 from safetensors.torch import save_file
 
 from openjepa.core.errors import WeightsError
-from openjepa.interop.safetensors_io import read_safetensors_folder
+from openjepa.interop.safetensors_io import read_hf_config, read_safetensors_folder, weights_fit_config
 from openjepa.modalities.tubelets import TubeletEmbed3d
 from openjepa.nn.predictor import MaskTokenPredictor, PredictorConfig, gather_tokens
 from openjepa.nn.vit import ViT, ViTConfig
@@ -39,8 +39,7 @@ def hf_mask_index(predictor: MaskTokenPredictor) -> int:
 
 
 def is_hf_vjepa2_folder(folder: Path) -> bool:
-    config = Path(folder) / "config.json"
-    return config.is_file() and json.loads(config.read_text()).get("model_type") == "vjepa2"
+    return (read_hf_config(folder) or {}).get("model_type") == "vjepa2"
 
 
 def configs_from_hf(hf: dict) -> tuple[ViTConfig, PredictorConfig, int, tuple[int, int, int], int]:
@@ -88,15 +87,17 @@ def load_hf_vjepa2(folder: str | Path) -> tuple[ViT, MaskTokenPredictor]:
     folder = Path(folder)
     if not is_hf_vjepa2_folder(folder):
         raise WeightsError(f"{folder} is not an HF V-JEPA 2 folder (config.json with model_type 'vjepa2')")
-    enc_cfg, pred_cfg, in_chans, size, mask_tokens = configs_from_hf(json.loads((folder / "config.json").read_text()))
+    hf = read_hf_config(folder)
     state = {k.removeprefix("vjepa2."): v for k, v in read_safetensors_folder(folder).items()}
-    vit = ViT(enc_cfg, TubeletEmbed3d(in_chans, enc_cfg.width, enc_cfg.patch_size, enc_cfg.tubelet), size)
-    predictor = MaskTokenPredictor(pred_cfg, vit.width, vit.grid, num_mask_tokens=mask_tokens)
-    vit.load_state_dict({**_named(state, _ENCODER_KEYS),
-                         **_blocks_from_hf(state, "encoder", enc_cfg.depth, enc_cfg.qkv_bias)})
-    pred_state = {**_named(state, _PREDICTOR_KEYS), "mask_tokens": _take(state, _MASK_TOKENS).flatten(1, 2),
-                  **_blocks_from_hf(state, "predictor", pred_cfg.depth, pred_cfg.qkv_bias)}
-    predictor.load_state_dict(pred_state)
+    with weights_fit_config(folder, hf):
+        enc_cfg, pred_cfg, in_chans, size, mask_tokens = configs_from_hf(hf)
+        vit = ViT(enc_cfg, TubeletEmbed3d(in_chans, enc_cfg.width, enc_cfg.patch_size, enc_cfg.tubelet), size)
+        predictor = MaskTokenPredictor(pred_cfg, vit.width, vit.grid, num_mask_tokens=mask_tokens)
+        vit.load_state_dict({**_named(state, _ENCODER_KEYS),
+                             **_blocks_from_hf(state, "encoder", enc_cfg.depth, enc_cfg.qkv_bias)})
+        pred_state = {**_named(state, _PREDICTOR_KEYS), "mask_tokens": _take(state, _MASK_TOKENS).flatten(1, 2),
+                      **_blocks_from_hf(state, "predictor", pred_cfg.depth, pred_cfg.qkv_bias)}
+        predictor.load_state_dict(pred_state)
     leftover = sorted(k for k in state if not k.startswith(("pooler.", "classifier.")))
     if leftover:
         raise WeightsError(f"HF checkpoint has keys openjepa does not map: {', '.join(leftover[:5])}"

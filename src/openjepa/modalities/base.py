@@ -9,7 +9,7 @@ of input from config fields asks the run's modality instead:
 - :meth:`spec`: the :class:`~openjepa.core.spec.InputSpec` of loaded data;
 - :meth:`build_encoder`: a ViT with this modality's tokenizer for a spec;
 - :meth:`prepare`: stacked samples -> the method's inputs (the collate step);
-- :meth:`read_files`: users' files -> samples, for ``openjepa embed``;
+- :meth:`read_files`: users' files -> samples, for ``openjepa embed``; ``file_suffixes``: the files it reads;
 - ``eval_tasks``: the evaluation tasks every run on it gets.
 """
 
@@ -24,6 +24,7 @@ from openjepa.core.errors import DataError
 from openjepa.core.spec import InputSpec
 from openjepa.data.loader import pixels
 from openjepa.data.registry import DATASETS
+from openjepa.data.trajectories.windowset import is_trajectory_store
 from openjepa.nn.vit import ViT, ViTConfig
 
 
@@ -35,6 +36,7 @@ class Modality:
     data_config: ClassVar[type]
     eval_config: ClassVar[type]
     eval_tasks: ClassVar[tuple[str, ...]] = ()
+    file_suffixes: ClassVar[frozenset[str]] = frozenset()
 
     def load(self, cfg: Any, spec: InputSpec | None = None) -> Any:
         """Both splits of ``cfg.dataset``, shaped as ``spec`` when given (a trained run's)."""
@@ -52,6 +54,12 @@ class Modality:
 
     def read_files(self, paths: list[str | Path], spec: InputSpec) -> torch.Tensor:
         raise NotImplementedError(f"openjepa embed does not read files of the {self.name} modality")
+
+    def refuse_store(self, path: Path) -> None:
+        """A trajectory store given to a modality that reads files of its own: say what it is and what reads it."""
+        if is_trajectory_store(path):
+            raise DataError(f"{path} is a trajectory store (openjepa collect): world-model recipes (lewm_*, "
+                            f"vjepa2ac_*) train on it, {self.name} recipes read {self.name} files")
 
     def builtin(self, cfg: Any) -> Any | None:
         """The built-in dataset ``cfg.dataset`` names, loaded, or None when it names none; a ConfigError when it

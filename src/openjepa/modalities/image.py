@@ -9,10 +9,11 @@ from typing import Literal
 import numpy as np
 import torch
 
+from openjepa.core.config import check_minimums
 from openjepa.core.errors import ConfigError, DataError
 from openjepa.core.spec import InputSpec
 from openjepa.data.cifar import is_cifar_folder, load_cifar_folder
-from openjepa.data.folder import _decode, load_image_folder
+from openjepa.data.folder import IMAGE_SUFFIXES, _decode, load_image_folder
 from openjepa.data.idx import is_idx_folder, load_idx_folder
 from openjepa.data.images import ImageData, ImageSet, resize_images
 from openjepa.modalities.base import Modality
@@ -42,6 +43,11 @@ class ImageDataConfig:
     mean: list[float] | None = None
     std: list[float] | None = None
 
+    def validate(self) -> None:
+        check_minimums("data", self, image_size=1)
+        if not 0 <= self.test_fraction < 1:
+            raise ValueError(f"data.test_fraction must be in [0, 1), got {self.test_fraction}")
+
 
 @dataclass
 class ImageEvalConfig:
@@ -58,6 +64,9 @@ class ImageEvalConfig:
     batch_size: int = 512
     max_train: int | None = None
     tasks: list[str] | None = None
+
+    def validate(self) -> None:
+        check_minimums("eval", self, knn_k=1, lowshot_per_class=1, lowshot_repeats=1, batch_size=1, max_train=1)
 
 
 def read_images(paths: list[str | Path], channels: int, size: int) -> torch.Tensor:
@@ -82,6 +91,7 @@ class ImageModality(Modality):
     data_config = ImageDataConfig
     eval_config = ImageEvalConfig
     eval_tasks = ("image_probes",)
+    file_suffixes = frozenset(IMAGE_SUFFIXES)
 
     def load(self, cfg: ImageDataConfig, spec: InputSpec | None = None) -> ImageData:
         """Both splits in memory, resized to ``cfg.image_size`` (to ``spec``'s size when given) if set."""
@@ -96,6 +106,7 @@ class ImageModality(Modality):
                                 "name")
             if not root.exists():
                 raise DataError(f"data not found: '{cfg.dataset}' is neither a folder nor a built-in dataset")
+            self.refuse_store(root)
             if not root.is_dir():
                 raise DataError(f"data path {root} is a file; expected a folder of images, IDX files or CIFAR "
                                 f"batches")

@@ -10,6 +10,7 @@ from typing import Literal
 
 import torch
 
+from openjepa.core.config import check_minimums
 from openjepa.core.errors import ConfigError, DataError
 from openjepa.core.spec import InputSpec
 from openjepa.data.trajectories.windowset import TrajectoryData, is_trajectory_store, load_trajectory_data
@@ -36,6 +37,11 @@ class TrajectoryDataConfig:
     mean: list[float] | None = None
     std: list[float] | None = None
 
+    def validate(self) -> None:
+        check_minimums("data", self, frames=2, frame_step=1)
+        if not 0 <= self.test_fraction < 1:
+            raise ValueError(f"data.test_fraction must be in [0, 1), got {self.test_fraction}")
+
 
 @dataclass
 class TrajectoryEvalConfig:
@@ -47,12 +53,16 @@ class TrajectoryEvalConfig:
     readout_frames: int = 4000
     tasks: list[str] | None = None
 
+    def validate(self) -> None:
+        check_minimums("eval", self, readout_frames=1)
+
 
 @MODALITIES.register("trajectory")
 class TrajectoryModality(Modality):
     name = "trajectory"
     data_config = TrajectoryDataConfig
     eval_config = TrajectoryEvalConfig
+    file_suffixes = ImageModality.file_suffixes
 
     def load(self, cfg: TrajectoryDataConfig, spec: InputSpec | None = None) -> TrajectoryData:
         path = Path(cfg.dataset).expanduser()

@@ -9,11 +9,13 @@ from typing import Literal
 
 import torch
 
+from openjepa.core.config import check_minimums
 from openjepa.core.errors import ConfigError, DataError
 from openjepa.core.spec import InputSpec
 from openjepa.data.augment import Flips
 from openjepa.data.clips import VideoData
 from openjepa.data.video_folder import load_video_folder
+from openjepa.data.video_io import VIDEO_SUFFIXES
 from openjepa.modalities.base import Modality
 from openjepa.modalities.registry import MODALITIES
 from openjepa.modalities.tubelets import TubeletEmbed3d
@@ -49,8 +51,11 @@ class VideoDataConfig:
     std: list[float] | None = None
 
     def validate(self) -> None:
-        if self.frames < 1:
-            raise ValueError(f"data.frames must be at least 1, got {self.frames}")
+        check_minimums("data", self, frames=1, frame_step=1, image_size=1)
+        if self.fps is not None and self.fps <= 0:
+            raise ValueError(f"data.fps must be > 0, got {self.fps}")
+        if not 0 <= self.test_fraction < 1:
+            raise ValueError(f"data.test_fraction must be in [0, 1), got {self.test_fraction}")
         if self.train_size is not None and self.train_size < 1:
             raise ValueError(f"data.train_size must be at least 1 clip, got {self.train_size}")
 
@@ -90,6 +95,7 @@ class VideoEvalConfig:
     tasks: list[str] | None = None
 
     def validate(self) -> None:
+        check_minimums("eval", self, max_train=1)
         if self.probe_seeds < 1:
             raise ValueError(f"eval.probe_seeds: expected at least 1 seed, got {self.probe_seeds}")
         if any(not 0 <= w < 1 for w in self.attentive_warmups):
@@ -112,6 +118,7 @@ class VideoModality(Modality):
     data_config = VideoDataConfig
     eval_config = VideoEvalConfig
     eval_tasks = ("video_probes",)
+    file_suffixes = frozenset(VIDEO_SUFFIXES)
 
     def load(self, cfg: VideoDataConfig, spec: InputSpec | None = None) -> VideoData:
         """Built-in clips in memory, or video files decoded as they are read; at ``spec``'s clip length and frame
@@ -124,6 +131,7 @@ class VideoModality(Modality):
         if not cfg.dataset:
             raise DataError("data.dataset is not set: pass --data PATH (a folder of class folders of videos) or a "
                             "built-in name")
+        self.refuse_store(Path(cfg.dataset).expanduser())
         if cfg.image_size is None:
             raise DataError("video folders need data.image_size (clips are resized and centre-cropped to it)")
         return load_video_folder(Path(cfg.dataset).expanduser(), frames=cfg.frames, frame_step=cfg.frame_step,

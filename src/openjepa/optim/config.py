@@ -24,7 +24,9 @@ class OptimConfig:
     clip_grad: float | None = 1.0
 
     def validate(self) -> None:
-        if self.lr <= 0 or self.start_lr < 0 or self.final_lr < 0:
-            raise ValueError("optim learning rates must be positive")
+        if self.lr <= 0:
+            raise ValueError(f"optim.lr must be > 0, got {self.lr}")
+        if self.start_lr < 0 or self.final_lr < 0:
+            raise ValueError(f"optim.start_lr and optim.final_lr must be >= 0, got {self.start_lr}, {self.final_lr}")
         if self.warmup_steps < 0:
             raise ValueError(f"optim.warmup_steps must be >= 0, got {self.warmup_steps}")

@@ -29,9 +29,13 @@ def build_method(cfg: RunConfig) -> Method:
     if cfg.spec is None or cfg.data.mean is None or cfg.data.std is None:
         raise ConfigError("building a method needs the input spec and data.mean / data.std; they are filled in from "
                           "the dataset when a run starts")
-    encoder = build_encoder(cfg)
-    method_cls = METHODS.get(cfg.method.name)
-    return method_cls(cfg.method, encoder, Normalize(cfg.data.mean, cfg.data.std), cfg.spec)
+    try:
+        encoder = build_encoder(cfg)
+        return METHODS.get(cfg.method.name)(cfg.method, encoder, Normalize(cfg.data.mean, cfg.data.std), cfg.spec)
+    except ConfigError:
+        raise
+    except ValueError as err:  # parts check their settings against each other and against the data when built
+        raise ConfigError(f"{cfg.method.name}: {err}") from None
 
 
 def load_trained_method(run_dir: str | Path, device: torch.device | str = "cpu") -> tuple[RunConfig, Method]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from openjepa.core.config import Registered, from_dict, load_yaml, merge, parse_overrides, to_dict
+from openjepa.core.device import check_device
 from openjepa.core.errors import ConfigError, suggest
 from openjepa.core.spec import InputSpec
 from openjepa.methods.registry import METHODS
@@ -34,7 +35,8 @@ class TrainConfig:
     budget after timing the first steps. ``batch_size`` is global (split over processes). ``precision``: ``bf16``
     autocast, ``fp32``, or ``auto``: bf16 where the device computes it natively (GPUs, CPUs with AVX-512 BF16 or
     AMX), else fp32. ``trainable``: the method's parts (top-level modules, e.g. ``predictor``) that learn; empty:
-    all of them."""
+    all of them. ``tensorboard``: also write the logged numbers as TensorBoard event files in ``RUN/tensorboard``
+    (the ``tensorboard`` extra)."""
 
     steps: int = 1000
     minutes: float | None = None
@@ -51,6 +53,7 @@ class TrainConfig:
     collapse_token_std: float = 0.02
     collapse_rank_fraction: float = 0.02
     trainable: list[str] = field(default_factory=list)
+    tensorboard: bool = False
 
     def validate(self) -> None:
         if self.steps < 1:
@@ -61,6 +64,15 @@ class TrainConfig:
             raise ValueError(f"train.batch_size must be >= 2, got {self.batch_size}")
         if self.log_every < 1 or self.checkpoint_every < 1:
             raise ValueError("train.log_every and train.checkpoint_every must be >= 1")
+        if self.stop_at is not None and self.stop_at < 1:
+            raise ValueError(f"train.stop_at (--stop-at) must be >= 1, got {self.stop_at}")
+        if self.stop_at is not None and self.minutes is None and self.stop_at > self.steps:
+            raise ValueError(f"train.stop_at (--stop-at) {self.stop_at} lies beyond the schedule's {self.steps} steps")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"train.threads must be >= 1 (or null: all cores), got {self.threads}")
+        if self.num_workers < 0:
+            raise ValueError(f"train.num_workers must be >= 0, got {self.num_workers}")
+        check_device(self.device)
 
 
 @dataclass

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from openjepa.core.errors import TrainingError
+from openjepa.core.errors import DataError, TrainingError
 from openjepa.core.protocols import Method
 from openjepa.core.spec import InputSpec
 from openjepa.methods.registry import METHODS
@@ -27,6 +27,9 @@ def prepare_run(cfg: RunConfig, data: Any = None, *, resume: bool = False) -> tu
         raise TrainingError(f"{cfg.method.name} trains on the frozen encoder of another run: pass --encoder RUN "
                             f"(e.g. a lewm_tworoom_tiny or I-JEPA run on images of the store's size)")
     data = data if data is not None else modality.load(cfg.data)
+    if len(data.train) < cfg.train.batch_size:
+        raise DataError(f"{data.name}: {len(data.train)} training samples, fewer than one batch of "
+                        f"{cfg.train.batch_size}; lower train.batch_size or give more data")
     spec = modality.spec(data)
     if resume and spec != cfg.spec:
         raise TrainingError(f"the data's shape changed since the run started: now {spec}, then {cfg.spec}")

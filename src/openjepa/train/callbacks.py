@@ -1,71 +1,25 @@
 """What happens around each training step: fitting the schedule to a time budget, the progress bar and
-``metrics.jsonl``, collapse warnings, checkpoints, and the training curves at the end."""
+``metrics.jsonl`` (and TensorBoard, :mod:`openjepa.train.tensorboard`), collapse warnings, checkpoints, and the
+training curves at the end."""
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
 from openjepa.runs.checkpoint import save_checkpoint
-from openjepa.runs.config import RunConfig
+from openjepa.runs.files import write_run_config
 from openjepa.runs.metrics import MetricsWriter, read_metrics, truncate_metrics
 from openjepa.train.budget import TimeBudget
+from openjepa.train.callback import Callback, Callbacks, LoopState
 from openjepa.train.distributed import broadcast_object
+from openjepa.train.tensorboard import TensorBoardLog
 from openjepa.viz.curves import plot_training_curves
 
 log = logging.getLogger("openjepa")
-
-
-@dataclass
-class Position:
-    """Where a run stands: optimizer steps done, the schedule's length, and seconds trained before this session
-    (what a checkpoint's ``state.json`` records)."""
-
-    step: int
-    total_steps: int
-    elapsed: float = 0.0
-
-
-class LoopState:
-    """What the callbacks share: the run, its position and stop point, the session's clock, the step
-    (``train_step.method``, ``.optimizer``, ``.info``), and whether the schedule is fitted to a time budget."""
-
-    def __init__(self, cfg: RunConfig, run_dir: Path, position: Position, train_step: Any, fits_budget: bool):
-        self.cfg, self.run_dir, self.position, self.train_step = cfg, run_dir, position, train_step
-        self.info, self.fits_budget = train_step.info, fits_budget
-        self.session_start = time.perf_counter()
-        self.last_saved = position.step
-        self.stop_at = 0
-        self.set_total(position.total_steps)
-
-    def set_total(self, total: int) -> None:
-        """A new schedule length (and the stop point it implies)."""
-        self.position.total_steps = total
-        self.stop_at = min(self.cfg.train.stop_at or total, total)
-
-    def elapsed(self) -> float:
-        """Seconds trained, this session and before."""
-        return self.position.elapsed + time.perf_counter() - self.session_start
-
-    def last_checkpoint(self) -> str:
-        return f"step {self.last_saved} in {self.run_dir / 'checkpoints'}" if self.last_saved else "none written yet"
-
-    def logs_step(self, step: int) -> bool:
-        """Whether ``step`` is written to ``metrics.jsonl``."""
-        return self.info.is_main and (step % self.cfg.train.log_every == 0 or step == self.stop_at)
-
-
-class Callback:
-    def after_step(self, record: dict[str, Any]) -> None:
-        """After the optimizer step ``record["step"]``; ``record`` holds its loss, parts and settings."""
-
-    def close(self) -> None:
-        """After the last step (also when stopped early)."""
 
 
 class BudgetFit(Callback):
@@ -78,9 +32,22 @@ class BudgetFit(Callback):
 
     def after_step(self, record: dict[str, Any]) -> None:
         fitted = self.budget.observe(record["step"], self.state.elapsed(), time.perf_counter())
-        if fitted is not None:
-            self.state.set_total(broadcast_object(fitted, self.state.info))
-            log.info("time budget %.1f min: schedule fitted to %d steps", self.seconds / 60, fitted)
+        if fitted is None:
+            return
+        fitted = broadcast_object(fitted, self.state.info)
+        first = not self.state.schedule_known
+        self.state.set_total(fitted)
+        self.state.schedule_known = True
+        if self.state.info.is_main:
+            self.state.cfg.train.steps = fitted
+            write_run_config(self.state.run_dir, self.state.cfg)
+        log.log(logging.INFO if first else logging.DEBUG, "time budget %.1f min: schedule fitted to %d steps",
+                self.seconds / 60, fitted)
+        warmup = self.state.cfg.optim.warmup_steps
+        if first and fitted <= 2 * warmup:
+            log.warning("the fitted schedule (%d steps) is short beside optim.warmup_steps=%d: the learning rate "
+                        "spends %s of the run warming up; give more minutes or a shorter warmup", fitted, warmup,
+                        "all" if fitted <= warmup else "half or more")
 
 
 class ProgressLog(Callback):
@@ -94,11 +61,12 @@ class ProgressLog(Callback):
         if state.info.is_main:
             truncate_metrics(path, state.position.step)
             self.writer = MetricsWriter(path)
-        self.bar = tqdm(total=state.position.total_steps, initial=state.position.step, dynamic_ncols=True,
+        self.bar = tqdm(total=state.position.total_steps if state.schedule_known else None,
+                        initial=state.position.step, dynamic_ncols=True,
                         disable=not (progress and state.info.is_main), desc=state.run_dir.name, unit="step")
 
     def after_step(self, record: dict[str, Any]) -> None:
-        if self.bar.total != self.state.position.total_steps:
+        if self.state.schedule_known and self.bar.total != self.state.position.total_steps:
             self.bar.total = self.state.position.total_steps
             self.bar.refresh()
         self.bar.update(1)
@@ -169,23 +137,11 @@ class Plots(Callback):
             plot_training_curves(read_metrics(self.state.run_dir / "metrics.jsonl"), self.state.run_dir / "plots")
 
 
-class Callbacks(Callback):
-    """Several callbacks in order."""
-
-    def __init__(self, callbacks: list[Callback]):
-        self.callbacks = callbacks
-
-    def after_step(self, record: dict[str, Any]) -> None:
-        for callback in self.callbacks:
-            callback.after_step(record)
-
-    def close(self) -> None:
-        for callback in self.callbacks:
-            callback.close()
-
-
 def default_callbacks(state: LoopState, progress: bool) -> Callbacks:
     """The training run's callbacks: the budget fit first (the stop point it sets decides which steps are logged),
-    then logging, collapse warnings, checkpoints and plots."""
-    first = [BudgetFit(state)] if state.fits_budget else []
-    return Callbacks(first + [ProgressLog(state, progress), CollapseWatch(state), Checkpoints(state), Plots(state)])
+    then logging (and TensorBoard with ``train.tensorboard``), collapse warnings, checkpoints and plots."""
+    callbacks = [BudgetFit(state)] if state.fits_budget else []
+    callbacks.append(ProgressLog(state, progress))
+    if state.cfg.train.tensorboard:
+        callbacks.append(TensorBoardLog(state))
+    return Callbacks(callbacks + [CollapseWatch(state), Checkpoints(state), Plots(state)])

@@ -20,9 +20,10 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from openjepa.core.device import native_bf16, uses_bf16
-from openjepa.core.errors import ConfigError, TrainingError
+from openjepa.core.errors import ConfigError, TrainingError, WorkFailed
 from openjepa.core.protocols import Batch, Method
 from openjepa.data.loader import TrainBatches
 from openjepa.modalities.registry import MODALITIES
@@ -31,10 +32,13 @@ from openjepa.optim.schedules import learning_rate, weight_decay
 from openjepa.runs.build import build_method
 from openjepa.runs.checkpoint import latest_checkpoint, load_checkpoint
 from openjepa.runs.config import RunConfig
-from openjepa.runs.files import load_run_config, prepare_run_dir, write_run_config
+from openjepa.runs.files import check_new_run_dir, load_run_config, write_run_config
+from openjepa.runs.fingerprint import check_data_unchanged, record_data
 from openjepa.runs.prepare import prepare_run
-from openjepa.train.callbacks import LoopState, Position, default_callbacks
+from openjepa.train.callback import LoopState, Position
+from openjepa.train.callbacks import default_callbacks
 from openjepa.train.distributed import DistInfo, init_distributed, shutdown
+from openjepa.train.tensorboard import summary_writer_class
 
 log = logging.getLogger("openjepa")
 
@@ -120,21 +124,30 @@ class _StopRequest:
 
 
 def fit(cfg: RunConfig | None, run_dir: str | Path, *, resume: bool = False, progress: bool = True,
-        data: Any = None) -> Path:
+        data: Any = None, allow_data_change: bool = False) -> Path:
     """Train ``cfg`` into ``run_dir`` (or resume the run there; ``cfg`` may then change ``train.minutes`` and
-    ``train.stop_at``); ``data``: the run's dataset when the caller holds it already. Returns ``run_dir``."""
+    ``train.stop_at``); ``data``: the run's dataset when the caller holds it already. A resume on data other than
+    the run started on (``RUN/data.json``) stops, unless ``allow_data_change``. Returns ``run_dir``."""
     run_dir = Path(run_dir)
     if resume:
         saved = load_run_config(run_dir)
+        if check_data_unchanged(run_dir, saved.data.dataset, allow_change=allow_data_change) is not None:
+            log.warning("the data changed since the run started; going on as --allow-data-change asks")
+            record_data(run_dir, saved.data.dataset)
         # a stop point belongs to one invocation, not to the run; the time budget may be changed on resume
         saved.train.stop_at = cfg.train.stop_at if cfg is not None else None
         if cfg is not None:
             saved.train.minutes = cfg.train.minutes
         cfg = saved
+    else:
+        absolute_paths(cfg)
+    if cfg.train.tensorboard:
+        summary_writer_class()  # a missing extra stops the run before anything is written
     info = init_distributed(cfg.train.device)
     try:
-        if info.is_main and not resume:
-            prepare_run_dir(run_dir)
+        if info.is_main and not resume and check_new_run_dir(run_dir):
+            log.warning("%s holds a run that never reached a checkpoint (a failed or killed start); starting it "
+                        "again", run_dir)
         _train(cfg, run_dir, resume, progress, info, data)
     except BaseException:
         shutdown(clean=False)
@@ -143,12 +156,19 @@ def fit(cfg: RunConfig | None, run_dir: str | Path, *, resume: bool = False, pro
     return run_dir
 
 
+def absolute_paths(cfg: RunConfig) -> None:
+    """Paths the run reads (its data, the run it starts from) made absolute, so that the run folder works from any
+    directory."""
+    for section, key in ((cfg.data, "dataset"), (cfg.init, "run")):
+        value = getattr(section, key)
+        if value and not Path(value).is_absolute() and Path(value).expanduser().exists():
+            setattr(section, key, str(Path(value).expanduser().resolve()))
+
+
 def _train(cfg: RunConfig, run_dir: Path, resume: bool, progress: bool, info: DistInfo, data: Any) -> None:
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     data, init = prepare_run(cfg, data, resume=resume)
-    if info.is_main and not resume:
-        write_run_config(run_dir, cfg)
     torch.manual_seed(cfg.train.seed)
     method = build_method(cfg)
     if init is not None:
@@ -159,6 +179,10 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, progress: bool, info: Di
     position = Position(0, cfg.train.steps)
     if resume:
         position = _restore(run_dir, method, optimizer)
+    elif info.is_main:  # the run starts on disk only now that its data and parts are ready
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_run_config(run_dir, cfg)
+        record_data(run_dir, cfg.data.dataset)
     batches = TrainBatches(data.train, cfg.train.batch_size, cfg.train.seed, extras=method.sample_extras(),
                            rank=info.rank, world=info.world_size, num_workers=cfg.train.num_workers,
                            prepare=MODALITIES.get(cfg.data.modality)().prepare)
@@ -198,14 +222,14 @@ def run_loop(cfg: RunConfig, run_dir: Path, train_step: TrainStep, batches: Trai
     budget = cfg.train.minutes * 60 if cfg.train.minutes else math.inf
     train_step.method.train()
     reason = "done"
-    with _StopRequest() as stop:
+    with _StopRequest() as stop, logging_redirect_tqdm():
         for batch in batches.iterate(position.step, 10**12 if state.fits_budget else state.stop_at):
             t0 = time.perf_counter()
             try:
                 record, (stop_now, out_of_time) = train_step(batch, position.total_steps,
                                                              [stop.requested, state.elapsed() >= budget])
             except NonFiniteLoss as err:
-                raise TrainingError(f"{err}; stopped without saving. Last checkpoint: {state.last_checkpoint()}, "
+                raise WorkFailed(f"{err}; stopped without saving. Last checkpoint: {state.last_checkpoint()}, "
                                     f"intact. Try a lower optim.lr, optim.clip_grad, or train.precision=fp32") from None
             position.step = record["step"]
             record["images_per_s"] = cfg.train.batch_size / (time.perf_counter() - t0)

@@ -32,6 +32,7 @@ from openjepa.control.envs.policies import (
 )
 from openjepa.control.envs.tworoom import ReachEnv, TwoRoomEnv
 from openjepa.control.registry import ENVS
+from openjepa.core.errors import ConfigError, suggest
 
 GYM_IDS = {"openjepa/TwoRoom-v0": "openjepa.control.envs.tworoom:TwoRoomEnv",
            "openjepa/Reach-v0": "openjepa.control.envs.tworoom:ReachEnv"}
@@ -63,7 +64,7 @@ def make_policy(name: str, env: str = "tworoom", **kwargs: Any) -> Policy:
     ``straight_line``); ``kwargs`` go to its class."""
     policies = env_policies(env)
     if name not in policies:
-        raise ValueError(f"unknown policy {name!r} for {env!r}; known: {sorted(policies)}")
+        raise ConfigError(f"unknown policy '{name}' for {env}{suggest(name, list(policies), 'policies')}")
     return policies[name](**kwargs)
 
 

@@ -228,6 +228,19 @@ def _is_store_or_empty(path: Path) -> bool:
     return path.is_dir() and ((path / "meta.json").is_file() or not any(path.iterdir()))
 
 
+def check_store_target(path: Path, overwrite: bool) -> None:
+    """Refuse to write a store over anything but nothing, or (with ``overwrite``) a store or an empty folder."""
+    path = Path(path)
+    if not path.exists():
+        return
+    if not _is_store_or_empty(path):
+        raise DataError(f"{path} exists and is not a trajectory store (no meta.json); refusing to replace it "
+                        f"(nothing was written)")
+    if not overwrite:
+        raise DataError(f"{path} already exists; pass --overwrite (overwrite=True) to replace it once the new store "
+                        f"is complete")
+
+
 class TrajectoryWriter:
     """Streams episodes into a new store: rows go to a sibling temp folder, ``close()`` renames it to ``path``.
 
@@ -257,13 +270,7 @@ class TrajectoryWriter:
         self._open = True
 
     def _check_target(self) -> None:
-        if not self.path.exists():
-            return
-        if not self.overwrite:
-            raise FileExistsError(f"{self.path} already exists; pass overwrite=True to replace it")
-        if not _is_store_or_empty(self.path):
-            raise FileExistsError(f"{self.path} exists and is not a trajectory store (no meta.json); refusing to "
-                                  f"replace it")
+        check_store_target(self.path, self.overwrite)
 
     @property
     def num_episodes(self) -> int:

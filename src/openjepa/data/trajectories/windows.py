@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from openjepa.core.errors import DataError
 from openjepa.data.trajectories.store import TrajectoryStore
 
 
@@ -48,7 +49,7 @@ class TrajectoryWindows(Dataset):
         counts = np.maximum(store.episode_lengths[ids] - span + 1, 0)
         if not counts.sum():
             longest = int(store.episode_lengths[ids].max()) if ids.size else 0
-            raise ValueError(f"no window fits: steps={steps} x frameskip={frameskip} needs episodes of >= {span} "
+            raise DataError(f"no window fits: steps={steps} x frameskip={frameskip} needs episodes of >= {span} "
                              f"actions, the longest of the {ids.size} selected has {longest}")
         self._ends = np.cumsum(counts)
 

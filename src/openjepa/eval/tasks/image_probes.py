@@ -14,6 +14,7 @@ from openjepa.core.errors import DataError
 from openjepa.eval.features import encoder_features, raw_features
 from openjepa.eval.probes import knn_probe, linear_probe, lowshot_probe
 from openjepa.eval.registry import EVAL_TASKS
+from openjepa.eval.saved_probe import probe_artifact
 from openjepa.eval.task import EvalContext, EvalTask
 from openjepa.objectives.diagnostics import rankme
 from openjepa.viz.pca import save_pca_figure
@@ -23,15 +24,30 @@ ROWS = (("trained", "trained encoder"), ("random_init", "same arch., random init
 PROBES = (("linear", "linear probe"), ("knn", "kNN (k=20)"), ("lowshot", "low-shot (10/class)"))
 
 
+def check_evaluable(data: Any) -> None:
+    """Refuse data on which accuracy means nothing: no labels, no test split, or fewer than two classes."""
+    if data.train.labeled and not len(data.test):
+        raise DataError(f"{data.name} has no test split: evaluation needs test images (PATH/test/<class>/... beside "
+                        f"PATH/train/<class>/..., or class folders straight under PATH, split for you)")
+    if not (data.train.labeled and data.test.labeled):
+        raise DataError(f"{data.name}: evaluation needs labelled images (PATH/<class>/*.png, or train/ and test/ "
+                        f"folders holding class folders)")
+    if len(data.train.classes) < 2:
+        raise DataError(f"{data.name} has one class ({data.train.classes[0]}): accuracy would be 1.0 whatever the "
+                        f"features; evaluation needs at least two classes")
+
+
 def probe_all(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
-              ev: Any) -> dict[str, float]:
-    """Linear, kNN and low-shot accuracy of one feature set, with the settings of ``eval`` (``ev``)."""
+              ev: Any) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+    """Linear, kNN and low-shot accuracy of one feature set, with the settings of ``eval`` (``ev``), and the
+    fitted linear head (:func:`~openjepa.eval.probes.linear_probe`)."""
+    linear = linear_probe(train_x, train_y, test_x, test_y)
     return {
-        "linear": linear_probe(train_x, train_y, test_x, test_y)["accuracy"],
+        "linear": linear["accuracy"],
         "knn": knn_probe(train_x, train_y, test_x, test_y, k=ev.knn_k, temperature=ev.knn_temperature),
         "lowshot": lowshot_probe(train_x, train_y, test_x, test_y, per_class=ev.lowshot_per_class,
                                  repeats=ev.lowshot_repeats),
-    }
+    }, linear["head"]
 
 
 def row_title(key: str, title: str, meta: dict) -> str:
@@ -45,8 +61,7 @@ class ImageProbes(EvalTask):
 
     def run(self, ctx: EvalContext) -> dict[str, Any]:
         cfg, data = ctx.cfg, ctx.data
-        if not (data.train.labeled and data.test.labeled and len(data.test)):
-            raise DataError(f"{data.name}: evaluation needs labelled train and test images (class folders)")
+        check_evaluable(data)
         train, test = data.train, data.test
         if cfg.eval.max_train and len(train) > cfg.eval.max_train:
             keep = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[: cfg.eval.max_train]
@@ -60,7 +75,11 @@ class ImageProbes(EvalTask):
         feature_sets["raw_input"] = [raw_features(s.images) for s in (train, test)]
         results: dict = {"linear": {}, "knn": {}, "lowshot": {}, "rankme": {}}
         for name, (train_x, test_x) in feature_sets.items():
-            scores = probe_all(train_x, train.labels, test_x, test.labels, cfg.eval)
+            scores, head = probe_all(train_x, train.labels, test_x, test.labels, cfg.eval)
+            if name == "trained":
+                ctx.artifacts["probe"] = probe_artifact("linear", head, train.classes,
+                                                        ctx.trained.eval_encoder(cfg.eval.encoder),
+                                                        encoder=cfg.eval.encoder, label="class")
             for probe, value in scores.items():
                 results[probe][name] = value
             results["rankme"][name] = float(rankme(test_x[:2048]))

@@ -22,6 +22,7 @@ from openjepa.eval.attentive import AttentiveProbeConfig, attentive_probe
 from openjepa.eval.clips import StepwiseEncoder, flipped_labels, token_features, token_motion, token_occupancy
 from openjepa.eval.probes import dense_probe
 from openjepa.eval.registry import EVAL_TASKS
+from openjepa.eval.saved_probe import probe_artifact
 from openjepa.eval.task import EvalContext, EvalTask
 from openjepa.eval.tasks.image_probes import row_title
 from openjepa.runs.config import RunConfig
@@ -34,8 +35,9 @@ TOKENS = {"clip": "the whole clip encoded at once", "step": "each time step enco
 
 
 def evaluate_clips(cfg: RunConfig, trained: Method, random_method: Method, data: VideoData, *,
-                   device: torch.device) -> dict:
-    """The video evaluation of a trained method beside its random init; returns the results dict."""
+                   device: torch.device, artifacts: dict | None = None) -> dict:
+    """The video evaluation of a trained method beside its random init; returns the results dict. ``artifacts``:
+    where to keep the attentive probe of the trained encoder's tokens (seed 0) as ``probe``."""
     started = time.perf_counter()
     ev = cfg.eval
     train, test = data.train, data.test
@@ -73,6 +75,12 @@ def evaluate_clips(cfg: RunConfig, trained: Method, random_method: Method, data:
         probes = [attentive_probe(train_views, y_train, test_features, y_test, replace(probe_cfg, seed=seed))
                   for seed in range(ev.probe_seeds)]
         accs = [probe["accuracy"] for probe in probes]
+        if name == "trained" and artifacts is not None:
+            artifacts["probe"] = probe_artifact(
+                "attentive", {"mean": probes[0]["mean"], "std": probes[0]["std"],
+                              **{f"head.{k}": v for k, v in probes[0]["model"].state_dict().items()}},
+                train.classes[label], encoder, encoder=ev.encoder, label=label, tokens=ev.tokens,
+                heads=probe_cfg.heads, self_attention_layers=probe_cfg.self_attention_layers)
         results["attentive_warmup"][name] = [probe["warmup"] for probe in probes]
         features[name] = (train_views[:, 0].contiguous(), test_features)  # a copy only when there are flips
         del train_views
@@ -113,7 +121,8 @@ class VideoProbes(EvalTask):
     name = "video_probes"
 
     def run(self, ctx: EvalContext) -> dict[str, Any]:
-        return evaluate_clips(ctx.cfg, ctx.trained, ctx.random_init, ctx.data, device=ctx.device)
+        return evaluate_clips(ctx.cfg, ctx.trained, ctx.random_init, ctx.data, device=ctx.device,
+                              artifacts=ctx.artifacts)
 
     def table(self, results: dict[str, Any]) -> str:
         meta = results.get("meta", {})
