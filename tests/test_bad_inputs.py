@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from bad_inputs import changed, hashes, run_cli
 from PIL import Image
 
 import openjepa
 from openjepa import errors
 from openjepa.api import fit_predictor, predict
 from openjepa.cli import main
-from tests.bad_inputs import changed, hashes, run_cli
 
 TINY = ["data.image_size=16", "encoder.patch_size=4", "encoder.width=32", "encoder.depth=2", "encoder.heads=2",
         "method.predictor.width=16", "method.predictor.depth=1", "method.predictor.heads=2",
@@ -269,6 +269,33 @@ CLI_CASES = [
          words=["--lr"]),
     case("fit-predictor-batch-0", "fit-predictor", "{ws}/vid_run", "--out", "{new}/f", "--batch-size", "0",
          words=["--batch-size"]),
+    # classify, similarity, search
+    case("classify-no-probe", "classify", "{ws}/world_run", "{ws}/img.png", words=["openjepa eval"]),
+    case("classify-missing-run", "classify", "{ws}/nothing", "{ws}/img.png", words=["neither an openjepa run"]),
+    case("classify-missing-image", "classify", "{ws}/img_run", "{ws}/nothing.png", words=["nothing.png"]),
+    case("classify-broken-image", "classify", "{ws}/img_run", "{ws}/broken.png", words=["broken.png"]),
+    case("classify-hf-without-head", "classify", "{ws}/hf", "{ws}/img.png", words=["head"]),
+    case("classify-probe-missing", "classify", "{ws}/img_run", "{ws}/img.png", "--probe", "{ws}/nothing.safetensors",
+         words=["nothing.safetensors"]),
+    case("classify-probe-not-safetensors", "classify", "{ws}/img_run", "{ws}/img.png", "--probe", "{ws}/notes.txt",
+         words=["notes.txt"]),
+    case("classify-batch-0", "classify", "{ws}/img_run", "{ws}/img.png", "--batch-size", "0", words=["--batch-size"]),
+    case("classify-no-inputs", "classify", "{ws}/img_run", words=["inputs"]),
+    case("similarity-missing", "similarity", "{ws}/img_run", "{ws}/img.png", "{ws}/nothing.png",
+         words=["nothing.png"]),
+    case("similarity-text", "similarity", "{ws}/img_run", "{ws}/img.png", "{ws}/notes.txt", words=["notes.txt"]),
+    case("similarity-one-file", "similarity", "{ws}/img_run", "{ws}/img.png", words=["b"]),
+    case("similarity-hf-broken", "similarity", "{ws}/hf_broken", "{ws}/img.png", "{ws}/img.png",
+         words=["config.json"]),
+    case("search-k-0", "search", "{ws}/img_run", "{ws}/img.png", "--in", "{ws}/images", "-k", "0", words=["-k"]),
+    case("search-empty-folder", "search", "{ws}/img_run", "{ws}/img.png", "--in", "{ws}/empty", words=["empty"]),
+    case("search-missing-folder", "search", "{ws}/img_run", "{ws}/img.png", "--in", "{ws}/nothing",
+         words=["nothing"]),
+    case("search-folder-is-file", "search", "{ws}/img_run", "{ws}/img.png", "--in", "{ws}/notes.txt",
+         words=["notes.txt"]),
+    case("search-missing-query", "search", "{ws}/img_run", "{ws}/nothing.png", "--in", "{ws}/images",
+         words=["nothing.png"]),
+    case("search-no-in", "search", "{ws}/img_run", "{ws}/img.png", words=["--in"]),
     # bench, recipes, demo
     case("bench-sizes", "bench", "--sizes", "nonsense", words=["nonsense", "tiny"]),
     case("bench-steps-0", "bench", "--steps", "0", words=["--steps"]),
@@ -343,6 +370,15 @@ API_CASES = [
     api("predict-image-run", lambda ws: predict(ws / "img_run", PIXELS), errors.TrainingError, "video"),
     api("fit-predictor-image-run", lambda ws: fit_predictor(ws / "img_run", ws / "new" / "f"), errors.TrainingError,
         "video"),
+    api("classify-no-probe", lambda ws: openjepa.classify(ws / "world_run", [ws / "img.png"]), errors.CheckpointError,
+        "openjepa eval"),
+    api("classify-no-inputs", lambda ws: openjepa.classify(ws / "img_run", []), errors.DataError, "no"),
+    api("similarity-missing", lambda ws: openjepa.similarity(ws / "img_run", ws / "img.png", ws / "nothing.png"),
+        errors.DataError, "nothing.png"),
+    api("search-k-0", lambda ws: openjepa.search(ws / "img_run", [ws / "img.png"], ws / "images", k=0),
+        errors.ConfigError, "k"),
+    api("search-empty", lambda ws: openjepa.search(ws / "img_run", [ws / "img.png"], ws / "empty"), errors.DataError,
+        "empty"),
     api("export-video-run", lambda ws: openjepa.api.export_hf(ws / "vid_run", ws / "new" / "hfv"), errors.ConfigError,
         "video"),
 ]

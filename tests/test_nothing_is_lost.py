@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 import torch
+from bad_inputs import changed, hashes
 from PIL import Image
 
 import openjepa
 from openjepa.cli import main
 from openjepa.errors import DataError, TrainingError
-from tests.bad_inputs import changed, hashes
 
 TINY = ["data.image_size=16", "encoder.patch_size=4", "encoder.width=32", "encoder.depth=2", "encoder.heads=2",
         "method.predictor.width=16", "method.predictor.depth=1", "method.predictor.heads=2",
@@ -37,8 +37,11 @@ def images(root, classes=("a", "b"), per_class=8, seed=0):
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("lost") / "run"
-    assert cli("train", "ijepa_tiny", "--out", out, "--data", "digits", "--steps", 2, "--quiet", *TINY) == 0
+    """A 2-step run on a small folder of 1-channel images (so that its evaluations take seconds)."""
+    root = tmp_path_factory.mktemp("lost")
+    out = root / "run"
+    data = images(root / "data", per_class=16)
+    assert cli("train", "ijepa_tiny", "--out", out, "--data", data, "--steps", 2, "--quiet", *TINY) == 0
     return out
 
 
@@ -100,6 +103,7 @@ def test_resume_on_changed_data_stops_and_says_what_changed(tmp_path, capsys, mo
                *TINY) == 0
     recorded = json.loads((out / "data.json").read_text())
     assert recorded["dataset"] == str(data) and recorded["files"] == 16
+    assert f"dataset: {data}" in (out / "config.yaml").read_text()  # typed relative, stored absolute
     assert openjepa.load(out) is not None
     images(data, classes=("c",), per_class=1, seed=5)
     before = hashes(out)

@@ -1,4 +1,5 @@
 import json
+import logging
 import signal
 import subprocess
 import sys
@@ -6,6 +7,7 @@ import time
 
 import pytest
 import torch
+import yaml
 
 from openjepa.core.errors import TrainingError
 from openjepa.data.digits import load_digits
@@ -142,11 +144,18 @@ def test_time_budget_fits_the_schedule():
     assert refit is not None and refit < total
 
 
-def test_time_budget_stops_with_a_checkpoint(tmp_path, tiny_overrides):
-    run = _fit(tmp_path / "r", tiny_overrides + ["train.minutes=0.05", "train.steps=100000"])
+def test_time_budget_stops_with_a_checkpoint(tmp_path, tiny_overrides, caplog):
+    warmup = ["optim.warmup_steps=100000"]  # far beyond what fits: the fit says the run never warms up
+    with caplog.at_level(logging.INFO, logger="openjepa"):
+        run = _fit(tmp_path / "r", tiny_overrides + ["train.minutes=0.05", "train.steps=100000"] + warmup)
     records = read_metrics(run / "metrics.jsonl")
     state = json.loads((latest_checkpoint(run) / "state.json").read_text())
     assert records[-1]["step"] == state["step"] < 100000  # stopped by the budget, checkpoint at the last step
+    fitted = [r.getMessage() for r in caplog.records if "schedule fitted" in r.getMessage()]
+    assert len(fitted) == 1  # refits are logged at debug level only
+    assert any("warming up" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    steps = yaml.safe_load((run / "config.yaml").read_text())["train"]["steps"]
+    assert steps == state["total_steps"] < 100000  # config.yaml records the fitted schedule
 
 
 def test_wrong_image_size_for_the_patch_is_a_clear_error(tmp_path, tiny_overrides):

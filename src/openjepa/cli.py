@@ -446,7 +446,7 @@ def _use_parsers(sub) -> None:
     p.add_argument("model", type=Path, help=models)
     p.add_argument("queries", nargs="+", type=Path, metavar="QUERY", help="image or video files to search for")
     p.add_argument("--in", dest="folder", type=Path, required=True, metavar="FOLDER", help="folder to search")
-    p.add_argument("-k", type=int, default=5, help="results per query (default 5)")
+    p.add_argument("-k", type=_positive_int, default=5, help="results per query (default 5)")
     p.add_argument("--per-step", action="store_true", help="video: encode each time step of a clip on its own")
     p.add_argument("--batch-size", type=_positive_int, default=256, help="inputs per forward pass (default 256)")
     p.set_defaults(func=_cmd_search)
