@@ -226,7 +226,7 @@ def test_bad_input_is_one_line_and_exit_2(shapes, tmp_path):
     _refused("classify", unevaluated, files[0], says=f"run `openjepa eval {unevaluated}` first")
     _refused("classify", run, tmp_path / "broken.png", says="cannot read image")
     _refused("similarity", run, files[0], tmp_path / "missing.png", says="missing.png")
-    _refused("search", run, files[0], "--in", photos, "-k", 0, says="k must be at least 1, got 0")
+    _refused("search", run, files[0], "--in", photos, "-k", 0, says="-k: expected a positive integer")
     _refused("search", run, files[0], "--in", empty, says=f"no image files to search in {empty}")
     _refused("search", run, tmp_path / "missing.png", "--in", photos, says="missing.png")
     _refused("classify", tmp_path, files[0], says="neither an openjepa run")

@@ -255,10 +255,10 @@ def _cmd_plan(args) -> int:
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with the problem on the first line of stderr (usage follows as a hint), exit status 2."""
+    """argparse with the problem on one line of stderr (no usage block), exit status 2."""
 
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message}\n(see `{self.prog} --help`)\n")
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -50,6 +50,16 @@ class ViTConfig:
     rope_base: float = 10000.0
     rope_reference_quirk: bool = False
 
+    def validate(self) -> None:
+        width, depth, heads, mlp_ratio = self.resolved()
+        if min(width, depth, heads, self.patch_size) < 1 or mlp_ratio <= 0:
+            raise ValueError(f"encoder width, depth, heads, patch_size and mlp_ratio must be positive, got "
+                             f"{width}, {depth}, {heads}, {self.patch_size}, {mlp_ratio}")
+        if width % heads:
+            raise ValueError(f"encoder.width {width} is not divisible by encoder.heads {heads}")
+        if self.tubelet is not None and self.tubelet < 1:
+            raise ValueError(f"encoder.tubelet must be >= 1 (or null for images), got {self.tubelet}")
+
     def resolved(self) -> tuple[int, int, int, float]:
         """(width, depth, heads, mlp_ratio) after applying overrides to the size preset."""
         w, d, h, r = VIT_SIZES[self.size]
