@@ -321,6 +321,8 @@ def test_a_bad_command_line_gets_one_clear_line_and_changes_nothing(ws, argv, co
     for word in words:
         assert word.lower() in first.lower(), f"{word!r} not in {first!r}"
     assert not changed(before, hashes(ws))
+    left = [p for p in new.rglob("*") if p.is_file()] if new.exists() else []
+    assert not left, f"a refused command wrote {left}"  # nor does it leave new files behind
 
 
 def api(id, call, error, *words):

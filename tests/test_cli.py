@@ -50,9 +50,15 @@ def test_every_command_explains_its_options(command, capsys):
     code, out, _ = _main(capsys, command, "--help")
     assert code == 0
     assert "usage: openjepa" in out
+    text = " ".join(out.split())  # argparse wraps lines
     if command == "train":
-        for option in ("--out", "--data", "--minutes", "--steps", "--resume", "--seed", "key.sub=value"):
-            assert option in out
+        for option in ("--out", "--data", "--minutes", "--steps", "--resume", "--seed", "key.sub=value",
+                       "--allow-data-change", "videos", "trajectory store"):
+            assert option in text
+    if command == "collect":
+        assert all(env in text for env in ("tworoom", "reach", "pusht", "reacher"))
+    if command == "eval":
+        assert "I-JEPA and V-JEPA recipes probe 'context'" in text
 
 
 def test_a_count_below_one_is_refused_before_any_work(tmp_path):

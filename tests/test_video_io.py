@@ -98,8 +98,13 @@ def test_random_starts_keep_the_clip_inside_the_video(videos):
     assert len(starts) > 2
 
 
-def test_short_clips_repeat_the_last_frame(videos):
-    assert _indices(read_clip(videos["avi"], 8, frame_step=4)) == [0, 4, 8, 12, 16, 20, 23, 23]
+def test_short_clips_repeat_the_last_frame_and_say_so(videos, caplog, monkeypatch):
+    monkeypatch.setattr(video_io, "_warned_short", set())  # said once per process: start afresh
+    with caplog.at_level(logging.WARNING, logger="openjepa"):
+        assert _indices(read_clip(videos["avi"], 8, frame_step=4)) == [0, 4, 8, 12, 16, 20, 23, 23]
+        assert _indices(read_clip(videos["avi"], 8, frame_step=4)) == [0, 4, 8, 12, 16, 20, 23, 23]
+    said = [r.getMessage() for r in caplog.records if "last frame is repeated" in r.getMessage()]
+    assert len(said) == 1 and "6 of the 8 frames" in said[0]  # once per clip length, not per clip
     assert _indices(read_clip(videos["avi"], 3, start=30)) == [23, 23, 23]
 
 
