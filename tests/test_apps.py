@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from bad_inputs import Outcome, changed, hashes, run_cli
+from cli_process import Outcome, changed, hashes, run_cli
 from conftest import TINY, TINY_VIDEO
 from PIL import Image
 from safetensors.torch import load_file, save_file

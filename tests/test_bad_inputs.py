@@ -1,6 +1,6 @@
 """The catalogue of bad inputs: every command and public function answers each with one line naming what was
 wrong and what was expected (exit 2 for input, 1 for a failure during the work), no traceback, and no file
-that existed before is changed. CLI cases run the real entry point in a child process (tests/bad_inputs.py)."""
+that existed before is changed. CLI cases run the real entry point in a child process (tests/cli_process.py)."""
 
 import json
 import shutil
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from bad_inputs import changed, hashes, run_cli
+from cli_process import changed, hashes, run_cli
 from PIL import Image
 
 import openjepa

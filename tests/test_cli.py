@@ -1,22 +1,20 @@
 import json
-import subprocess
-import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from cli_process import run_cli
 from PIL import Image
 
 from openjepa.cli import main
 
-OPENJEPA = [sys.executable, "-m", "openjepa"]
-
 
 def _run(*args, check=True):
-    """The command in a fresh interpreter, as a user runs it."""
-    proc = subprocess.run([*OPENJEPA, *map(str, args)], capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"openjepa {' '.join(map(str, args))} failed:\n{proc.stderr}")
-    return proc
+    """The command in a child process, as a user runs it (forked: the imports are paid once)."""
+    done = run_cli([str(a) for a in args], timeout=600)
+    if check and done.code != 0:
+        raise AssertionError(f"openjepa {' '.join(map(str, args))} failed:\n{done.err}")
+    return SimpleNamespace(returncode=done.code, stdout=done.out, stderr=done.err)
 
 
 def _main(capsys, *args) -> tuple[int, str, str]:

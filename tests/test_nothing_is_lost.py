@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from bad_inputs import changed, hashes
+from cli_process import changed, hashes
 from PIL import Image
 
 import openjepa

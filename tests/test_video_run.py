@@ -3,10 +3,12 @@ folder of real video files, and through the API on the built-in sprites."""
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
+from cli_process import run_cli
 from conftest import TINY_VIDEO
 
 av = pytest.importorskip("av")
@@ -51,14 +53,11 @@ def video_folder(tmp_path_factory) -> Path:
 
 
 def _run(*args):
-    import subprocess
-    import sys
-
-    proc = subprocess.run([sys.executable, "-m", "openjepa", *map(str, args)], capture_output=True, text=True,
-                          timeout=600)
-    if proc.returncode != 0:
-        raise AssertionError(f"openjepa {' '.join(map(str, args))} failed:\n{proc.stderr}")
-    return proc
+    """The command in a child process, as a user runs it (forked: the imports are paid once)."""
+    done = run_cli([str(a) for a in args], timeout=600)
+    if done.code != 0:
+        raise AssertionError(f"openjepa {' '.join(map(str, args))} failed:\n{done.err}")
+    return SimpleNamespace(stdout=done.out, stderr=done.err)
 
 
 def test_vjepa_on_a_users_video_folder(tmp_path, video_folder):
