@@ -284,7 +284,7 @@ CLI_CASES = [
     case("similarity-missing", "similarity", "{ws}/img_run", "{ws}/img.png", "{ws}/nothing.png",
          words=["nothing.png"]),
     case("similarity-text", "similarity", "{ws}/img_run", "{ws}/img.png", "{ws}/notes.txt", words=["notes.txt"]),
-    case("similarity-one-file", "similarity", "{ws}/img_run", "{ws}/img.png", words=["b"]),
+    case("similarity-one-file", "similarity", "{ws}/img_run", "{ws}/img.png", words=["required: b"]),
     case("similarity-hf-broken", "similarity", "{ws}/hf_broken", "{ws}/img.png", "{ws}/img.png",
          words=["config.json"]),
     case("search-k-0", "search", "{ws}/img_run", "{ws}/img.png", "--in", "{ws}/images", "-k", "0", words=["-k"]),

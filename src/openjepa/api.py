@@ -81,7 +81,7 @@ def read_inputs(vit: ViT, inputs: list[str | Path] | torch.Tensor) -> torch.Tens
     resized and centre-cropped; the centred clip of each video at the encoder's clip length)."""
     spec = vit.input_spec
     if torch.is_tensor(inputs):
-        return checked_tensor(inputs, spec)
+        return checked_tensor(inputs, spec.channels, clips=vit.reads_clips)
     if isinstance(inputs, (str, Path)):
         inputs = [inputs]
     if not inputs:
@@ -89,13 +89,12 @@ def read_inputs(vit: ViT, inputs: list[str | Path] | torch.Tensor) -> torch.Tens
     return MODALITIES.get(spec.modality)().read_files(list(inputs), spec)
 
 
-def checked_tensor(x: torch.Tensor, spec: InputSpec) -> torch.Tensor:
-    """``x`` if it fits ``spec``: uint8 in 0-255 or float in [0, 1], ``(N, C, H, W)`` for images and
-    ``(N, C, T, H, W)`` for clips with the encoder's channels; else a one-line :class:`DataError`."""
-    dims = 5 if spec.modality == "video" else 4
-    layout = "(N, C, T, H, W)" if dims == 5 else "(N, C, H, W)"
-    if x.dim() != dims or x.shape[1] != spec.channels:
-        raise DataError(f"expected a {layout} tensor with C={spec.channels}, got shape {tuple(x.shape)}")
+def checked_tensor(x: torch.Tensor, channels: int, *, clips: bool) -> torch.Tensor:
+    """``x`` if an encoder of ``channels`` reads it: uint8 in 0-255 or float in [0, 1], ``(N, C, H, W)``, or
+    ``(N, C, T, H, W)`` for an encoder of ``clips``; else a one-line :class:`DataError`."""
+    layout = "(N, C, T, H, W)" if clips else "(N, C, H, W)"
+    if x.dim() != (5 if clips else 4) or x.shape[1] != channels:
+        raise DataError(f"expected a {layout} tensor with C={channels}, got shape {tuple(x.shape)}")
     if x.dtype != torch.uint8 and not x.is_floating_point():
         raise DataError(f"expected uint8 pixels (0-255) or floats in [0, 1], got dtype {x.dtype}")
     if x.is_floating_point() and len(x) and (x.min() < 0 or x.max() > 1 or not x.isfinite().all()):

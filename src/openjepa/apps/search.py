@@ -9,11 +9,9 @@ files changed, and replaces the index atomically; in a folder it cannot write to
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
-import os
 import zipfile
 from pathlib import Path
 
@@ -23,6 +21,7 @@ import torch.nn.functional as F
 
 from openjepa.api import embed, load
 from openjepa.core.errors import ConfigError, DataError
+from openjepa.data.cache import save_npz_atomic
 from openjepa.modalities.registry import MODALITIES
 from openjepa.nn.vit import ViT
 from openjepa.runs.checkpoint import latest_checkpoint
@@ -108,16 +107,11 @@ def _read_index(path: Path, stamps: str) -> tuple[list[Stamp], np.ndarray] | Non
 
 
 def _write_index(path: Path, stamps: str, files: list[Stamp], features: np.ndarray) -> None:
-    """Save an index atomically (written beside, then renamed); a warning when the folder is not writable."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    """Save an index atomically; a warning when the folder is not writable."""
     names, sizes, mtimes = zip(*files)
     try:
         path.parent.mkdir(exist_ok=True)
-        with open(tmp, "wb") as f:
-            np.savez(f, model=np.array(stamps), names=np.array(names), sizes=np.array(sizes, dtype=np.int64),
-                     mtimes=np.array(mtimes, dtype=np.int64), features=features.astype(np.float32))
-        os.replace(tmp, path)
+        save_npz_atomic(path, model=np.array(stamps), names=np.array(names), sizes=np.array(sizes, dtype=np.int64),
+                        mtimes=np.array(mtimes, dtype=np.int64), features=features.astype(np.float32))
     except OSError as err:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
         log.warning("cannot keep the search index in %s (%s); searching without it", path.parent, err)
