@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass
@@ -10,7 +11,9 @@ class InputSpec:
     """``modality``: the registered modality that reads, tokenizes and evaluates the inputs. ``channels``, ``size``
     (spatial ``(H, W)``) and ``frames`` (time steps of a clip or of a trajectory window; None for images) fix the
     encoder's input shape; ``action_dim`` (the environment's action size times the frameskip) and ``state_dim``
-    describe trajectory data. Methods build themselves from it; nothing writes these facts into method configs."""
+    describe trajectory data; ``reader``: what the modality needs to read users' files as this data (audio: the
+    sample rate, clip length and spectrogram front end; point clouds: the points per cloud). Methods build
+    themselves from it; nothing writes these facts into method configs."""
 
     modality: str = "image"
     channels: int = 3
@@ -18,3 +21,4 @@ class InputSpec:
     frames: int | None = None
     action_dim: int | None = None
     state_dim: int | None = None
+    reader: dict[str, Any] | None = None

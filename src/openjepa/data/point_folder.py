@@ -26,6 +26,7 @@ import torch
 
 from openjepa.core.errors import DataError
 from openjepa.data.cache import cache_dir, save_npz_atomic
+from openjepa.data.class_folders import Entries, files_with_suffixes, find_class_splits
 from openjepa.data.images import stratified_split
 from openjepa.data.point_files import POINT_SUFFIXES, read_points
 from openjepa.data.points import PointData, PointSet
@@ -33,45 +34,16 @@ from openjepa.data.points import PointData, PointSet
 log = logging.getLogger("openjepa")
 _CACHE_VERSION = 1
 
-Entries = list[tuple[Path, int]]
 
 
 def point_files(folder: Path) -> list[Path]:
     """Point files under ``folder`` (recursively, hidden folders skipped), sorted."""
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in POINT_SUFFIXES
-                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
-
-
-def _class_dirs(folder: Path) -> list[Path]:
-    return sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".") and point_files(d))
+    return files_with_suffixes(folder, POINT_SUFFIXES)
 
 
 def find_point_splits(root: Path) -> tuple[list[str], Entries, Entries | None]:
-    """``(classes, train entries, test entries)`` of a folder; test is None when the folder has no split of its
-    own. An entry is ``(file, label)``."""
-    if not root.is_dir():
-        raise DataError(f"data folder not found: {root}")
-    if (root / "train").is_dir() and (root / "test").is_dir():
-        classes = [d.name for d in _class_dirs(root / "train")]
-        extra = sorted({d.name for d in _class_dirs(root / "test")} - set(classes))
-        if extra:
-            raise DataError(f"{root}/test has classes that {root}/train lacks: {', '.join(extra)}")
-        train, test = ([(p, label) for label, name in enumerate(classes) for p in point_files(root / split / name)]
-                       for split in ("train", "test"))
-    else:
-        dirs = _class_dirs(root)
-        classes = [d.name for d in dirs]
-        if any((d / "train").is_dir() or (d / "test").is_dir() for d in dirs):  # ModelNet
-            train, test = ([(p, label) for label, d in enumerate(dirs)
-                            for p in (point_files(d / split) if (d / split).is_dir() else [])]
-                           for split in ("train", "test"))
-        else:
-            train = [(p, label) for label, d in enumerate(dirs) for p in point_files(d)]
-            test = None
-    if not train:
-        raise DataError(f"no point files found in {root}; expected {root}/<class>/*.ply|off|obj|stl|xyz|txt|npy|npz "
-                        f"(or train/<class>/ and test/<class>/, or ModelNet's <class>/train/ and <class>/test/)")
-    return classes, train, test
+    """``(classes, train entries, test entries)`` of a folder of point files (:func:`find_class_splits`)."""
+    return find_class_splits(root, POINT_SUFFIXES, "point")
 
 
 def read_point_files(entries: Entries, classes: list[str], *, points: int = 1024, seed: int = 0,

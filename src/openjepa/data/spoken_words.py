@@ -35,6 +35,7 @@ import torch
 from openjepa.core.errors import DataError
 from openjepa.data.audio_io import fit_length, resample
 from openjepa.data.cache import cache_dir, save_npz_atomic
+from openjepa.data.registry import DATASETS
 from openjepa.data.sounds import AudioData, AudioSet
 
 WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -101,6 +102,13 @@ class _Library:
         self.callback = _CALLBACK(self._collect)  # kept referenced: the library calls it
         lib.espeak_SetSynthCallback(self.callback)
         self.lock = threading.Lock()
+        self.voice_files = _voice_files(Path(data) / "lang")
+
+    def _voice(self, voice: str) -> str:
+        """``accent+variant`` as the library names it: the accent's voice file under ``lang/`` (the command
+        resolves language codes such as ``en-gb`` itself; the library only knows file paths)."""
+        accent, plus, variant = voice.partition("+")
+        return self.voice_files.get(accent.lower(), accent) + plus + variant
 
     def _collect(self, wav, count, events) -> int:
         if count > 0:
@@ -108,7 +116,7 @@ class _Library:
         return 0
 
     def _say(self, word: str, voice: str, pitch: int, speed: int) -> np.ndarray:
-        if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
+        if self.lib.espeak_SetVoiceByName(self._voice(voice).encode()) != 0:
             raise DataError(f"eSpeak NG has no voice {voice!r}")
         self.lib.espeak_SetParameter(_RATE, speed, 0)
         self.lib.espeak_SetParameter(_PITCH, pitch, 0)
@@ -142,6 +150,19 @@ class _Library:
         if status != 0:
             raise DataError(f"eSpeak NG could not say {word!r} in voice {voice!r}")
         return np.frombuffer(raw, "<i2").astype(np.int16), self.rate
+
+
+def _voice_files(lang: Path) -> dict[str, str]:
+    """Language code (lower case) -> voice file path relative to ``lang`` (``en-gb`` -> ``gmw/en``): a file's own
+    name, else the ``language`` lines it declares (the first file, in sorted order, to declare a code keeps it)."""
+    files = sorted(p for p in lang.rglob("*") if p.is_file())
+    found = {p.name.lower(): p.relative_to(lang).as_posix() for p in files}
+    for path in files:
+        for line in path.read_text(errors="replace").splitlines():
+            words = line.split()
+            if len(words) >= 2 and words[0] == "language":
+                found.setdefault(words[1].lower(), path.relative_to(lang).as_posix())
+    return found
 
 
 _synth = None
@@ -292,3 +313,9 @@ def load_spoken_words(words=WORDS, train_repeats: int = 2, test_repeats: int = 1
     test = make_spoken_words(voices=[f"{a}+{v}" for a in accents for v in test_variants], repeats=test_repeats,
                              seed=seed + 1, **common)
     return AudioData("spoken_words", train, test)
+
+
+@DATASETS.register("spoken_words", modality="audio")
+def spoken_words_dataset(cfg) -> AudioData:
+    """``spoken_words`` at the data config's ``sample_rate`` and ``seconds``."""
+    return load_spoken_words(sample_rate=cfg.sample_rate, seconds=cfg.seconds)

@@ -58,6 +58,7 @@ def row_title(key: str, title: str, meta: dict) -> str:
 @EVAL_TASKS.register("image_probes")
 class ImageProbes(EvalTask):
     name = "image_probes"
+    rows = ROWS
 
     def run(self, ctx: EvalContext) -> dict[str, Any]:
         cfg, data = ctx.cfg, ctx.data
@@ -72,7 +73,7 @@ class ImageProbes(EvalTask):
             encoder = method.eval_encoder(cfg.eval.encoder)
             feature_sets[name] = [encoder_features(encoder, method.normalize, s.images, batch_size=cfg.eval.batch_size,
                                                    device=ctx.device, bf16=bf16) for s in (train, test)]
-        feature_sets["raw_input"] = [raw_features(s.images) for s in (train, test)]
+        feature_sets.update(self.input_features(train, test))
         results: dict = {"linear": {}, "knn": {}, "lowshot": {}, "rankme": {}}
         for name, (train_x, test_x) in feature_sets.items():
             scores, head = probe_all(train_x, train.labels, test_x, test.labels, cfg.eval)
@@ -89,6 +90,10 @@ class ImageProbes(EvalTask):
                            "classes": len(train.classes), "features": "mean-pooled final-layer tokens, standardised"}
         return results
 
+    def input_features(self, train: Any, test: Any) -> dict[str, list[torch.Tensor]]:
+        """The baselines read from the inputs themselves: row name -> ``[train features, test features]``."""
+        return {"raw_input": [raw_features(s.images) for s in (train, test)]}
+
     def pictures(self, ctx: EvalContext) -> list[Path]:
         """``plots/pca.png``: one test image per class, then PCA maps of trained and random-init patch features."""
         test, which = ctx.data.test, ctx.cfg.eval.encoder
@@ -103,6 +108,6 @@ class ImageProbes(EvalTask):
         lines = [f"{meta.get('dataset', '?')}: {meta.get('train_images', '?')} train / "
                  f"{meta.get('test_images', '?')} test images, {meta.get('classes', '?')} classes (test-split accuracy)",
                  f"{'':26}" + "".join(f"{title:>22}" for _, title in PROBES)]
-        for key, title in ROWS:
+        for key, title in self.rows:
             lines.append(f"{row_title(key, title, meta):26}" + "".join(f"{results[p][key]:>22.3f}" for p, _ in PROBES))
         return "\n".join(lines)
