@@ -24,6 +24,12 @@ TINY = ["data.image_size=16", "encoder.patch_size=4", "encoder.width=32", "encod
 VIDEO = ["data.frames=4", "data.image_size=16", "encoder.patch_size=4", "encoder.width=32", "encoder.depth=1",
          "encoder.heads=2", "method.predictor.width=16", "method.predictor.depth=1", "method.predictor.heads=2",
          "train.batch_size=8", "train.precision=fp32", "optim.warmup_steps=1"]
+AUDIO = ["encoder.width=32", "encoder.depth=1", "encoder.heads=2", "method.predictor.width=16",
+         "method.predictor.depth=1", "method.predictor.heads=2", "train.batch_size=4", "train.precision=fp32",
+         "data.seconds=0.5", "data.n_mels=32", "data.frames=32"]
+POINTS = ["encoder.width=32", "encoder.depth=1", "encoder.heads=2", "method.predictor.width=16",
+          "method.predictor.depth=1", "method.predictor.heads=2", "train.batch_size=4", "train.precision=fp32",
+          "data.points=64", "data.groups=8", "data.group_size=8", "data.point_net=[8,16,32]", "data.cache=false"]
 WORLD = ["train.batch_size=8", "data.frames=3", "data.frame_step=2", "encoder.width=32", "encoder.depth=1",
          "encoder.heads=2", "method.predictor.width=32", "method.predictor.depth=1", "method.projector.hidden=64",
          "method.projector.out=16", "train.precision=fp32"]
@@ -33,6 +39,18 @@ def _cli(*args):
     with pytest.raises(SystemExit) as done:
         main([str(a) for a in args])
     assert done.value.code == 0, args
+
+
+def _wav(path: Path, seed: int, level: float = 0.3) -> None:
+    import soundfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    soundfile.write(path, level * np.random.default_rng(seed).uniform(-1, 1, 4000), 8000)
+
+
+def _cloud(path: Path, seed: int, points: int = 100) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, np.random.default_rng(seed).normal(size=(points, 3)).astype(np.float32))
 
 
 def _png(path: Path, seed: int, size: int = 16, mode: str = "L") -> None:
@@ -75,6 +93,25 @@ def ws(tmp_path_factory) -> Path:
     (ws / "broken.yaml").write_text("method: {name: ijepa\n  mask: [1,\n")
     (ws / "list.yaml").write_text("- 1\n- 2\n")
     np.savez(ws / "bad_masks.npz", context=np.arange(3))
+    for i in range(8):
+        for folder in ("sounds", "sounds_empty", "sounds_broken", "sounds_silent"):
+            _wav(ws / folder / ("a" if i % 2 else "b") / f"{i}.wav", i)
+        for folder in ("points", "points_nan", "points_few", "points_no_faces"):
+            _cloud(ws / folder / ("a" if i % 2 else "b") / f"{i}.npy", i)
+    (ws / "sounds_empty" / "a" / "1.wav").write_bytes(b"")
+    (ws / "sounds_broken" / "a" / "1.wav").write_text("RIFF but not really a sound")
+    _wav(ws / "sounds_silent" / "a" / "1.wav", 1, level=0.0)
+    nan = np.zeros((100, 3), np.float32)
+    nan[7, 1] = np.nan
+    np.save(ws / "points_nan" / "a" / "1.npy", nan)
+    _cloud(ws / "points_few" / "a" / "1.npy", 1, points=5)
+    (ws / "points_no_faces" / "a" / "1.off").write_text("OFF\n0 0 0\n")
+    shutil.copy(ws / "sounds_broken" / "a" / "1.wav", ws / "broken.wav")
+    shutil.copy(ws / "points_nan" / "a" / "1.npy", ws / "nan.npy")
+    _cli("train", "audiojepa_tiny", "--out", ws / "audio_run", "--data", ws / "sounds", "--steps", 1, "--quiet",
+         *AUDIO)
+    _cli("train", "pointjepa_tiny", "--out", ws / "point_run", "--data", ws / "points", "--steps", 1, "--quiet",
+         *POINTS)
     (ws / "new").mkdir()
     return ws
 
@@ -297,6 +334,34 @@ CLI_CASES = [
          words=["nothing.png"]),
     case("search-no-in", "search", "{ws}/img_run", "{ws}/img.png", words=["--in"]),
     # bench, recipes, demo
+    # sounds and point clouds
+    case("sound-file-empty", "train", "audiojepa_tiny", "--out", "{new}/r", "--data", "{ws}/sounds_empty", *AUDIO,
+         words=["empty", "1.wav"]),
+    case("sound-file-unreadable", "train", "audiojepa_tiny", "--out", "{new}/r", "--data", "{ws}/sounds_broken",
+         *AUDIO, words=["cannot read", "1.wav"]),
+    case("sound-file-silent", "train", "audiojepa_tiny", "--out", "{new}/r", "--data", "{ws}/sounds_silent", *AUDIO,
+         words=["silent", "1.wav"]),
+    case("sample-rate-0", "train", "audiojepa_tiny", "--out", "{new}/r", "--data", "{ws}/sounds", *AUDIO,
+         "data.sample_rate=0", words=["data.sample_rate"]),
+    case("fmax-above-nyquist", "train", "audiojepa_tiny", "--out", "{new}/r", "--data", "{ws}/sounds", *AUDIO,
+         "data.fmax=9000", words=["fmax", "8000"]),
+    case("mels-not-dividing", "train", "audiojepa_tiny", "--out", "{new}/r", "--data", "{ws}/sounds", *AUDIO,
+         "data.n_mels=30", words=["patch_size"]),
+    case("sounds-given-to-images", "train", "ijepa_tiny", "--out", "{new}/r", "--data", "{ws}/sounds", *TINY,
+         words=["no images"]),
+    case("embed-broken-sound", "embed", "{ws}/audio_run", "{ws}/broken.wav", "--out", "{new}/e.npy",
+         words=["broken.wav"]),
+    case("points-nan", "train", "pointjepa_tiny", "--out", "{new}/r", "--data", "{ws}/points_nan", *POINTS,
+         words=["NaN", "1.npy"]),
+    case("points-fewer-than-a-group", "train", "pointjepa_tiny", "--out", "{new}/r", "--data", "{ws}/points_few",
+         *POINTS, words=["5 points", "group"]),
+    case("mesh-without-points", "train", "jepa3d_tiny", "--out", "{new}/r", "--data", "{ws}/points_no_faces",
+         *POINTS, words=["1.off"]),
+    case("groups-above-points", "train", "pointjepa_tiny", "--out", "{new}/r", "--data", "{ws}/points", *POINTS,
+         "data.groups=128", words=["data.points", "data.groups"]),
+    case("point-encoder-with-grid-positions", "train", "pointjepa_tiny", "--out", "{new}/r", "--data", "{ws}/points",
+         *POINTS, "encoder.pos_embed=sincos", words=["pos_embed"]),
+    case("embed-nan-points", "embed", "{ws}/point_run", "{ws}/nan.npy", "--out", "{new}/e.npy", words=["NaN"]),
     case("bench-sizes", "bench", "--sizes", "nonsense", words=["nonsense", "tiny"]),
     case("bench-steps-0", "bench", "--steps", "0", words=["--steps"]),
     case("bench-batch-0", "bench", "--batch-size", "0", words=["--batch-size"]),

@@ -20,7 +20,9 @@ def _train_parser(sub) -> None:
     p.add_argument("--out", type=Path, help="run folder to create (must not hold a run already)")
     p.add_argument("--data", help="dataset (sets data.dataset): a built-in name or a path that the recipe's kind of "
                                   "input reads: images (class folders, MNIST IDX files, CIFAR batches), videos "
-                                  "(class folders, a list file) or a trajectory store (openjepa collect)")
+                                  "(class folders, a list file), sounds (class folders of wav/flac/ogg), point clouds "
+                                  "(class folders or ModelNet's layout of meshes and point files) or a trajectory "
+                                  "store (openjepa collect)")
     p.add_argument("--encoder", metavar="RUN", help="for recipes on a frozen encoder (vjepa2ac_*): the openjepa run "
                                                    "whose encoder to use, frozen (sets init.run)")
     budget = p.add_mutually_exclusive_group()
@@ -302,13 +304,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     p.set_defaults(func=_cmd_eval)
 
-    p = sub.add_parser("embed", help="write embeddings of images or videos", description=(
-        "Embed image or video files with a run's encoder (or an HF I-JEPA / V-JEPA 2 folder) and save them as "
+    p = sub.add_parser("embed", help="write embeddings of images, videos, sounds or point clouds", description=(
+        "Embed image, video, sound or point-cloud files with a run's encoder (or an HF I-JEPA / V-JEPA 2 folder) and save them as "
         ".npy: (N, D) mean-pooled features, or (N, L, D) tokens with --tokens. Video encoders read the centred "
         "clip of each file. --predictor (video) also runs the predictor and writes an .npz with 'features', "
         "'predicted', 'context' and 'target'."))
     p.add_argument("model", type=Path, help="run folder or HF I-JEPA / V-JEPA 2 folder")
-    p.add_argument("inputs", nargs="+", type=Path, help="image or video files")
+    p.add_argument("inputs", nargs="+", type=Path, help="files of the run's kind of input (images, videos, sounds, "
+                                                         "meshes or point files)")
     p.add_argument("--out", type=Path, required=True, help="output .npy file (.npz with --predictor)")
     p.add_argument("--tokens", action="store_true", help="save per-token features instead of their mean")
     p.add_argument("--per-step", action="store_true", help="video: encode each time step of a clip on its own, "
@@ -422,7 +425,8 @@ def _use_parsers(sub) -> None:
         "clip of each video. An HF IJepaForImageClassification folder classifies with its own head (on the mean "
         "of the last hidden states, as transformers does); a folder without a head is refused."))
     p.add_argument("model", type=Path, help=models)
-    p.add_argument("inputs", nargs="+", type=Path, help="image or video files")
+    p.add_argument("inputs", nargs="+", type=Path, help="files of the run's kind of input (images, videos, sounds, "
+                                                         "meshes or point files)")
     p.add_argument("--probe", type=Path, help="another evaluation's probe file (e.g. RUN/evals/NAME.probe.safetensors)")
     p.add_argument("--batch-size", type=_positive_int, default=256, help="inputs per forward pass (default 256)")
     p.set_defaults(func=_cmd_classify)

@@ -97,6 +97,17 @@ class PredictsTargets(Protocol):
 
 
 @runtime_checkable
+class DrawsMasks(Protocol):
+    """A method whose masks depend on the inputs themselves (point clouds: regions of the cloud), so it draws them
+    in its step rather than in the loader; pictures ask it for a draw."""
+
+    def draw_masks(self, inputs: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
+        """One draw for normalised inputs, as a training step with batch seed ``seed`` makes it: ``ctx_idx`` /
+        ``ctx_valid (B, Lc)``, ``tgt_idx`` / ``tgt_valid (B, K, Lt)`` and the tokens' places ``centres (B, N, 3)``
+        and point groups ``neighbours (B, N, k, 3)`` (relative to their centres)."""
+
+
+@runtime_checkable
 class WorldModel(Protocol):
     """An action-conditioned model that plans: latents of frames, and their rollout under actions.
 

@@ -96,16 +96,20 @@ class MaskTokenPredictor(nn.Module):
         tgt_valid: torch.Tensor | None = None,
         mask_index: int = 0,
         with_context: bool = False,
+        positions: torch.Tensor | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Predictions ``(B, K, Lt, levels * D_enc)``; with ``with_context`` also ``(B, Lc, levels * D_enc)``
-        at the context positions (V-JEPA 2.1's dense loss)."""
+        at the context positions (V-JEPA 2.1's dense loss). ``positions (B, N, width)``: per-sample position
+        embeddings of every token id, used instead of the grid's (point clouds: embeddings of group centres)."""
         B, K, Lt = tgt_idx.shape
         Lc = ctx.shape[1]
         idx = torch.cat([ctx_idx, tgt_idx.reshape(B, K * Lt)], dim=1)  # (B, Lc + K Lt)
         queries = self.mask_tokens[mask_index].expand(B, K * Lt, -1)
         x = torch.cat([self.embed(ctx), queries], dim=1)
         rope = None
-        if self.config.pos_embed == "sincos":
+        if positions is not None:
+            x = x + gather_tokens(positions, idx)
+        elif self.config.pos_embed == "sincos":
             x = x + gather_tokens(self.pos_embed.expand(B, -1, -1), idx)
         else:
             cos, sin = rope_tables(grid_coords(self.grid).to(x.device)[idx], self.config.width // self.config.heads,

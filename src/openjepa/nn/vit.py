@@ -33,7 +33,8 @@ class ViTConfig:
     ``tubelet``: the tube length in frames of a video tokenizer (``(B, C, T, H, W)`` clips cut into
     ``tubelet x patch x patch`` tubes; V-JEPA: 2); None for images. ``pos_embed``: a fixed sincos table
     (equal share of the width per grid axis, V-JEPA's uniform-power split), a learned table, or
-    ``rope`` (V-JEPA 2: rotary embeddings on queries and keys, no table);
+    ``rope`` (V-JEPA 2: rotary embeddings on queries and keys, no table), or ``none``: the tokenizer adds positions
+    of its own (point clouds: an embedding of each group's centre);
     ``rope_reference_quirk`` reproduces the published V-JEPA 2 frequency layout (see :mod:`openjepa.nn.rope`).
     """
 
@@ -45,7 +46,7 @@ class ViTConfig:
     mlp_ratio: float | None = None
     qkv_bias: bool = True
     norm_eps: float = 1e-6
-    pos_embed: Literal["sincos", "learned", "rope"] = "sincos"
+    pos_embed: Literal["sincos", "learned", "rope", "none"] = "sincos"
     tubelet: int | None = None
     rope_base: float = 10000.0
     rope_reference_quirk: bool = False
@@ -126,9 +127,9 @@ class ViT(nn.Module):
         return table.movedim(1, -1).reshape(1, -1, self.width)
 
     def tokenize(self, x: torch.Tensor) -> torch.Tensor:
-        """Patch (or tubelet) tokens plus absolute positions: ``(B, C, [T,] H, W) -> (B, N, D)``."""
+        """Patch (or tubelet) tokens plus absolute positions (unless RoPE, or the tokenizer, places them): ``(B, C, [T,] H, W) -> (B, N, D)``."""
         tokens = self.patch_embed(x)
-        if self.config.pos_embed == "rope":
+        if self.config.pos_embed in ("rope", "none"):
             return tokens
         return tokens + self.positions(self.input_grid(x))
 

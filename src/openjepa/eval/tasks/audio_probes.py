@@ -22,6 +22,7 @@ N_MFCC = 20
 @EVAL_TASKS.register("audio_probes")
 class AudioProbes(ImageProbes):
     name = "audio_probes"
+    samples_are = "clips"
     rows = (("trained", "trained encoder"), ("random_init", "same arch., random init"),
             ("raw_input", "raw log-mel"), ("mfcc", f"MFCC ({N_MFCC}) mean+std"))
 

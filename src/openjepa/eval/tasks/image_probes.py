@@ -59,6 +59,8 @@ def row_title(key: str, title: str, meta: dict) -> str:
 class ImageProbes(EvalTask):
     name = "image_probes"
     rows = ROWS
+    probes = PROBES
+    samples_are = "images"
 
     def run(self, ctx: EvalContext) -> dict[str, Any]:
         cfg, data = ctx.cfg, ctx.data
@@ -71,24 +73,33 @@ class ImageProbes(EvalTask):
         feature_sets = {}
         for name, method in (("trained", ctx.trained), ("random_init", ctx.random_init)):
             encoder = method.eval_encoder(cfg.eval.encoder)
-            feature_sets[name] = [encoder_features(encoder, method.normalize, s.images, batch_size=cfg.eval.batch_size,
-                                                   device=ctx.device, bf16=bf16) for s in (train, test)]
+            feature_sets[name] = [encoder_features(encoder, method.normalize, self.samples(s),
+                                                   batch_size=cfg.eval.batch_size, device=ctx.device, bf16=bf16)
+                                  for s in (train, test)]
         feature_sets.update(self.input_features(train, test))
-        results: dict = {"linear": {}, "knn": {}, "lowshot": {}, "rankme": {}}
+        results: dict = {"rankme": {}}
         for name, (train_x, test_x) in feature_sets.items():
-            scores, head = probe_all(train_x, train.labels, test_x, test.labels, cfg.eval)
+            scores, head = self.probe(train_x, train.labels, test_x, test.labels, cfg.eval)
             if name == "trained":
                 ctx.artifacts["probe"] = probe_artifact("linear", head, train.classes,
                                                         ctx.trained.eval_encoder(cfg.eval.encoder),
                                                         encoder=cfg.eval.encoder, label="class")
             for probe, value in scores.items():
-                results[probe][name] = value
+                results.setdefault(probe, {})[name] = value
             results["rankme"][name] = float(rankme(test_x[:2048]))
-            log.info("%-11s linear %.3f  knn %.3f  lowshot %.3f", name, scores["linear"], scores["knn"],
-                     scores["lowshot"])
+            log.info("%-11s %s", name, "  ".join(f"{probe} {value:.3f}" for probe, value in scores.items()))
         results["meta"] = {"dataset": data.name, "train_images": len(train), "test_images": len(test),
                            "classes": len(train.classes), "features": "mean-pooled final-layer tokens, standardised"}
         return results
+
+    def samples(self, split: Any) -> torch.Tensor:
+        """What the encoder reads of a split (here: its images)."""
+        return split.images
+
+    def probe(self, train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
+              ev: Any) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+        """The probes' accuracies on one feature set, and the fitted linear head."""
+        return probe_all(train_x, train_y, test_x, test_y, ev)
 
     def input_features(self, train: Any, test: Any) -> dict[str, list[torch.Tensor]]:
         """The baselines read from the inputs themselves: row name -> ``[train features, test features]``."""
@@ -105,9 +116,11 @@ class ImageProbes(EvalTask):
 
     def table(self, results: dict[str, Any]) -> str:
         meta = results.get("meta", {})
+        probes = [(p, title) for p, title in self.probes if p in results]
         lines = [f"{meta.get('dataset', '?')}: {meta.get('train_images', '?')} train / "
-                 f"{meta.get('test_images', '?')} test images, {meta.get('classes', '?')} classes (test-split accuracy)",
-                 f"{'':26}" + "".join(f"{title:>22}" for _, title in PROBES)]
+                 f"{meta.get('test_images', '?')} test {self.samples_are}, {meta.get('classes', '?')} classes "
+                 f"(test-split accuracy)",
+                 f"{'':26}" + "".join(f"{title:>22}" for _, title in probes)]
         for key, title in self.rows:
-            lines.append(f"{row_title(key, title, meta):26}" + "".join(f"{results[p][key]:>22.3f}" for p, _ in PROBES))
+            lines.append(f"{row_title(key, title, meta):26}" + "".join(f"{results[p][key]:>22.3f}" for p, _ in probes))
         return "\n".join(lines)
