@@ -26,10 +26,11 @@ VIDEO = ["data.frames=4", "data.image_size=16", "encoder.patch_size=4", "encoder
          "train.batch_size=8", "train.precision=fp32", "optim.warmup_steps=1"]
 AUDIO = ["encoder.width=32", "encoder.depth=1", "encoder.heads=2", "method.predictor.width=16",
          "method.predictor.depth=1", "method.predictor.heads=2", "train.batch_size=4", "train.precision=fp32",
-         "data.seconds=0.5", "data.n_mels=32", "data.frames=32"]
+         "data.seconds=0.5", "data.n_mels=32", "data.frames=32", "method.projector.hidden=16", "method.projector.out=8"]
 POINTS = ["encoder.width=32", "encoder.depth=1", "encoder.heads=2", "method.predictor.width=16",
           "method.predictor.depth=1", "method.predictor.heads=2", "train.batch_size=4", "train.precision=fp32",
-          "data.points=64", "data.groups=8", "data.group_size=8", "data.point_net=[8,16,32]", "data.cache=false"]
+          "data.points=64", "data.groups=8", "data.group_size=8", "data.point_net=[8,16,32]", "data.cache=false",
+          "method.projector.hidden=16", "method.projector.out=8"]
 WORLD = ["train.batch_size=8", "data.frames=3", "data.frame_step=2", "encoder.width=32", "encoder.depth=1",
          "encoder.heads=2", "method.predictor.width=32", "method.predictor.depth=1", "method.projector.hidden=64",
          "method.projector.out=16", "train.precision=fp32"]

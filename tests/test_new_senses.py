@@ -20,7 +20,8 @@ trimesh = pytest.importorskip("trimesh")
 
 TINY_ENCODER = ["encoder.width=32", "encoder.depth=1", "encoder.heads=2", "method.predictor.width=16",
                 "method.predictor.depth=1", "method.predictor.heads=2", "train.batch_size=8", "train.precision=fp32",
-                "optim.warmup_steps=1", "eval.lowshot_per_class=2", "eval.lowshot_repeats=1", "eval.knn_k=3"]
+                "optim.warmup_steps=1", "eval.lowshot_per_class=2", "eval.lowshot_repeats=1", "eval.knn_k=3",
+                "method.projector.hidden=16", "method.projector.out=8", "method.sigreg.slices=16"]
 TINY_AUDIO = [*TINY_ENCODER, "data.seconds=0.5", "data.n_mels=32", "data.frames=32", "data.hop_length=250"]
 TINY_POINTS = [*TINY_ENCODER, "data.points=128", "data.groups=16", "data.group_size=8", "data.point_net=[8,16,32]"]
 
@@ -71,6 +72,9 @@ def test_an_audio_run_on_a_sound_folder_trains_evaluates_and_embeds(tmp_path):
     clip = next((data / "low").glob("*.flac"))
     _cli("embed", run, clip, data / "high" / "0.wav", "--out", tmp_path / "e.npy")
     assert np.load(tmp_path / "e.npy").shape == (2, 32)
+    same = float(_cli("similarity", run, clip, clip).out.split()[-1])
+    assert same > 0.999
+    assert _cli("classify", run, clip).out.split()[1] in ("chirp", "high", "low")
 
 
 def _point_folder(root, per_class=8):
@@ -104,6 +108,9 @@ def test_a_point_run_on_a_mesh_folder_trains_evaluates_and_embeds(tmp_path, reci
     _cli("embed", run, next((data / "box").glob("*.off")), next((data / "rod").glob("*.npy")),
          "--out", tmp_path / "e.npy")
     assert np.load(tmp_path / "e.npy").shape == (2, 32)
+    query = next((data / "ball").glob("*.ply"))
+    found = _cli("search", run, query, "--in", data, "-k", 3).out.splitlines()
+    assert len(found) == 3 and found[0].split("\t")[0] == str(query)  # the query itself is nearest
 
 
 def _centres(n=32, seed=0):
@@ -161,7 +168,51 @@ def test_the_context_aware_decoder_reads_the_context_in_every_layer():
     assert all(m.weight.grad.abs().sum() > 0 for m in decoder.context_maps)
     # the two target blocks are predicted independently: changing block 1's positions leaves block 0 alone
     moved = positions.clone()
-    moved[:, 8:11] += 1
+    moved[:, 8:11] += torch.randn(2, 3, 16)
     again = decoder(ctx, ctx_idx, tgt_idx, positions=moved)
     assert torch.allclose(again[:, 0], out[:, 0], atol=1e-6) and not torch.allclose(again[:, 1], out[:, 1])
 
+
+
+def test_point_views_are_rotations_stretches_and_jitter():
+    from openjepa.data.point_views import PointViewConfig, random_point_view, random_rotations
+
+    gen = torch.Generator().manual_seed(0)
+    rotations = random_rotations(500, "so3", gen)
+    assert torch.allclose(rotations @ rotations.transpose(1, 2), torch.eye(3).expand(500, -1, -1), atol=1e-5)
+    assert torch.allclose(torch.det(rotations), torch.ones(500), atol=1e-5)
+    assert rotations[:, :, 0].mean(0).abs().max() < 0.1  # spread over the sphere, not near one direction
+    about_z = random_rotations(10, "z", gen)
+    assert torch.allclose(about_z[:, 2], torch.tensor([0.0, 0.0, 1.0]).expand(10, -1))
+    clouds = torch.randn(4, 3, 50, generator=gen)
+    rigid = random_point_view(clouds, PointViewConfig(scale=(1.0, 1.0), jitter=0.0), gen)
+    assert rigid.shape == clouds.shape and not torch.allclose(rigid, clouds)
+
+    def distances(c):
+        return (c[:, :, :, None] - c[:, :, None, :]).norm(dim=1)
+
+    assert torch.allclose(distances(rigid), distances(clouds), atol=1e-4)
+
+
+def test_spectrogram_images_and_mfcc_match_their_references():
+    import scipy.fft
+
+    from openjepa.data.spectrograms import front_end, mfcc_features, spectrogram_images
+
+    settings = {"sample_rate": 16000, "n_fft": 512, "win_length": 400, "hop_length": 250, "n_mels": 64, "fmin": 0.0,
+                "fmax": None, "frames": 64}
+    rng = np.random.default_rng(0)
+    t = np.arange(16000) / 16000
+    waves = torch.from_numpy(np.stack([np.sin(2 * np.pi * f * t) * np.exp(-3 * t) + 0.01 * rng.normal(size=16000)
+                                       for f in (300.0, 1200.0, 4000.0)])).float()
+    images = spectrogram_images(waves, front_end(settings))
+    assert images.shape == (3, 1, 64, 64) and images.dtype == torch.uint8
+    # librosa's power_to_db(S, ref=np.max, top_db=80) of the same mel power, scaled to 0-255
+    mel = front_end(settings)
+    db = mel(waves.double()).numpy()
+    db = np.maximum(db - db.max(axis=(1, 2), keepdims=True), -80.0)
+    expected = np.round((db + 80.0) * 255 / 80)
+    assert np.abs(images[:, 0].numpy().astype(float) - expected).max() <= 1
+    cepstra = scipy.fft.dct(images[:, 0].double().numpy(), type=2, norm="ortho", axis=1)[:, :20]
+    reference = np.concatenate([cepstra.mean(-1), cepstra.std(-1, ddof=1)], axis=1)
+    assert np.allclose(mfcc_features(images, 20).numpy(), reference, rtol=1e-4, atol=1e-3)

@@ -56,9 +56,10 @@ def dct_matrix(n_in: int, n_out: int) -> torch.Tensor:
     return basis.float()
 
 
-def mfcc_features(images: torch.Tensor, n_mfcc: int = 20, db_range: float = 80.0) -> torch.Tensor:
+def mfcc_features(images: torch.Tensor, n_mfcc: int = 20) -> torch.Tensor:
     """The MFCC baseline: spectrogram images ``(N, 1, n_mels, frames)`` -> ``(N, 2 n_mfcc)``, the mean and the
-    standard deviation over time of the first ``n_mfcc`` cepstral coefficients (DCT-II of the dB log-mel)."""
-    db = images[:, 0].float() * (db_range / 255)  # (N, n_mels, frames)
+    standard deviation over time of the first ``n_mfcc`` cepstral coefficients (DCT-II of the log-mel; the pixel
+    values are dB up to one factor, which the probes' standardisation removes)."""
+    db = images[:, 0].float()  # (N, n_mels, frames)
     cepstra = torch.einsum("km,nmt->nkt", dct_matrix(db.shape[1], min(n_mfcc, db.shape[1])), db)
     return torch.cat([cepstra.mean(-1), cepstra.std(-1)], dim=1)

@@ -17,6 +17,7 @@ from torch import nn
 from openjepa.core.errors import ConfigError
 from openjepa.core.protocols import Batch, Method, StepOutput
 from openjepa.core.spec import InputSpec
+from openjepa.data.point_views import PointViewConfig, random_point_view
 from openjepa.masks.multiblock import collate_block_masks
 from openjepa.masks.point_regions import PointMaskConfig, sequence_ranges, spatial_blocks
 from openjepa.methods.registry import METHODS
@@ -25,10 +26,12 @@ from openjepa.modalities.point_tokens import PointCloudEmbed
 from openjepa.nn.context_decoder import ContextAwarePredictor
 from openjepa.nn.point_tokenizer import CentreEmbed
 from openjepa.nn.predictor import MaskTokenPredictor, PredictorConfig, gather_tokens
+from openjepa.nn.projector import ProjectorConfig, build_projector
 from openjepa.nn.vit import ViT
 from openjepa.objectives.diagnostics import rankme, token_std
 from openjepa.objectives.distances import Distance, masked_mean, token_distance
 from openjepa.objectives.normalize import TargetNorm, normalize_targets
+from openjepa.objectives.sigreg import SIGRegConfig, sigreg
 
 
 @dataclass
@@ -36,7 +39,14 @@ class PointJepaConfig:
     """Point-JEPA settings. ``decoder``: ``mask_token`` (the context goes in once, beside one mask token per
     target, I-JEPA's predictor) or ``context_aware`` (every layer reads the context again, 3D-JEPA's). ``mask``:
     ``kind: sequence`` (contiguous ranges of the sequencer order) or ``blocks`` (neighbourhood balls in 3-D).
-    ``target.momentum``: Point-JEPA's EMA goes 0.9995 -> 0.99999 (the reference's class defaults swap the two)."""
+    ``target.momentum``: Point-JEPA's EMA goes 0.9995 -> 0.99999 (the reference's class defaults swap the two).
+    ``global_weight`` (0 in the papers): a whole-cloud term, the projected mean of the context tokens and of the
+    context encoder's tokens of a random ``view`` of the whole cloud (rotated, stretched, jittered) must match the
+    projected mean of the target encoder's tokens of the cloud. Group prediction alone asks what lies where, which
+    in a randomly posed cloud is mostly about pose; this term asks what the cloud is, whatever its pose. It needs
+    a ``projector`` and SIGReg (``sigreg``, on the projected embeddings) beside it.
+    ``sigreg``: SIGReg on the projected embeddings of the whole-cloud term, or without it on the context
+    encoder's mean-pooled tokens."""
 
     name: Literal["pointjepa"] = "pointjepa"
     predictor: PredictorConfig = field(default_factory=lambda: PredictorConfig(width=192, depth=6, heads=6))
@@ -45,9 +55,18 @@ class PointJepaConfig:
     target: TargetConfig = field(default_factory=lambda: TargetConfig(momentum=(0.9995, 0.99999)))
     distance: Distance = "smooth_l1"
     target_norm: TargetNorm = "layer"
+    view: PointViewConfig = field(default_factory=PointViewConfig)
+    projector: ProjectorConfig | None = None
+    global_weight: float = 0.0
+    sigreg: SIGRegConfig = field(default_factory=SIGRegConfig)
 
     def validate(self) -> None:
         self.mask.validate()
+        self.view.validate()
+        if self.global_weight < 0:
+            raise ValueError(f"method.global_weight must be >= 0, got {self.global_weight}")
+        if self.global_weight > 0 and self.projector is None:
+            raise ValueError("method.global_weight > 0 needs method.projector, e.g. {hidden: 512, out: 128}")
         if self.target.mode == "frozen":
             raise ValueError("method.target.mode: point JEPAs train their encoder; use ema or shared")
 
@@ -83,6 +102,7 @@ class PointJepa(Method):
         else:
             self.predictor = MaskTokenPredictor(config.predictor, encoder.width, encoder.grid)
         self.query_positions = CentreEmbed(width)
+        self.projector = build_projector(config.projector, encoder.width) if config.projector is not None else None
 
     def draw_masks(self, inputs: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
         """See :class:`~openjepa.core.protocols.DrawsMasks`; one draw per sample from ``seed``."""
@@ -115,7 +135,24 @@ class PointJepa(Method):
         pred_loss = masked_mean(token_distance(pred.float(), targets.float(), cfg.distance), tgt_valid).mean()
         logs = {"pred_loss": pred_loss.detach(), "token_std": token_std(seen), "rankme": rankme(seen.mean(1)),
                 "context_tokens": ctx_valid.sum(1).float().mean()}
-        return StepOutput(pred_loss, logs)
+        loss = pred_loss
+        pooled = masked_mean(context.transpose(1, 2), ctx_valid[:, None])  # (B, D)
+        embeddings = [pooled.float()]
+        if cfg.global_weight > 0:
+            gen = torch.Generator().manual_seed(batch["seed"] + 1)
+            view = random_point_view(self.normalize(batch["inputs"]), cfg.view, gen)
+            whole_view = self.encoder(view).mean(1)
+            embeddings = [self.projector(v).float() for v in (pooled, whole_view)]
+            z_whole = self.projector(seen.mean(1)).float()
+            global_loss = sum((z - z_whole).square().mean() for z in embeddings) / len(embeddings)
+            loss = loss + cfg.global_weight * global_loss
+            logs["global_loss"] = global_loss.detach()
+        if cfg.sigreg.weight > 0:
+            reg = sum(sigreg(z, seed=batch["step"], slices=cfg.sigreg.slices, knots=cfg.sigreg.knots,
+                             t_max=cfg.sigreg.t_max) for z in embeddings) / len(embeddings)
+            loss = loss + cfg.sigreg.weight * reg
+            logs["sigreg"] = reg.detach()
+        return StepOutput(loss, logs)
 
     def after_step(self, step: int, total_steps: int) -> dict[str, float]:
         m = self.target.update(self.encoder, step, total_steps)

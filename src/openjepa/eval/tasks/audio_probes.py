@@ -28,10 +28,9 @@ class AudioProbes(ImageProbes):
 
     def input_features(self, train: Any, test: Any) -> dict[str, list[torch.Tensor]]:
         return {**super().input_features(train, test),
-                "mfcc": [mfcc_features(s.images, N_MFCC, self.db_range) for s in (train, test)]}
+                "mfcc": [mfcc_features(s.images, N_MFCC) for s in (train, test)]}
 
     def run(self, ctx: EvalContext) -> dict[str, Any]:
-        self.db_range = ctx.cfg.data.db_range
         results = super().run(ctx)
         results["meta"]["features"] = ("mean-pooled final-layer tokens, standardised; raw log-mel: the spectrogram "
                                        f"image; MFCC: mean and std over time of {N_MFCC} coefficients")
