@@ -305,7 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser("embed", help="write embeddings of images, videos, sounds or point clouds", description=(
-        "Embed image, video, sound or point-cloud files with a run's encoder (or an HF I-JEPA / V-JEPA 2 folder) and save them as "
+        "Embed image, video, sound or point-cloud files with a run's encoder (or an HF I-JEPA / V-JEPA 2 folder) "
+        "and save them as "
         ".npy: (N, D) mean-pooled features, or (N, L, D) tokens with --tokens. Video encoders read the centred "
         "clip of each file. --predictor (video) also runs the predictor and writes an .npz with 'features', "
         "'predicted', 'context' and 'target'."))

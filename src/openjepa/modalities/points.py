@@ -33,7 +33,8 @@ class PointDataConfig:
     ``<class>/train`` + ``<class>/test``. Every cloud is centred, scaled to the unit sphere and brought to
     ``points`` points. Tokens: ``groups`` farthest-point-sampled centres with their ``group_size`` nearest points
     each, through a small PointNet whose layers have ``point_net`` widths (Point-MAE's: 128, 256, 512; tiny
-    recipes use less: the PointNet runs on every point of every group and dominates a CPU step). ``test_fraction``/``split_seed``: the stratified split of a folder without one; ``skip_corrupt``: skip
+    recipes use less: the PointNet runs on every point of every group and dominates a CPU step).
+    ``test_fraction``/``split_seed``: the stratified split of a folder without one; ``skip_corrupt``: skip
     unreadable files (with a warning). ``cache``: keep the decoded clouds of a folder in openjepa's cache folder.
     ``mean``/``std``: per-axis mean and one shared scale, measured on the training clouds when a run starts.
     """

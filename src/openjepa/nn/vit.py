@@ -127,7 +127,8 @@ class ViT(nn.Module):
         return table.movedim(1, -1).reshape(1, -1, self.width)
 
     def tokenize(self, x: torch.Tensor) -> torch.Tensor:
-        """Patch (or tubelet) tokens plus absolute positions (unless RoPE, or the tokenizer, places them): ``(B, C, [T,] H, W) -> (B, N, D)``."""
+        """Patch (or tubelet) tokens plus absolute positions (unless RoPE, or the tokenizer, places them):
+        ``(B, C, [T,] H, W) -> (B, N, D)``."""
         tokens = self.patch_embed(x)
         if self.config.pos_embed in ("rope", "none"):
             return tokens
