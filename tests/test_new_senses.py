@@ -58,7 +58,10 @@ def _sound_folder(root, per_class=8):
 def test_an_audio_run_on_a_sound_folder_trains_evaluates_and_embeds(tmp_path):
     data, run = tmp_path / "sounds", tmp_path / "run"
     _sound_folder(data)
-    _cli("train", "audiojepa_tiny", "--out", run, "--data", data, "--steps", 3, "--quiet", *TINY_AUDIO)
+    _cli("train", "audiojepa_tiny", "--out", run, "--data", data, "--steps", 3, "--quiet", "train.stop_at=2",
+         *TINY_AUDIO)
+    _cli("train", "--resume", run, "--quiet")  # the front end in the input spec reads back equal
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 3
     spec = (run / "config.yaml").read_text()
     assert "modality: audio" in spec and "sample_rate: 16000" in spec
     out = _cli("eval", run).out
