@@ -26,7 +26,7 @@ import torch
 
 from openjepa.core.errors import DataError
 from openjepa.data.cache import cache_dir, save_npz_atomic
-from openjepa.data.class_folders import Entries, files_with_suffixes, find_class_splits
+from openjepa.data.class_folders import Entries, find_class_splits
 from openjepa.data.images import stratified_split
 from openjepa.data.point_files import POINT_SUFFIXES, read_points
 from openjepa.data.points import PointData, PointSet
@@ -35,15 +35,6 @@ log = logging.getLogger("openjepa")
 _CACHE_VERSION = 1
 
 
-
-def point_files(folder: Path) -> list[Path]:
-    """Point files under ``folder`` (recursively, hidden folders skipped), sorted."""
-    return files_with_suffixes(folder, POINT_SUFFIXES)
-
-
-def find_point_splits(root: Path) -> tuple[list[str], Entries, Entries | None]:
-    """``(classes, train entries, test entries)`` of a folder of point files (:func:`find_class_splits`)."""
-    return find_class_splits(root, POINT_SUFFIXES, "point")
 
 
 def read_point_files(entries: Entries, classes: list[str], *, points: int = 1024, seed: int = 0,
@@ -80,7 +71,7 @@ def load_point_folder(root: str | Path, *, points: int = 1024, min_points: int =
     """A folder in any of the module's layouts -> train and test splits of ``points``-point clouds.
     ``seed`` fixes mesh sampling, subsampling and the split of a folder without one."""
     root = Path(root).expanduser()
-    classes, train, test = find_point_splits(root)
+    classes, train, test = find_class_splits(root, POINT_SUFFIXES, "point")
     settings = {"points": points, "seed": seed, "min_points": min_points, "skip_corrupt": skip_corrupt,
                 "workers": workers}
 

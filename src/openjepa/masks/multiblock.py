@@ -128,6 +128,12 @@ def pad_index_sets(sets: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
     return index, valid
 
 
+def masks_of_row(batch: dict[str, torch.Tensor], row: int) -> BlockMasks:
+    """Sample ``row`` of batched masks (:func:`collate_block_masks`' keys) without their pads."""
+    targets = [t[v].cpu().numpy() for t, v in zip(batch["tgt_idx"][row], batch["tgt_valid"][row])]
+    return BlockMasks(batch["ctx_idx"][row][batch["ctx_valid"][row]].cpu().numpy(), targets)
+
+
 def collate_block_masks(draws: list[BlockMasks]) -> dict[str, torch.Tensor]:
     """Batch the draws: ``ctx_idx/ctx_valid (B, Lc)`` and ``tgt_idx/tgt_valid (B, K, Lt)``."""
     ctx_idx, ctx_valid = pad_index_sets([d.context for d in draws])

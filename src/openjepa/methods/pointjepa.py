@@ -109,17 +109,17 @@ class PointJepa(Method):
         centres, neighbours = self.encoder.patch_embed.group(inputs)
         gen = torch.Generator().manual_seed(seed)
         cfg = self.config.mask
-        local = centres.cpu()
         if cfg.kind == "sequence":
             draws = [sequence_ranges(centres.shape[1], cfg, gen) for _ in range(len(centres))]
         else:
-            draws = [spatial_blocks(c, cfg, gen) for c in local]
+            draws = [spatial_blocks(c, cfg, gen) for c in centres.cpu()]
         masks = {k: v.to(inputs.device) for k, v in collate_block_masks(draws).items()}
         return {**masks, "centres": centres, "neighbours": neighbours}
 
     def forward(self, batch: Batch) -> StepOutput:
         cfg = self.config
-        drawn = self.draw_masks(self.normalize(batch["inputs"]), batch["seed"])
+        clouds = self.normalize(batch["inputs"])  # (B, 3, P)
+        drawn = self.draw_masks(clouds, batch["seed"])
         centres, neighbours = drawn["centres"], drawn["neighbours"]
         ctx_idx, ctx_valid, tgt_idx, tgt_valid = (drawn[k] for k in ("ctx_idx", "ctx_valid", "tgt_idx", "tgt_valid"))
         B, K, Lt = tgt_idx.shape
@@ -140,7 +140,7 @@ class PointJepa(Method):
         embeddings = [pooled.float()]
         if cfg.global_weight > 0:
             gen = torch.Generator().manual_seed(batch["seed"] + 1)
-            view = random_point_view(self.normalize(batch["inputs"]), cfg.view, gen)
+            view = random_point_view(clouds, cfg.view, gen)
             whole_view = self.encoder(view).mean(1)
             embeddings = [self.projector(v).float() for v in (pooled, whole_view)]
             z_whole = self.projector(seen.mean(1)).float()

@@ -103,16 +103,7 @@ class AudioModality(Modality):
             cfg = replace(cfg, **spec.reader)
         audio = self.builtin(cfg)
         if audio is None:
-            if not cfg.dataset:
-                raise DataError("data.dataset is not set: pass --data PATH (a folder of class folders of sound files) "
-                                "or a built-in name")
-            root = Path(cfg.dataset).expanduser()
-            if not root.exists():
-                raise DataError(f"data not found: '{cfg.dataset}' is neither a folder nor a built-in dataset")
-            self.refuse_store(root)
-            if not root.is_dir():
-                raise DataError(f"data path {root} is a file; expected a folder of class folders of "
-                                f"{'|'.join(sorted(AUDIO_SUFFIXES))} files")
+            root = self.data_folder(cfg, f"class folders of {'|'.join(sorted(AUDIO_SUFFIXES))} files")
             audio = load_sound_folder(root, sample_rate=cfg.sample_rate, samples=cfg.samples,
                                       test_fraction=cfg.test_fraction, seed=cfg.split_seed,
                                       skip_corrupt=cfg.skip_corrupt)

@@ -61,6 +61,19 @@ class Modality:
             raise DataError(f"{path} is a trajectory store (openjepa collect): world-model recipes (lewm_*, "
                             f"vjepa2ac_*) train on it, {self.name} recipes read {self.name} files")
 
+    def data_folder(self, cfg: Any, holds: str) -> Path:
+        """``cfg.dataset`` as a folder to read, checked: set, existing, not a trajectory store, not a file; ``holds``
+        says what the folder should hold (e.g. ``class folders of sound files``)."""
+        if not cfg.dataset:
+            raise DataError(f"data.dataset is not set: pass --data PATH (a folder of {holds}) or a built-in name")
+        root = Path(cfg.dataset).expanduser()
+        if not root.exists():
+            raise DataError(f"data not found: '{cfg.dataset}' is neither a folder nor a built-in dataset")
+        self.refuse_store(root)
+        if not root.is_dir():
+            raise DataError(f"data path {root} is a file; expected a folder of {holds}")
+        return root
+
     def builtin(self, cfg: Any) -> Any | None:
         """The built-in dataset ``cfg.dataset`` names, loaded, or None when it names none; a ConfigError when it
         names one of another modality."""

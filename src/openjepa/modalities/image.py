@@ -100,16 +100,7 @@ class ImageModality(Modality):
             cfg = replace(cfg, image_size=size)
         data = self.builtin(cfg)
         if data is None:
-            root = Path(cfg.dataset).expanduser()
-            if not cfg.dataset:
-                raise DataError("data.dataset is not set: pass --data PATH (a folder of class folders) or a built-in "
-                                "name")
-            if not root.exists():
-                raise DataError(f"data not found: '{cfg.dataset}' is neither a folder nor a built-in dataset")
-            self.refuse_store(root)
-            if not root.is_dir():
-                raise DataError(f"data path {root} is a file; expected a folder of images, IDX files or CIFAR "
-                                f"batches")
+            root = self.data_folder(cfg, "class folders of images, MNIST IDX files or CIFAR batches")
             if is_idx_folder(root):
                 data = load_idx_folder(root)
             elif is_cifar_folder(root):

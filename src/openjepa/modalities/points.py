@@ -95,15 +95,7 @@ class PointModality(Modality):
         return PointCloudData(data.name, data.train, data.test, cfg.reader())
 
     def _folder(self, cfg: PointDataConfig) -> PointData:
-        if not cfg.dataset:
-            raise DataError("data.dataset is not set: pass --data PATH (a folder of class folders of point files) "
-                            "or a built-in name")
-        root = Path(cfg.dataset).expanduser()
-        if not root.exists():
-            raise DataError(f"data not found: '{cfg.dataset}' is neither a folder nor a built-in dataset")
-        self.refuse_store(root)
-        if not root.is_dir():
-            raise DataError(f"data path {root} is a file; expected a folder of class folders of point files")
+        root = self.data_folder(cfg, "class folders of point files or meshes")
         return load_point_folder(root, points=cfg.points, min_points=cfg.group_size, test_fraction=cfg.test_fraction,
                                  seed=cfg.split_seed, skip_corrupt=cfg.skip_corrupt, cache=cfg.cache)
 

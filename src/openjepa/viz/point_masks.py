@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
 
 def save_point_masks(clouds: torch.Tensor, centres: torch.Tensor, neighbours: torch.Tensor,
-                     masks: list[tuple[torch.Tensor, torch.Tensor]], path: Path, *,
+                     masks: list[tuple[np.ndarray, np.ndarray]], path: Path, *,
                      titles: list[str] | None = None) -> Path:
     """One panel per cloud ``(n, P, 3)``: every point in light grey, the points of context groups in blue and of
     target groups in red (``neighbours (n, G, k, 3)`` relative to ``centres (n, G, 3)``); ``masks``: per cloud

@@ -13,7 +13,8 @@ import torch
 from openjepa.data.spectrograms import mfcc_features
 from openjepa.eval.registry import EVAL_TASKS
 from openjepa.eval.task import EvalContext
-from openjepa.eval.tasks.image_probes import ImageProbes
+from openjepa.eval.tasks.image_probes import ImageProbes, one_per_class
+from openjepa.masks.multiblock import masks_of_row
 from openjepa.viz.masked_spectrogram import save_masked_spectrograms
 
 N_MFCC = 20
@@ -44,14 +45,10 @@ class AudioProbes(ImageProbes):
         if extras is None:
             return written
         test = ctx.data.test
-        picks = [int((test.labels == c).nonzero()[0]) for c in range(len(test.classes)) if (test.labels == c).any()]
-        picks = picks[:4]
+        picks = one_per_class(test.labels, test.classes, 4)
         drawn = extras(0, 0, picks)
-        masks = []
-        for row in range(len(picks)):
-            context = drawn["ctx_idx"][row][drawn["ctx_valid"][row]].numpy()
-            targets = drawn["tgt_idx"][row][drawn["tgt_valid"][row]].numpy()
-            masks.append((context, np.unique(targets)))
+        masks = [(m.context, np.unique(np.concatenate(m.targets))) for m in
+                 (masks_of_row(drawn, row) for row in range(len(picks)))]
         patch = ctx.trained.eval_encoder(ctx.cfg.eval.encoder).patch_embed.patch_size
         return [*written, save_masked_spectrograms(test.images[picks], masks, patch,
                                                    ctx.run_dir / "plots" / "masked_spectrogram.png",

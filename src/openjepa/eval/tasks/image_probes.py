@@ -50,6 +50,11 @@ def probe_all(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor
     }, linear["head"]
 
 
+def one_per_class(labels: torch.Tensor, classes: list[str], limit: int) -> list[int]:
+    """Indices of the first sample of each class that has one, at most ``limit`` of them."""
+    return [int((labels == c).nonzero()[0]) for c in range(len(classes)) if (labels == c).any()][:limit]
+
+
 def row_title(key: str, title: str, meta: dict) -> str:
     """Row titles; the trained row names the probed encoder (``meta["encoder"]``) when the results say."""
     return f"trained {meta['encoder']} encoder" if key == "trained" and meta.get("encoder") else title
@@ -108,8 +113,7 @@ class ImageProbes(EvalTask):
     def pictures(self, ctx: EvalContext) -> list[Path]:
         """``plots/pca.png``: one test image per class, then PCA maps of trained and random-init patch features."""
         test, which = ctx.data.test, ctx.cfg.eval.encoder
-        picks = [int((test.labels == c).nonzero()[0]) for c in range(len(test.classes)) if (test.labels == c).any()]
-        images = test.images[picks[:10]]
+        images = test.images[one_per_class(test.labels, test.classes, 10)]
         rows = {name: encoder_features(m.eval_encoder(which), m.normalize, images, pool=False, device=ctx.device)
                 for name, m in (("trained", ctx.trained), ("random_init", ctx.random_init))}
         return [save_pca_figure(images, rows, ctx.trained.eval_encoder(which).grid, ctx.run_dir / "plots" / "pca.png")]

@@ -15,7 +15,8 @@ from openjepa.data.shapes3d import occupancy_features
 from openjepa.eval.registry import EVAL_TASKS
 from openjepa.eval.svm import svm_probe
 from openjepa.eval.task import EvalContext
-from openjepa.eval.tasks.image_probes import PROBES, ImageProbes
+from openjepa.eval.tasks.image_probes import PROBES, ImageProbes, one_per_class
+from openjepa.masks.multiblock import masks_of_row
 from openjepa.modalities.points import channels_first
 from openjepa.viz.point_masks import save_point_masks
 
@@ -53,14 +54,12 @@ class PointProbes(ImageProbes):
         if not isinstance(method, DrawsMasks):
             return []
         test = ctx.data.test
-        picks = [int((test.labels == c).nonzero()[0]) for c in range(len(test.classes)) if (test.labels == c).any()]
-        picks = picks[:4]
+        picks = one_per_class(test.labels, test.classes, 4)
         with torch.no_grad():
             inputs = method.normalize(self.samples(test.subset(picks)).to(ctx.device))
             drawn = method.draw_masks(inputs, seed=0)
-        masks = [(drawn["ctx_idx"][i][drawn["ctx_valid"][i]].cpu(),
-                  torch.from_numpy(np.unique(drawn["tgt_idx"][i][drawn["tgt_valid"][i]].cpu().numpy())))
-                 for i in range(len(picks))]
+        masks = [(m.context, np.unique(np.concatenate(m.targets))) for m in
+                 (masks_of_row(drawn, row) for row in range(len(picks)))]
         return [save_point_masks(inputs.transpose(1, 2).cpu(), drawn["centres"].cpu(), drawn["neighbours"].cpu(),
                                  masks, ctx.run_dir / "plots" / "point_masks.png",
                                  titles=[test.classes[int(test.labels[i])] for i in picks])]
