@@ -21,6 +21,7 @@ from openjepa.interop.hf_vjepa2 import is_hf_vjepa2_folder, load_hf_vjepa2, pred
 from openjepa.masks.tubes import future_split
 from openjepa.modalities.registry import MODALITIES
 from openjepa.nn.normalize import Normalize
+from openjepa.nn.pyramid import backbone_of
 from openjepa.nn.vit import ViT
 from openjepa.runs.build import build_method, load_trained_method
 from openjepa.runs.config import RunConfig, build_config, config_dict, recipe_dict
@@ -135,7 +136,7 @@ def export_hf(run: str | Path, out: str | Path, *, encoder: str | None = None) -
     partial = out.with_name(f".{out.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     try:
-        export_hf_ijepa(vit, partial, vit.input_mean, vit.input_std)
+        export_hf_ijepa(backbone_of(vit), partial, vit.input_mean, vit.input_std)
         if out.exists():
             out.rmdir()
         partial.rename(out)

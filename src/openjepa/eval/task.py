@@ -22,7 +22,9 @@ class EvalContext:
     """``trained``: the run's method with its latest weights; ``random_init``: the same method as its training
     started; ``data``: both splits, read by the run's modality at the run's input spec. ``artifacts``: what tasks
     fitted and want kept, by name: ``(tensors, string metadata)``, saved beside the results (``eval.json`` ->
-    ``eval.<name>.safetensors``)."""
+    ``eval.<name>.safetensors``). ``features``: pooled encoder features of the probed splits by row (``trained``,
+    ``random_init``): ``[train (N, D), test (M, D)]``, kept by the task that computed them for the tasks after
+    it."""
 
     cfg: RunConfig
     run_dir: Path
@@ -31,6 +33,7 @@ class EvalContext:
     data: Any
     device: torch.device
     artifacts: dict[str, tuple[dict[str, torch.Tensor], dict[str, str]]] = field(default_factory=dict)
+    features: dict[str, list[torch.Tensor]] = field(default_factory=dict)
 
 
 class EvalTask:

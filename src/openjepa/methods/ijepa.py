@@ -28,6 +28,7 @@ from openjepa.objectives.diagnostics import rankme, token_std
 from openjepa.objectives.distances import Distance, masked_mean, token_distance
 from openjepa.objectives.normalize import TargetNorm, normalize_targets
 from openjepa.objectives.sigreg import SIGRegConfig, sigreg
+from openjepa.objectives.vicreg import VarCovConfig, varcov_loss
 
 
 def _masker_config(masker: type) -> type:
@@ -52,6 +53,8 @@ class IJepaConfig:
     the image's tokens seen by the context encoder; each view's projected mean must match the
     whole image's too (masking as the only augmentation, as in MSN).
     ``mask``: a registered masker's settings, chosen by ``mask.name`` (default ``multiblock``, I-JEPA's).
+    ``varcov``: VICReg's variance and covariance terms on the embeddings ``sigreg_on`` names (one of the
+    ``context_*``/``target_*`` choices), beside or instead of SIGReg.
     ``sigreg_on``: the embeddings SIGReg sees when its weight is > 0: ``context``/``target`` tokens
     (flattened over batch and positions) or their per-image means (projected when a projector is set);
     ``both_pooled``: the mean of SIGReg on every view of the whole-image term (as LeJEPA does over views).
@@ -72,6 +75,7 @@ class IJepaConfig:
     sigreg: SIGRegConfig = field(default_factory=SIGRegConfig)
     sigreg_on: Literal["context_tokens", "context_pooled", "target_tokens", "target_pooled", "both_pooled"] = (
         "target_pooled")
+    varcov: VarCovConfig = field(default_factory=VarCovConfig)
 
     def validate(self) -> None:
         if self.global_weight > 0 and self.projector is None:
@@ -84,10 +88,13 @@ class IJepaConfig:
             raise ValueError(f"method.global_weight must be >= 0, got {self.global_weight}")
         if self.sigreg_on == "both_pooled" and self.global_weight <= 0:
             raise ValueError("sigreg_on=both_pooled regularizes both sides of the whole-image term: set global_weight > 0")
-        if self.sigreg.weight > 0 and self.sigreg_on.startswith("target") and not (
+        if self.varcov.weight > 0 and self.sigreg_on == "both_pooled":
+            raise ValueError("method.varcov regularizes one set of embeddings: set sigreg_on to a context_* or "
+                             "target_* choice")
+        if max(self.sigreg.weight, self.varcov.weight) > 0 and self.sigreg_on.startswith("target") and not (
             self.target.mode == "shared" and not self.target.detach
         ):
-            raise ValueError("SIGReg on target embeddings needs gradients through the target: "
+            raise ValueError("SIGReg or varcov on target embeddings needs gradients through the target: "
                              "set method.target.mode=shared and method.target.detach=false, or sigreg_on=context_*")
 
 
@@ -123,8 +130,6 @@ class IJepa(Method):
         gen = torch.Generator().manual_seed(batch["seed"])
         images = self.normalize(self._view(batch["inputs"], gen))
         ctx_idx, ctx_valid = batch["ctx_idx"], batch["ctx_valid"]
-        tgt_idx, tgt_valid = batch["tgt_idx"], batch["tgt_valid"]  # (B, K, Lt)
-        B, K, Lt = tgt_idx.shape
 
         tokens = self.encoder.tokenize(images)
         context = self.encoder.encode(tokens, ctx_idx, ctx_valid)  # (B, Lc, D)
@@ -134,13 +139,8 @@ class IJepa(Method):
         one_pass = cfg.view is None
         full = self._target(images, self.target.gives_gradients or (one_pass and whole_grad))  # (B, N, D)
         seen = full.detach()
-        targets = normalize_targets(full if self.target.gives_gradients else seen, cfg.target_norm)
-        targets = gather_tokens(targets, tgt_idx.reshape(B, K * Lt)).reshape(B, K, Lt, -1)
-
-        pred = self.predictor(context, ctx_idx, tgt_idx, ctx_valid, tgt_valid)  # (B, K, Lt, D)
-        distance = token_distance(pred.float(), targets.float(), cfg.distance)  # (B, K, Lt)
-        pred_loss = masked_mean(distance, tgt_valid).mean()
-        logs = {"pred_loss": pred_loss.detach(), "token_std": token_std(seen), "rankme": rankme(seen.mean(1))}
+        pred_loss, logs = self._block_loss(context, batch, full if self.target.gives_gradients else seen)
+        logs.update(pred_loss=pred_loss.detach(), token_std=token_std(seen), rankme=rankme(seen.mean(1)))
         loss = pred_loss
 
         pooled_ctx = masked_mean(context.transpose(1, 2), ctx_valid[:, None])  # (B, D)
@@ -161,7 +161,23 @@ class IJepa(Method):
                              t_max=cfg.sigreg.t_max) for z in embeddings) / len(embeddings)
             loss = loss + cfg.sigreg.weight * reg
             logs["sigreg"] = reg.detach()
+        if cfg.varcov.weight > 0:
+            reg = varcov_loss(self._sigreg_input(context, ctx_valid, pooled_ctx, z_ctx, full).float(), cfg.varcov)
+            loss = loss + cfg.varcov.weight * reg
+            logs["varcov"] = reg.detach()
         return StepOutput(loss, logs)
+
+    def _block_loss(self, context: torch.Tensor, batch: Batch,
+                    targets: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The mean distance of the predicted target blocks to the target encoder's tokens ``(B, N, D)``, and
+        logs."""
+        tgt_idx, tgt_valid = batch["tgt_idx"], batch["tgt_valid"]  # (B, K, Lt)
+        B, K, Lt = tgt_idx.shape
+        targets = normalize_targets(targets, self.config.target_norm)
+        targets = gather_tokens(targets, tgt_idx.reshape(B, K * Lt)).reshape(B, K, Lt, -1)
+        pred = self.predictor(context, batch["ctx_idx"], tgt_idx, batch["ctx_valid"], tgt_valid)  # (B, K, Lt, D)
+        distance = token_distance(pred.float(), targets.float(), self.config.distance)  # (B, K, Lt)
+        return masked_mean(distance, tgt_valid).mean(), {}
 
     def _masked_views(self, tokens: torch.Tensor, gen: torch.Generator) -> list[torch.Tensor]:
         """``global_views`` encodings ``(B, L, D)`` of random ``global_keep`` shares of ``tokens (B, N, D)``."""

@@ -2,8 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
+
+
+@dataclass
+class VarCovConfig:
+    """VICReg's variance and covariance terms on one set of embeddings, ``weight * (var * v + cov * c)`` (0: off).
+    With no second view there is no invariance term (H-JEPA's reference applies one between two halves of a
+    batch, which are different images)."""
+
+    weight: float = 0.0
+    var: float = 25.0
+    cov: float = 1.0
+
+    def validate(self) -> None:
+        if min(self.weight, self.var, self.cov) < 0:
+            raise ValueError(f"varcov weights must be >= 0, got {self.weight}, {self.var}, {self.cov}")
 
 
 def variance_loss(z: torch.Tensor, gamma: float = 1.0, eps: float = 1e-4) -> torch.Tensor:
@@ -19,6 +36,11 @@ def covariance_loss(z: torch.Tensor) -> torch.Tensor:
     cov = (z.T @ z) / (n - 1)
     off = cov - torch.diag(torch.diagonal(cov))
     return off.square().sum() / d
+
+
+def varcov_loss(z: torch.Tensor, config: VarCovConfig) -> torch.Tensor:
+    """``var * variance + cov * covariance`` of embeddings ``(N, D)`` (unweighted by ``config.weight``)."""
+    return config.var * variance_loss(z) + config.cov * covariance_loss(z)
 
 
 def vicreg_loss(

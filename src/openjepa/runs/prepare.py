@@ -12,6 +12,7 @@ from openjepa.core.protocols import Method
 from openjepa.core.spec import InputSpec
 from openjepa.methods.registry import METHODS
 from openjepa.modalities.registry import MODALITIES
+from openjepa.nn.pyramid import backbone_of
 from openjepa.runs.build import load_trained_method
 from openjepa.runs.config import RunConfig
 
@@ -67,5 +68,5 @@ def _take_from_run(cfg: RunConfig, spec: Any) -> Init:
                             f"at the data's frame size")
     cfg.encoder, cfg.encoder_spec = source_cfg.encoder, encoder_spec
     cfg.data.mean, cfg.data.std = source_cfg.data.mean, source_cfg.data.std
-    weights = encoder.state_dict()
+    weights = backbone_of(encoder).state_dict()
     return lambda method: method.encoder.load_state_dict(weights)

@@ -50,6 +50,16 @@ def probe_all(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor
     }, linear["head"]
 
 
+def probed_splits(cfg: Any, data: Any) -> tuple[Any, Any]:
+    """The train and test splits the probes read: at most ``eval.max_train`` training samples (a fixed random
+    subset), the whole test split."""
+    train = data.train
+    if cfg.eval.max_train and len(train) > cfg.eval.max_train:
+        keep = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[: cfg.eval.max_train]
+        train = train.subset(keep)
+    return train, data.test
+
+
 def one_per_class(labels: torch.Tensor, classes: list[str], limit: int) -> list[int]:
     """Indices of the first sample of each class that has one, at most ``limit`` of them."""
     return [int((labels == c).nonzero()[0]) for c in range(len(classes)) if (labels == c).any()][:limit]
@@ -70,18 +80,8 @@ class ImageProbes(EvalTask):
     def run(self, ctx: EvalContext) -> dict[str, Any]:
         cfg, data = ctx.cfg, ctx.data
         check_evaluable(data)
-        train, test = data.train, data.test
-        if cfg.eval.max_train and len(train) > cfg.eval.max_train:
-            keep = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[: cfg.eval.max_train]
-            train = train.subset(keep)
-        bf16 = uses_bf16(cfg.train.precision, ctx.device)
-        feature_sets = {}
-        for name, method in (("trained", ctx.trained), ("random_init", ctx.random_init)):
-            encoder = method.eval_encoder(cfg.eval.encoder)
-            feature_sets[name] = [encoder_features(encoder, method.normalize, self.samples(s),
-                                                   batch_size=cfg.eval.batch_size, device=ctx.device, bf16=bf16)
-                                  for s in (train, test)]
-        feature_sets.update(self.input_features(train, test))
+        train, test = probed_splits(cfg, data)
+        feature_sets = {**self.encoded(ctx, train, test), **self.input_features(train, test)}
         results: dict = {"rankme": {}}
         for name, (train_x, test_x) in feature_sets.items():
             scores, head = self.probe(train_x, train.labels, test_x, test.labels, cfg.eval)
@@ -96,6 +96,19 @@ class ImageProbes(EvalTask):
         results["meta"] = {"dataset": data.name, "train_images": len(train), "test_images": len(test),
                            "classes": len(train.classes), "features": "mean-pooled final-layer tokens, standardised"}
         return results
+
+    def encoded(self, ctx: EvalContext, train: Any, test: Any) -> dict[str, list[torch.Tensor]]:
+        """Pooled features ``[train (N, D), test (M, D)]`` of the trained and the random-init encoder (rows
+        ``trained``, ``random_init``), computed once per evaluation (kept in ``ctx.features``)."""
+        if not ctx.features:
+            cfg = ctx.cfg
+            bf16 = uses_bf16(cfg.train.precision, ctx.device)
+            for name, method in (("trained", ctx.trained), ("random_init", ctx.random_init)):
+                encoder = method.eval_encoder(cfg.eval.encoder)
+                ctx.features[name] = [encoder_features(encoder, method.normalize, self.samples(s),
+                                                       batch_size=cfg.eval.batch_size, device=ctx.device, bf16=bf16)
+                                      for s in (train, test)]
+        return ctx.features
 
     def samples(self, split: Any) -> torch.Tensor:
         """What the encoder reads of a split (here: its images)."""
