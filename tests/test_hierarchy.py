@@ -7,15 +7,23 @@ import numpy as np
 import pytest
 import torch
 from cli_process import run_cli
+from conftest import TINY_VIDEO
 from PIL import Image
 
 from openjepa.core.errors import ConfigError
+from openjepa.core.spec import InputSpec
 from openjepa.data.digits import load_digits
 from openjepa.data.loader import TrainBatches
+from openjepa.eval.surprise import surprise
 from openjepa.eval.task import EvalContext
 from openjepa.eval.tasks.level_probes import LevelProbes
-from openjepa.nn.predictor import gather_tokens
+from openjepa.masks.tubes import TubeMaskConfig, future_split
+from openjepa.methods.hjepa import TemporalHJepa, TemporalHJepaConfig
+from openjepa.modalities.video import VideoModality
+from openjepa.nn.normalize import Normalize
+from openjepa.nn.predictor import PredictorConfig, gather_tokens
 from openjepa.nn.pyramid import PyramidConfig, PyramidEncoder, TokenPyramid, backbone_of, pool_cells
+from openjepa.nn.vit import ViTConfig
 from openjepa.runs.build import build_method
 from openjepa.runs.config import build_config, recipe_dict
 from openjepa.runs.prepare import fill_spec
@@ -175,3 +183,69 @@ def test_hjepa_trains_evaluates_per_level_embeds_and_exports_on_the_command_line
     assert np.load(tmp_path / "f.npy").shape == (1, 3 * 8)
     cli("export-hf", run, "--out", tmp_path / "hf")
     assert (tmp_path / "hf" / "model.safetensors").is_file()
+
+
+def _temporal(frames=8, scale=(0.25, 0.75), **settings):
+    spec = InputSpec("video", 3, (16, 16), frames=frames)
+    encoder = VideoModality().build_encoder(ViTConfig(width=32, depth=2, heads=2, patch_size=8, tubelet=2), spec)
+    config = TemporalHJepaConfig(predictor=PredictorConfig(width=16, depth=1, heads=2),
+                                 level2=PredictorConfig(width=16, depth=1, heads=2),
+                                 masks=[TubeMaskConfig(kind="future", temporal_scale=scale)], **settings)
+    config.validate()
+    return TemporalHJepa(config, encoder, Normalize([0.5] * 3, [0.25] * 3), spec)
+
+
+def test_temporal_level_two_pools_windows_and_predicts_the_ones_after_the_context():
+    torch.manual_seed(0)
+    model = _temporal()  # 4 time steps of 2 x 2 tokens, windows of 2 steps
+    tokens = torch.randn(2, 16, 32)
+    idx = torch.arange(16).expand(2, -1)
+    states, counts = model.window_states(tokens, idx)
+    assert torch.allclose(states[:, 1], tokens[:, 8:].mean(1), atol=1e-6) and counts.tolist() == [[8, 8]] * 2
+    # context: 1 step in sample 0, 3 steps in sample 1 (padded): only sample 0 has a window wholly ahead
+    ctx_idx = torch.tensor([[0, 1, 2, 3, 0, 0, 0, 0, 0, 0, 0, 0], list(range(12))])
+    ctx_valid = torch.tensor([[True] * 4 + [False] * 8, [True] * 12])
+    distance, ahead = model.level2_distance(tokens[:, :12], ctx_idx, ctx_valid, tokens)
+    assert ahead.tolist() == [[False, True], [False, False]] and distance.shape == (2, 2)
+
+
+def test_temporal_step_trains_both_levels_and_its_energy_adds_level_two():
+    torch.manual_seed(0)
+    model = _temporal(scale=(0.75, 0.75))  # one step of context: window 1 lies ahead
+    batch = {"inputs": torch.rand(2, 3, 8, 16, 16), "step": 0, "seed": 1,
+             **model.sample_extras()(seed=0, epoch=0, indices=[0, 1])}
+    out = model(batch)
+    assert {"pred_loss", "level2_loss"} <= out.logs.keys()
+    assert torch.isclose(out.loss, out.logs["pred_loss"] + out.logs["level2_loss"])
+    out.loss.backward()
+    assert model.level2.mask_tokens.grad.abs().sum() > 0 and model.encoder.blocks[0].attn.qkv.weight.grad is not None
+    clips = model.normalize(torch.rand(3, 3, 8, 16, 16))
+    ctx, tgt = future_split(model.encoder.grid, 1)
+    with torch.no_grad():
+        total = model.prediction_energy(clips, ctx, tgt)
+        level1 = super(TemporalHJepa, model).prediction_energy(clips, ctx, tgt)
+    assert total.shape == level1.shape == (3, 12)
+    assert torch.allclose(total[:, :4], level1[:, :4]) and (total[:, 4:] > level1[:, 4:]).all()  # step 1 shares window 0
+    per_clip, per_step = surprise(model, (torch.rand(5, 3, 8, 16, 16) * 255).to(torch.uint8))
+    assert per_clip.shape == (5,) and per_step.shape == (5, 2)
+
+
+def test_temporal_settings_are_checked():
+    with pytest.raises(ValueError, match="kind: future"):
+        TemporalHJepaConfig(masks=[TubeMaskConfig()]).validate()
+    with pytest.raises(ValueError, match="at least 2 windows"):
+        _temporal(frames=4, window=2)
+
+
+def test_hjepa_video_trains_evaluates_and_scores_surprise_on_the_command_line(tmp_path):
+    run = tmp_path / "run"
+    tiny = [*TINY_VIDEO, "method.window=1", "data.train_size=96", "method.level2.width=16", "method.level2.depth=1",
+            "method.level2.heads=2"]
+    for args in (("train", "hjepa_video_tiny", "--out", run, "--steps", 2, "--quiet", *tiny),
+                 ("eval", run), ("surprise", run, "--out", tmp_path / "q.json", "--quadruplets", 4)):
+        done = run_cli([str(a) for a in args], timeout=600)
+        assert done.code == 0, done.err
+    assert "level2_loss" in (run / "metrics.jsonl").read_text()
+    assert "attentive" in json.dumps(json.loads((run / "eval.json").read_text()))
+    scores = json.loads((tmp_path / "q.json").read_text())
+    assert 0 <= scores["pairwise_accuracy"] <= 1 and "random_init" in scores

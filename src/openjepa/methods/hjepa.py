@@ -1,4 +1,6 @@
-"""H-JEPA on images: I-JEPA's blocks predicted at several levels of a feature pyramid over the patch grid.
+"""H-JEPA: predictions at several levels of abstraction.
+
+On images (``hjepa``): I-JEPA's blocks predicted at several levels of a feature pyramid over the patch grid.
 
 The predictor fills each target block with predicted tokens; the context side's pyramid pools them over 2-D
 cells of neighbouring patches (2 x 2, 4 x 4, ...) and the target side's pyramid (an EMA copy) pools the target
@@ -6,6 +8,12 @@ encoder's tokens over the same patches of the same cells, so a coarse prediction
 neighbourhood at the same level. (The H-JEPA reference pools 1-D over the list of gathered target tokens, so its
 "coarse" tokens mix patches that are not neighbours.) Loss: the level losses weighted by ``level_weights``, each
 the mean over cells weighted by how many target patches a cell holds; plus I-JEPA's optional terms.
+
+On video (``hjepa_video``), LeCun's temporal reading: level 1 is V-JEPA predicting every token of the future time
+steps from the first ones; level 2 pools the states over space and over windows of ``window`` time steps and
+predicts the pooled target states of the windows wholly after the context from the pooled context windows, with a
+predictor of its own. Its energy is the sum of the levels' (each future token also scores its window's level-2
+distance), so surprise counts both the detail and the abstract course of a clip.
 """
 
 from __future__ import annotations
@@ -21,6 +29,8 @@ from openjepa.core.spec import InputSpec
 from openjepa.methods.ijepa import IJepa, IJepaConfig
 from openjepa.methods.registry import METHODS
 from openjepa.methods.targets import TargetEncoder
+from openjepa.methods.vjepa import VJepa, VJepaConfig
+from openjepa.nn.predictor import MaskTokenPredictor, PredictorConfig
 from openjepa.nn.pyramid import PyramidConfig, PyramidEncoder, TokenPyramid
 from openjepa.nn.vit import ViT
 from openjepa.objectives.distances import token_distance
@@ -95,3 +105,88 @@ class HJepa(IJepa):
         if which == "target":
             return PyramidEncoder(self.target.net, self.target_pyramid.net)
         return PyramidEncoder(self.encoder, self.pyramid)
+
+
+@dataclass
+class TemporalHJepaConfig(VJepaConfig):
+    """Temporal H-JEPA settings: :class:`~openjepa.methods.vjepa.VJepaConfig` (level 1; its masks must be
+    ``future`` masks) plus ``window`` (time steps pooled into one level-2 state), ``level2`` (the level-2
+    predictor over windows) and ``level2_weight`` (its loss weight, and its share of the energy)."""
+
+    name: Literal["hjepa_video"] = "hjepa_video"
+    window: int = 2
+    level2: PredictorConfig = field(default_factory=lambda: PredictorConfig(width=96, depth=2, heads=4))
+    level2_weight: float = 1.0
+
+    def validate(self) -> None:
+        super().validate()
+        if self.window < 1 or self.level2_weight < 0:
+            raise ValueError(f"method.window must be >= 1 and method.level2_weight >= 0, got {self.window}, "
+                             f"{self.level2_weight}")
+        if any(m.kind != "future" for m in self.masks):
+            raise ValueError("hjepa_video's second level predicts the windows after the context: every entry of "
+                             "method.masks must be {kind: future, ...}")
+
+
+@METHODS.register("hjepa_video")
+class TemporalHJepa(VJepa):
+    config_class = TemporalHJepaConfig
+
+    def __init__(self, config: TemporalHJepaConfig, encoder: ViT, normalize: nn.Module, spec: InputSpec):
+        super().__init__(config, encoder, normalize, spec)
+        self.windows = -(-encoder.grid[0] // config.window)
+        if self.windows < 2:
+            raise ValueError(f"hjepa_video needs at least 2 windows of method.window={config.window} time steps; "
+                             f"the encoder's grid has {encoder.grid[0]}")
+        self.level2 = MaskTokenPredictor(config.level2, encoder.width, (self.windows,))
+
+    def window_states(self, tokens: torch.Tensor, idx: torch.Tensor,
+                      valid: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean of the tokens ``(B, L, D)`` at token ids ``idx (B, L)`` over each window of time steps:
+        ``(B, windows, D)`` and how many tokens each window held ``(B, windows)``."""
+        B, _, D = tokens.shape
+        per_step = self.encoder.grid[1] * self.encoder.grid[2]
+        window = idx // (per_step * self.config.window)
+        weight = tokens.new_ones(idx.shape) if valid is None else valid.to(tokens.dtype)
+        counts = tokens.new_zeros(B, self.windows).scatter_add_(1, window, weight)
+        sums = tokens.new_zeros(B, self.windows, D).scatter_add_(1, window[..., None].expand(-1, -1, D),
+                                                                 tokens * weight[..., None])
+        return sums / counts.clamp_min(1e-6)[..., None], counts
+
+    def level2_distance(self, context: torch.Tensor, ctx_idx: torch.Tensor, ctx_valid: torch.Tensor | None,
+                        targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Level 2: the distance ``(B, windows)`` of the predicted to the pooled target state of each window
+        wholly after the context, and which windows those are ``(B, windows)`` (bool)."""
+        B, N = targets.shape[:2]
+        per_window = self.encoder.grid[1] * self.encoder.grid[2] * self.config.window
+        ctx_states, ctx_counts = self.window_states(context, ctx_idx, ctx_valid)
+        all_ids = torch.arange(N, device=targets.device).expand(B, -1)
+        tgt_states, _ = self.window_states(targets, all_ids)
+        tgt_states = normalize_targets(tgt_states, "layer")
+        seen = ctx_idx if ctx_valid is None else ctx_idx.masked_fill(~ctx_valid, -1)
+        first_free = (seen.amax(1) // per_window + 1)[:, None]  # (B, 1): the first window with no context
+        windows = torch.arange(self.windows, device=targets.device).expand(B, -1)
+        ahead = windows >= first_free
+        pred = self.level2(ctx_states, windows, windows[:, None], ctx_counts > 0, ahead[:, None])[:, 0]
+        return token_distance(pred.float(), tgt_states.float(), self.config.distance), ahead
+
+    def further_terms(self, context: torch.Tensor, ctx_idx: torch.Tensor, ctx_valid: torch.Tensor,
+                      targets: torch.Tensor) -> dict[str, tuple[torch.Tensor, float]]:
+        distance, ahead = self.level2_distance(context, ctx_idx, ctx_valid, targets)
+        # the mean over every window ahead in the batch (samples with more context have fewer)
+        term = (distance * ahead).sum() / ahead.sum().clamp_min(1)
+        return {"level2_loss": (term, self.config.level2_weight)}
+
+    def prediction_energy(self, clips: torch.Tensor, ctx: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
+        """``(B, Lt)``: level 1's distance at each token of ``tgt`` plus ``level2_weight`` x level 2's distance of
+        the token's window (0 for windows that hold context)."""
+        energy = super().prediction_energy(clips, ctx, tgt)
+        B = len(clips)
+        ctx_idx = ctx.expand(B, -1)
+        with torch.no_grad():
+            context = self.encoder.encode(self.encoder.tokenize(clips), ctx_idx)
+            targets = self.target_features(clips)[..., : self.encoder.width]
+            distance, ahead = self.level2_distance(context, ctx_idx, None, targets)
+        per_window = self.encoder.grid[1] * self.encoder.grid[2] * self.config.window
+        level2 = (distance * ahead)[:, tgt // per_window]  # (B, Lt)
+        return energy + self.config.level2_weight * level2.to(energy.dtype)

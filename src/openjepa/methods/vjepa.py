@@ -143,10 +143,13 @@ class VJepa(Method):
         if cfg.predict_change:
             targets = change_since_first_step(targets, self.encoder.grid)
         pred_loss = ctx_loss = 0.0
+        further: dict[str, list] = {}
         for m in range(len(cfg.masks)):
             ctx_idx, ctx_valid = batch[f"m{m}.ctx_idx"], batch[f"m{m}.ctx_valid"]
             tgt_idx, tgt_valid = batch[f"m{m}.tgt_idx"][:, 0], batch[f"m{m}.tgt_valid"][:, 0]  # (B, Lt)
             context = self.encoder.encode(tokens, ctx_idx, ctx_valid)
+            for name, (term, weight) in self.further_terms(context, ctx_idx, ctx_valid, final).items():
+                further.setdefault(name, [0.0, weight])[0] += term / len(cfg.masks)
             out = self.predictor(context, ctx_idx, tgt_idx[:, None], ctx_valid, tgt_valid[:, None], mask_index=m,
                                  with_context=cfg.context_weight > 0)
             pred, pred_ctx = out if cfg.context_weight > 0 else (out, None)
@@ -163,7 +166,16 @@ class VJepa(Method):
             ctx_loss = ctx_loss / len(cfg.masks)
             loss = loss + cfg.context_weight * ctx_loss
             logs["context_loss"] = ctx_loss.detach()
+        for name, (term, weight) in further.items():
+            loss = loss + weight * term
+            logs[name] = term.detach()
         return StepOutput(loss, logs)
+
+    def further_terms(self, context: torch.Tensor, ctx_idx: torch.Tensor, ctx_valid: torch.Tensor,
+                      targets: torch.Tensor) -> dict[str, tuple[torch.Tensor, float]]:
+        """Loss terms a subclass adds on one mask's context encoding ``(B, Lc, D)`` (at ``ctx_idx``) and the
+        normalised final-layer target features ``(B, N, D)``: name -> (term, its weight in the loss); none here."""
+        return {}
 
     def future_step(self, batch: Batch) -> StepOutput:
         """``objective: future``: the mean energy of predicting the second half of each clip from the first."""
