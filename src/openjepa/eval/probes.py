@@ -1,8 +1,11 @@
 """Probes on frozen features ``(N, D)``: linear (logistic regression), kNN, low-shot; and the dense probe, a ridge
 regression from token features ``(N, L, D)`` to per-token targets.
 
-All standardise features with the training split's mean and std first, so the
-trained encoder, the random-init encoder and raw pixels are read the same way.
+The linear and low-shot probes standardise features with the training split's mean and std first, so the trained
+encoder, the random-init encoder and raw pixels are read the same way. kNN reads the features as they are, each
+vector scaled to unit length (DINO's protocol): standardising first would give every dimension the same say, the
+near-constant ones included, and the neighbours of an encoder whose variance sits in a few dimensions (low RankMe)
+would be picked by noise.
 """
 
 from __future__ import annotations
@@ -71,8 +74,8 @@ def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Ten
 @torch.no_grad()
 def knn_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
               *, k: int = 20, temperature: float = 0.07) -> float:
-    """Weighted kNN on cosine similarity (votes ``exp(sim / T)``), as in DINO's evaluation."""
-    train_x, test_x = (F.normalize(x, dim=1) for x in standardize(train_x, test_x))
+    """Weighted kNN on the cosine similarity of the features (votes ``exp(sim / T)``), as in DINO's evaluation."""
+    train_x, test_x = F.normalize(train_x.float(), dim=1), F.normalize(test_x.float(), dim=1)
     num_classes = int(max(train_y.max(), test_y.max())) + 1
     k = min(k, len(train_x))
     correct = 0

@@ -13,7 +13,7 @@ import torch
 from openjepa.data.spectrograms import mfcc_features
 from openjepa.eval.registry import EVAL_TASKS
 from openjepa.eval.task import EvalContext
-from openjepa.eval.tasks.image_probes import ImageProbes, one_per_class
+from openjepa.eval.tasks.image_probes import FEATURES, ImageProbes, one_per_class
 from openjepa.masks.multiblock import masks_of_row
 from openjepa.viz.masked_spectrogram import save_masked_spectrograms
 
@@ -33,7 +33,7 @@ class AudioProbes(ImageProbes):
 
     def run(self, ctx: EvalContext) -> dict[str, Any]:
         results = super().run(ctx)
-        results["meta"]["features"] = ("mean-pooled final-layer tokens, standardised; raw log-mel: the spectrogram "
+        results["meta"]["features"] = (f"{FEATURES}; raw log-mel: the spectrogram "
                                        f"image; MFCC: mean and std over time of {N_MFCC} coefficients")
         return results
 

@@ -22,6 +22,7 @@ from openjepa.viz.pca import save_pca_figure
 log = logging.getLogger("openjepa")
 ROWS = (("trained", "trained encoder"), ("random_init", "same arch., random init"), ("raw_input", "raw pixels"))
 PROBES = (("linear", "linear probe"), ("knn", "kNN (k=20)"), ("lowshot", "low-shot (10/class)"))
+FEATURES = "mean-pooled final-layer tokens (standardised for the linear probes, unit length for kNN)"
 
 
 def check_evaluable(data: Any) -> None:
@@ -94,7 +95,7 @@ class ImageProbes(EvalTask):
             results["rankme"][name] = float(rankme(test_x[:2048]))
             log.info("%-11s %s", name, "  ".join(f"{probe} {value:.3f}" for probe, value in scores.items()))
         results["meta"] = {"dataset": data.name, "train_images": len(train), "test_images": len(test),
-                           "classes": len(train.classes), "features": "mean-pooled final-layer tokens, standardised"}
+                           "classes": len(train.classes), "features": FEATURES}
         return results
 
     def encoded(self, ctx: EvalContext, train: Any, test: Any) -> dict[str, list[torch.Tensor]]:

@@ -15,7 +15,7 @@ from openjepa.data.shapes3d import occupancy_features
 from openjepa.eval.registry import EVAL_TASKS
 from openjepa.eval.svm import svm_probe
 from openjepa.eval.task import EvalContext
-from openjepa.eval.tasks.image_probes import PROBES, ImageProbes, one_per_class
+from openjepa.eval.tasks.image_probes import FEATURES, PROBES, ImageProbes, one_per_class
 from openjepa.masks.multiblock import masks_of_row
 from openjepa.modalities.points import channels_first
 from openjepa.viz.point_masks import save_point_masks
@@ -44,7 +44,7 @@ class PointProbes(ImageProbes):
 
     def run(self, ctx: EvalContext) -> dict[str, Any]:
         results = super().run(ctx)
-        results["meta"]["features"] = ("mean-pooled final-layer tokens, standardised; raw input: the share of points "
+        results["meta"]["features"] = (f"{FEATURES}; raw input: the share of points "
                                        f"in each cell of an {OCCUPANCY_GRID}^3 grid")
         return results
 
