@@ -14,6 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
+
+from openjepa.data.object_slots import mask_pooled_slots
+from openjepa.data.registry import DATASETS
+from openjepa.data.scenes import SceneData, SceneSet
 
 RADIUS = (0.07, 0.11)  # fraction of the side
 SPEED = (0.02, 0.05)  # sides per frame
@@ -110,14 +115,44 @@ def without_ball(scenes: BallScenes, index: int, ball: int) -> tuple[np.ndarray,
 
 def render(states: np.ndarray, radii: np.ndarray, colours: np.ndarray, size: int,
            background: int = 24) -> tuple[np.ndarray, np.ndarray]:
-    """Frames of one scene: ``states (T, N, 4)`` -> uint8 ``(T, 3, size, size)`` and the object map uint8
-    ``(T, size, size)`` (0: background, n + 1: ball n; a pixel belongs to the ball whose centre is nearest among
-    those covering it)."""
-    centres = (np.arange(size) + 0.5) / size
-    yy, xx = np.meshgrid(centres, centres, indexing="ij")
-    dist = np.hypot(xx[None, None] - states[:, :, 0, None, None], yy[None, None] - states[:, :, 1, None, None])
-    inside = dist < radii[None, :, None, None]  # (T, N, size, size)
-    nearest = np.where(inside, dist / radii[None, :, None, None], np.inf).argmin(1)
-    objects = np.where(inside.any(1), nearest + 1, 0).astype(np.uint8)
-    palette = np.concatenate([np.full((1, 3), background, np.uint8), colours])
-    return palette[objects].transpose(0, 3, 1, 2).copy(), objects
+    """Frames of scenes: ``states (..., T, N, 4)`` with ``radii (..., N)`` and ``colours (..., N, 3)`` -> uint8
+    ``(..., T, 3, size, size)`` and the object maps uint8 ``(..., T, size, size)`` (0: background, n + 1: ball n; a
+    pixel belongs to the ball whose centre is nearest, relative to its radius, among those covering it)."""
+    centres = (np.arange(size, dtype=np.float32) + 0.5) / size
+    x, y = states[..., 0, None, None], states[..., 1, None, None]  # (..., T, N, 1, 1)
+    r = radii[..., None, :, None, None]
+    dist = ((centres[None, :] - x) ** 2 + (centres[:, None] - y) ** 2) / r ** 2  # (..., T, N, size, size), squared
+    inside = dist < 1
+    nearest = np.where(inside, dist, np.inf).argmin(-3)
+    objects = np.where(inside.any(-3), nearest + 1, 0).astype(np.uint8)
+    frames = np.full((*objects.shape[:-2], 3, size, size), background, np.uint8)
+    for ball in range(states.shape[-2]):
+        shown = objects == ball + 1  # (..., T, size, size)
+        colour = np.broadcast_to(colours[..., None, ball, :, None, None], frames.shape)
+        frames = np.where(shown[..., None, :, :], colour, frames)
+    return frames, objects
+
+
+def scene_slots(scenes: BallScenes, size: int) -> np.ndarray:
+    """Every scene rendered at ``size`` px and read by the mask-pooling slot encoder: ``(S, T, N, 6)``."""
+    balls, chunk = scenes.states.shape[2], 64
+    return np.concatenate([
+        mask_pooled_slots(*render(scenes.states[s : s + chunk], scenes.radii[s : s + chunk],
+                                  scenes.colours[s : s + chunk], size), balls)
+        for s in range(0, len(scenes), chunk)])
+
+
+def ball_scene_set(scenes: BallScenes, size: int, window: int) -> SceneSet:
+    return SceneSet(torch.from_numpy(scene_slots(scenes, size)), torch.from_numpy(scenes.states),
+                    torch.from_numpy(scenes.collided), scenes.radii, scenes.colours, window)
+
+
+@DATASETS.register("balls", modality="objects")
+def balls_dataset(cfg) -> SceneData:
+    """The built-in ``balls``: ``cfg.scenes`` training and ``cfg.test_scenes`` test scenes (disjoint seeds) of
+    ``cfg.balls`` balls over ``cfg.scene_frames`` frames, rendered at ``cfg.image_size`` px; samples are windows
+    of ``cfg.window`` frames."""
+    train = make_ball_scenes(cfg.scenes, cfg.scene_frames, cfg.balls, seed=1)
+    test = make_ball_scenes(cfg.test_scenes, cfg.scene_frames, cfg.balls, seed=2)
+    return SceneData("balls", ball_scene_set(train, cfg.image_size, cfg.window),
+                     ball_scene_set(test, cfg.image_size, cfg.window))
