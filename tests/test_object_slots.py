@@ -8,11 +8,14 @@ import numpy as np
 import pytest
 import torch
 from cli_process import run_cli
+from PIL import Image
 
+from openjepa.core.errors import ConfigError, DataError
 from openjepa.data.bouncing_balls import balls_dataset
 from openjepa.data.loader import TrainBatches
 from openjepa.data.object_slots import mask_pooled_slots
 from openjepa.masks.object_slots import SlotMaskConfig, SlotMasker, SlotMaskExtras
+from openjepa.modalities.objects import ObjectDataConfig, ObjectModality
 from openjepa.nn.slot_predictor import SlotPredictor, SlotPredictorConfig
 from openjepa.runs.build import build_method
 from openjepa.runs.config import build_config, recipe_dict
@@ -142,3 +145,15 @@ def test_cjepa_trains_and_reports_dynamics_and_counterfactuals_on_the_command_li
     assert results["counterfactual"]["constant_velocity"] == 1.0  # it ignores the other objects altogether
     assert (run / "plots" / "object_rollouts.png").is_file()
     assert "position error" in (run / "report.md").read_text()
+
+
+def test_object_runs_refuse_files_and_users_folders_in_one_line(tmp_path):
+    image = tmp_path / "x.png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(image)
+    with pytest.raises(DataError, match="not files"):
+        ObjectModality().read_files([image], None)
+    with pytest.raises(DataError, match="not a built-in object dataset"):
+        ObjectModality().load(ObjectDataConfig(dataset=str(tmp_path)))
+    with pytest.raises(ConfigError, match="leaves nothing to predict"):
+        build_method(fill_spec(build_config(recipe_dict("cjepa_tiny"), ["method.history=8", "data.window=8",
+                                                                        "data.balls=3"]), _balls()))

@@ -53,7 +53,8 @@ class Modality:
         return pixels(samples)
 
     def read_files(self, paths: list[str | Path], spec: InputSpec) -> torch.Tensor:
-        raise NotImplementedError(f"openjepa embed does not read files of the {self.name} modality")
+        raise DataError(f"this run reads {self.name} data, not files: openjepa embed, similarity and search read "
+                        f"the files of image, video, audio and point-cloud runs")
 
     def refuse_store(self, path: Path) -> None:
         """A trajectory store given to a modality that reads files of its own: say what it is and what reads it."""
