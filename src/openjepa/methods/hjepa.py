@@ -162,7 +162,7 @@ class TemporalHJepa(VJepa):
         ctx_states, ctx_counts = self.window_states(context, ctx_idx, ctx_valid)
         all_ids = torch.arange(N, device=targets.device).expand(B, -1)
         tgt_states, _ = self.window_states(targets, all_ids)
-        tgt_states = normalize_targets(tgt_states, "layer")
+        tgt_states = normalize_targets(tgt_states, self.config.target_norm)
         seen = ctx_idx if ctx_valid is None else ctx_idx.masked_fill(~ctx_valid, -1)
         first_free = (seen.amax(1) // per_window + 1)[:, None]  # (B, 1): the first window with no context
         windows = torch.arange(self.windows, device=targets.device).expand(B, -1)
@@ -180,13 +180,13 @@ class TemporalHJepa(VJepa):
     def prediction_energy(self, clips: torch.Tensor, ctx: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
         """``(B, Lt)``: level 1's distance at each token of ``tgt`` plus ``level2_weight`` x level 2's distance of
         the token's window (0 for windows that hold context)."""
-        energy = super().prediction_energy(clips, ctx, tgt)
-        B = len(clips)
-        ctx_idx = ctx.expand(B, -1)
+        with torch.no_grad():
+            targets = self.target_features(clips)
+        energy = super().prediction_energy(clips, ctx, tgt, targets)
+        ctx_idx = ctx.expand(len(clips), -1)
         with torch.no_grad():
             context = self.encoder.encode(self.encoder.tokenize(clips), ctx_idx)
-            targets = self.target_features(clips)[..., : self.encoder.width]
-            distance, ahead = self.level2_distance(context, ctx_idx, None, targets)
+            distance, ahead = self.level2_distance(context, ctx_idx, None, targets[..., : self.encoder.width])
         per_window = self.encoder.grid[1] * self.encoder.grid[2] * self.config.window
         level2 = (distance * ahead)[:, tgt // per_window]  # (B, Lt)
         return energy + self.config.level2_weight * level2.to(energy.dtype)

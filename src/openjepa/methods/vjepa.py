@@ -185,14 +185,17 @@ class VJepa(Method):
         loss = self.prediction_energy(clips, ctx, tgt).mean()
         return StepOutput(loss, {"future_loss": loss.detach()})
 
-    def prediction_energy(self, clips: torch.Tensor, ctx: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
+    def prediction_energy(self, clips: torch.Tensor, ctx: torch.Tensor, tgt: torch.Tensor,
+                          targets: torch.Tensor | None = None) -> torch.Tensor:
         """``(B, Lt)``: the distance (``distance``, as in training) of the predictor's guess for the tokens
         ``tgt (Lt,)`` of normalised clips ``(B, C, T, H, W)``, from the context encoder's view of the tokens
-        ``ctx (Lc,)``, to the target encoder's normalised features there."""
+        ``ctx (Lc,)``, to the target encoder's normalised features there (``targets``, the clips'
+        ``target_features``, when the caller has them already)."""
         B = len(clips)
         ctx_idx, tgt_idx = ctx.expand(B, -1), tgt.expand(B, -1)
-        with torch.no_grad():
-            targets = self.target_features(clips)
+        if targets is None:
+            with torch.no_grad():
+                targets = self.target_features(clips)
         pred = self.predict_targets(clips, ctx_idx, tgt_idx, targets)
         observed = gather_tokens(targets[..., : self.encoder.width], tgt_idx)
         return token_distance(pred.float(), observed.float(), self.config.distance)
