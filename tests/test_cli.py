@@ -42,7 +42,7 @@ def test_recipes_are_grouped_by_modality_and_member_and_print_their_yaml(capsys)
 
 
 @pytest.mark.parametrize("command", ["train", "eval", "embed", "demo", "bench", "export-hf", "recipes",
-                                     "surprise", "fit-predictor", "collect", "plan", "classify", "similarity",
+                                     "surprise", "flow", "fit-predictor", "collect", "plan", "classify", "similarity",
                                      "search"])
 def test_every_command_explains_its_options(command, capsys):
     code, out, _ = _main(capsys, command, "--help")

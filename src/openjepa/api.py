@@ -1,4 +1,4 @@
-"""The public Python API: ``train``, ``evaluate``, ``load``, ``embed``, ``predict``, ``fit_predictor``."""
+"""The public Python API: ``train``, ``evaluate``, ``load``, ``embed``, ``predict``, ``fit_predictor``, ``flow``."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from openjepa.core.spec import InputSpec
 from openjepa.eval.clips import StepwiseEncoder
 from openjepa.eval.evaluate import evaluate_run
 from openjepa.eval.features import as_unit_float, encoder_features
+from openjepa.eval.tasks.motion_content import method_flows
 from openjepa.interop.hf_ijepa import export_hf_ijepa, is_hf_ijepa_folder, load_hf_ijepa
 from openjepa.interop.hf_vjepa2 import is_hf_vjepa2_folder, load_hf_vjepa2, predict_like_hf
 from openjepa.masks.tubes import future_split
@@ -31,7 +32,7 @@ from openjepa.train.loop import fit
 log = logging.getLogger("openjepa")
 IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 
-__all__ = ["embed", "evaluate", "export_hf", "fit_predictor", "load", "predict", "read_inputs", "train"]
+__all__ = ["embed", "evaluate", "export_hf", "fit_predictor", "flow", "load", "predict", "read_inputs", "train"]
 
 
 def load(path: str | Path, *, encoder: str | None = None) -> ViT:
@@ -222,3 +223,25 @@ def fit_predictor(run: str | Path, out: str | Path, *, steps: int = 6000, data: 
         "spec": None,
     }
     return fit(build_config(config_dict(source), overrides), out, progress=progress)
+
+
+def flow(run: str | Path, video: str | Path | torch.Tensor, *, frames: int | None = None) -> np.ndarray:
+    """Optical flow ``(T - 1, 2, H, W)`` in pixels (dx, dy: where each pixel of a frame goes in the next) between
+    consecutive frames of a video file (its first ``frames``, default all) or a uint8 clip ``(3, T, H, W)``, by an
+    MC-JEPA run; frames are resized and centre-cropped to the run's frame size first."""
+    from openjepa.data.video_io import probe, read_clip
+
+    cfg, method = load_trained_method(run)
+    if not hasattr(method, "flow"):
+        raise TrainingError(f"{run} is a '{cfg.method.name}' run; flow needs a run that estimates flow (mcjepa)")
+    size = cfg.spec.size
+    if isinstance(video, torch.Tensor):
+        clip = checked_tensor(video[None], cfg.spec.channels, clips=True)[0]
+        if clip.dtype != torch.uint8 or tuple(clip.shape[-2:]) != tuple(size):
+            raise DataError(f"expected a uint8 clip (3, T, {size[0]}, {size[1]}), got {clip.dtype} {tuple(clip.shape)}")
+    else:
+        count = frames or probe(video)["frames"]
+        clip = read_clip(video, max(count, 2), start=0, size=size[0])
+    if clip.shape[1] < 2:
+        raise DataError(f"flow needs at least 2 frames, got {clip.shape[1]}")
+    return method_flows(method, clip[None], torch.device("cpu"))[0].numpy()

@@ -192,6 +192,30 @@ def _cmd_surprise(args) -> int:
     return 0
 
 
+def _cmd_flow(args) -> int:
+    import numpy as np
+
+    from openjepa.api import flow
+    from openjepa.core.errors import ConfigError
+
+    for path in filter(None, (args.out, args.png)):
+        if path.exists():
+            raise ConfigError(f"{path} exists; give another file name (nothing was overwritten)")
+    flows = flow(args.run, args.video, frames=args.frames)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    np.save(args.out, flows.astype(np.float32))
+    speed = np.linalg.norm(flows, axis=1)
+    print(f"wrote {args.out}: flow {flows.shape} (pairs, dx dy, H, W) in pixels; mean speed {speed.mean():.3f} px, "
+          f"largest {speed.max():.2f} px")
+    if args.png:
+        from openjepa.viz.flow import save_flow_sheet
+
+        rows = [[flows[i]] for i in range(min(len(flows), 8))]
+        save_flow_sheet(rows, args.png, max_speed=max(float(speed.max()), 1.0))
+        print(f"wrote {args.png}")
+    return 0
+
+
 def _cmd_fit_predictor(args) -> int:
     from openjepa.api import fit_predictor
 
@@ -338,6 +362,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quadruplets", type=_positive_int, default=150,
                    help="number of built-in quadruplets (default 150)")
     p.set_defaults(func=_cmd_surprise)
+
+    p = sub.add_parser("flow", help="write the optical flow of a video with an MC-JEPA run", description=(
+        "Estimate the flow between each pair of consecutive frames of a video (resized and centre-cropped to the "
+        "run's frame size) and save it as a float32 .npy of shape (pairs, 2, H, W): dx, dy in pixels, where "
+        "each pixel of a frame goes in the next."))
+    p.add_argument("run", type=Path, help="an mcjepa run folder")
+    p.add_argument("video", type=Path, help="a video file (.mp4, .avi, .webm, .mkv, .mov)")
+    p.add_argument("--out", type=Path, required=True, help="output .npy (a new file)")
+    p.add_argument("--frames", type=_positive_int, help="read only the first N frames (default: all)")
+    p.add_argument("--png", type=Path, help="also draw the first flows (hue: direction, saturation: speed)")
+    p.set_defaults(func=_cmd_flow)
 
     p = sub.add_parser("fit-predictor", help="train a video run's predictor on the future, encoders frozen",
                        description=(
