@@ -201,7 +201,7 @@ def _cmd_flow(args) -> int:
     for path in filter(None, (args.out, args.png)):
         if path.exists():
             raise ConfigError(f"{path} exists; give another file name (nothing was overwritten)")
-    flows = flow(args.run, args.video, frames=args.frames)
+    flows = flow(args.run, args.clip, frames=args.frames)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.save(args.out, flows.astype(np.float32))
     speed = np.linalg.norm(flows, axis=1)
@@ -368,7 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run's frame size) and save it as a float32 .npy of shape (pairs, 2, H, W): dx, dy in pixels, where "
         "each pixel of a frame goes in the next."))
     p.add_argument("run", type=Path, help="an mcjepa run folder")
-    p.add_argument("video", type=Path, help="a video file (.mp4, .avi, .webm, .mkv, .mov)")
+    p.add_argument("clip", type=Path, help="a video file (.mp4, .avi, .webm, .mkv, .mov)")
     p.add_argument("--out", type=Path, required=True, help="output .npy (a new file)")
     p.add_argument("--frames", type=_positive_int, help="read only the first N frames (default: all)")
     p.add_argument("--png", type=Path, help="also draw the first flows (hue: direction, saturation: speed)")

@@ -87,7 +87,7 @@ class McJepa(Method):
         grid = encoder.patch_embed.grid(1, *spec.size)[-2:]
         self.pyramid = TokenPyramid(config.pyramid, encoder.width, grid)
         self.flow_head = FlowHead(config.flow_head, config.pyramid.width, config.pyramid.levels,
-                                  encoder.patch_embed.patch_size)
+                                  encoder.patch_embed.patch_size, spec.channels)
         self.projector = build_projector(config.projector, encoder.width)
 
     def frame_tokens(self, frames: torch.Tensor) -> torch.Tensor:
@@ -100,7 +100,7 @@ class McJepa(Method):
 
     def flow(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
         """Pixel flow ``(B, 2, H, W)`` from frames ``first`` to ``second`` ``(B, C, H, W)`` in [0, 1]."""
-        return self.flow_head(self.frame_pyramid(first), self.frame_pyramid(second))[1]
+        return self.flow_head(self.frame_pyramid(first), self.frame_pyramid(second), (first, second))[1]
 
     def forward(self, batch: Batch) -> StepOutput:
         cfg = self.config
@@ -112,8 +112,8 @@ class McJepa(Method):
         first, second = clips[rows, :, t], clips[rows, :, t + 1]
         maps = self.frame_pyramid(torch.cat([first, second]))
         a, b = [m[:B] for m in maps], [m[B:] for m in maps]
-        forward_levels, forward = self.flow_head(a, b)
-        backward_levels, backward = self.flow_head(b, a)
+        forward_levels, forward = self.flow_head(a, b, (first, second))
+        backward_levels, backward = self.flow_head(b, a, (second, first))
         hidden_forward, hidden_backward = occluded(forward, backward), occluded(backward, forward)
         photometric = (photometric_loss(first, second, forward, ~hidden_forward)
                        + photometric_loss(second, first, backward, ~hidden_backward)

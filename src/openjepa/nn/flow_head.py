@@ -24,14 +24,18 @@ from openjepa.nn.flow_ops import correlation, upsample_flow, warp
 @dataclass
 class FlowHeadConfig:
     """``radius``: the correlation volume's reach in cells, ``(2 radius + 1)^2`` offsets per level; ``hidden``:
-    channels of each level's estimator."""
+    channels of each level's estimator; ``refine``: channels of a last correction on the pixels (0: none), which
+    reads the first frame, the second warped by the flow and the flow (PWC-Net's context network, on pixels), so
+    motion boundaries can follow the frames' edges within a cell."""
 
     radius: int = 2
     hidden: int = 64
+    refine: int = 32
 
     def validate(self) -> None:
-        if self.radius < 1 or self.hidden < 1:
-            raise ValueError(f"flow_head.radius and flow_head.hidden must be >= 1, got {self.radius}, {self.hidden}")
+        if self.radius < 1 or self.hidden < 1 or self.refine < 0:
+            raise ValueError(f"flow_head.radius and flow_head.hidden must be >= 1 and flow_head.refine >= 0, got "
+                             f"{self.radius}, {self.hidden}, {self.refine}")
 
 
 def _estimator(inputs: int, hidden: int) -> nn.Sequential:
@@ -56,9 +60,10 @@ def convex_upsample(flow: torch.Tensor, weights: torch.Tensor, factor: int) -> t
 class FlowHead(nn.Module):
     """Two frames' pyramids, coarsest level first, each ``(B, width, h_l, w_l)`` (every level twice the size of
     the one before, odd sizes rounded up) -> flows per level ``(B, 2, h_l, w_l)`` in cells and the pixel flow
-    ``(B, 2, h_0 * factor, w_0 * factor)``, ``factor`` the finest cell's side in pixels."""
+    ``(B, 2, h_0 * factor, w_0 * factor)``, ``factor`` the finest cell's side in pixels; with the two frames
+    ``images`` ``(B, C, H, W)`` each, the pixel flow gets the last correction (``config.refine``)."""
 
-    def __init__(self, config: FlowHeadConfig, width: int, levels: int, factor: int):
+    def __init__(self, config: FlowHeadConfig, width: int, levels: int, factor: int, channels: int = 3):
         super().__init__()
         self.config, self.factor = config, factor
         span = torch.arange(-config.radius, config.radius + 1, dtype=torch.float32)
@@ -69,8 +74,10 @@ class FlowHead(nn.Module):
                                         for _ in range(levels))
         self.upsampler = nn.Sequential(nn.Conv2d(width, config.hidden, 3, padding=1), nn.GELU(),
                                        nn.Conv2d(config.hidden, 9 * factor * factor, 1))
+        self.refiner = _estimator(2 * channels + 2, config.refine) if config.refine else None
 
-    def forward(self, first: list[torch.Tensor], second: list[torch.Tensor]) -> tuple[list[torch.Tensor], torch.Tensor]:
+    def forward(self, first: list[torch.Tensor], second: list[torch.Tensor],
+                images: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[list[torch.Tensor], torch.Tensor]:
         flows: list[torch.Tensor] = []
         for level, (estimator, a, b) in enumerate(zip(self.estimators, first, second)):
             size = a.shape[-2:]
@@ -81,4 +88,8 @@ class FlowHead(nn.Module):
         finest = first[-1]
         B, _, h, w = finest.shape
         weights = self.upsampler(finest).reshape(B, 9, self.factor, self.factor, h, w).softmax(1)
-        return flows, convex_upsample(flows[-1], weights, self.factor)
+        pixels = convex_upsample(flows[-1], weights, self.factor)
+        if self.refiner is not None and images is not None:
+            one, two = images
+            pixels = pixels + self.refiner(torch.cat([one, warp(two, pixels), pixels], dim=1))
+        return flows, pixels
