@@ -9,6 +9,7 @@ from openjepa.data.augment import flipped, symmetries
 from openjepa.data.sprites import (
     DIRECTIONS,
     NOISE,
+    PAN,
     SHAPES,
     TRAVEL,
     VideoData,
@@ -211,6 +212,32 @@ def test_noisy_clips_are_the_plain_scenes_under_fresh_noise_in_every_frame():
     assert abs(torch.corrcoef(pairs)[0, 1].item()) < 0.02
 
 
+def test_a_panning_camera_moves_the_background_by_whole_pixels_and_the_true_flow_says_so():
+    from openjepa.eval.tasks.motion_content import true_flow
+
+    pan = load_sprites("sprites_pan", 64, 8).train
+    assert pan.camera.shape == (64, 2) and pan.camera.abs().max() == PAN and (pan.camera.abs().sum(1) > 0).any()
+    assert make_sprites(8, seed=0).camera is None
+    x, near = pan.clips.long(), _dilate(pan.masks)  # the sprite with its faint edge
+    size = x.shape[-1]
+    rows, cols = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    flow = true_flow(pan.masks, pan.velocity, pan.camera)
+    compared = 0
+    for i in range(len(x)):
+        dx, dy = pan.camera[i].long().tolist()
+        assert torch.equal(flow[i, :, 0][~pan.masks[i, :-1]], torch.full_like(flow[i, :, 0][~pan.masks[i, :-1]], dx))
+        to_y, to_x = rows + dy, cols + dx
+        inside = (to_y >= 0) & (to_y < size) & (to_x >= 0) & (to_x < size)
+        to_y, to_x = to_y.clamp(0, size - 1), to_x.clamp(0, size - 1)
+        for t in range(x.shape[2] - 1):
+            seen = inside & ~near[i, t] & ~near[i, t + 1][to_y, to_x]  # background in both frames
+            assert torch.equal(x[i, :, t][:, seen], x[i, :, t + 1][:, to_y, to_x][:, seen])
+            compared += int(seen.sum())
+    assert compared > 0.6 * 64 * 7 * size * size
+    still = x[:, :, 1:] - x[:, :, :-1]
+    assert still.abs().float().mean() > 3  # the background's texture shows its motion
+
+
 def test_bad_arguments_are_refused():
     with pytest.raises(ValueError, match="unknown sprite set 'sprites_dark'; built-in: sprites, sprites_walls"):
         load_sprites("sprites_dark")
@@ -224,6 +251,8 @@ def test_bad_arguments_are_refused():
         make_sprites(4, seed=0, walls="some")
     with pytest.raises(ValueError, match="noise must be a std of at least 0, got -0.1"):
         make_sprites(4, seed=0, noise=-0.1)
+    with pytest.raises(ValueError, match="pan must be a whole number of pixels >= 0, and walls 'none' with it"):
+        make_sprites(4, seed=0, pan=2)
     with pytest.raises(ValueError, match="frames"):
         make_physics_quads(3, seed=0, frames=3)
     good = make_sprites(3, seed=0, frames=2, size=16)

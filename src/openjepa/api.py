@@ -244,4 +244,4 @@ def flow(run: str | Path, video: str | Path | torch.Tensor, *, frames: int | Non
         clip = read_clip(video, max(count, 2), start=0, size=size[0])
     if clip.shape[1] < 2:
         raise DataError(f"flow needs at least 2 frames, got {clip.shape[1]}")
-    return method_flows(method, clip[None], torch.device("cpu"))[0].numpy()
+    return method_flows(method.flow, clip[None], torch.device("cpu"))[0].numpy()

@@ -10,6 +10,9 @@ It covers 0.3 (slow) or 0.6 (fast) of the side per clip, 1.4 or 2.7 px a frame a
 8 frames, so it crosses patches and its path must be extrapolated to predict where it will be.
 ``noise`` adds camera noise to every pixel of every frame (``sprites_noisy``), which leaves a random linear map of
 a tubelet's pixels, such as an untrained tokenizer, little of the motion.
+``pan`` moves the camera too (``sprites_pan``, as FlyingChairs moves its backgrounds): a finer-textured background
+with its distractors glides by a whole number of pixels a frame, up to ``pan`` on each axis, drawn per clip, while
+the sprite moves on the screen as before; the true optical flow is then known at every pixel (:func:`true_flow`).
 Clips come with per-frame sprite masks and velocities; ``make_physics_quads`` builds matched
 possible/impossible quadruplets for intuitive-physics tests.
 Deterministic in ``seed``; train and test use disjoint seeds.
@@ -48,6 +51,8 @@ MARGIN = 1.0  # pixels always left between the sprite and the frame's border
 CONTRAST = 0.4  # least RGB distance between the background, walls, sprite and distractors
 TEXTURE = ((4, 0.05), (8, 0.03))  # background noise: grid cells and std, upsampled smoothly
 NOISE = 0.15  # ``sprites_noisy``: std of the camera noise drawn afresh for every pixel of every frame (range 0-1)
+PAN = 2  # ``sprites_pan``: the most the background moves a frame on each axis, in pixels
+PAN_TEXTURE = TEXTURE + ((16, 0.04),)  # a finer background there, so that its motion shows between frames
 _FINE = 8  # supersampling of the sprite templates
 _CHUNK = 256
 
@@ -59,7 +64,8 @@ class VideoSet:
     ``clips`` uint8 ``(N, C, T, H, W)``; ``labels`` name -> int64 ``(N,)``, with class names in
     ``classes``; ``masks`` bool ``(N, T, H, W)``: sprite occupancy; ``velocity`` float ``(N, T, 2)``:
     the sprite's displacement (dx, dy) in pixels from frame t to t+1 (the last frame repeats
-    the one before); ``primary``: the label ``__getitem__`` returns.
+    the one before); ``primary``: the label ``__getitem__`` returns; ``camera`` float ``(N, 2)``: the
+    background's displacement (dx, dy) in pixels per frame, None where it stands still.
     """
 
     clips: torch.Tensor
@@ -68,6 +74,7 @@ class VideoSet:
     masks: torch.Tensor
     velocity: torch.Tensor
     primary: str = "direction"
+    camera: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.clips.ndim != 5 or self.clips.dtype != torch.uint8:
@@ -80,6 +87,8 @@ class VideoSet:
         if not self.velocity.is_floating_point() or self.velocity.shape != (n, t, 2):
             raise ValueError(f"velocity must be float {(n, t, 2)}, got {self.velocity.dtype} "
                              f"{tuple(self.velocity.shape)}")
+        if self.camera is not None and (not self.camera.is_floating_point() or self.camera.shape != (n, 2)):
+            raise ValueError(f"camera must be float {(n, 2)}, got {self.camera.dtype} {tuple(self.camera.shape)}")
         if set(self.labels) != set(self.classes):
             raise ValueError(f"labels {sorted(self.labels)} and classes {sorted(self.classes)} name different labels")
         if self.primary not in self.labels:
@@ -109,7 +118,8 @@ class VideoSet:
     def subset(self, index: np.ndarray | torch.Tensor) -> VideoSet:
         index = torch.as_tensor(index, dtype=torch.long)
         return VideoSet(self.clips[index], {k: y[index] for k, y in self.labels.items()}, self.classes,
-                        self.masks[index], self.velocity[index], self.primary)
+                        self.masks[index], self.velocity[index], self.primary,
+                        None if self.camera is None else self.camera[index])
 
 
 def _direction_under(symmetry: Symmetry) -> torch.Tensor:
@@ -198,10 +208,12 @@ def _place(templates: torch.Tensor, corner: np.ndarray, size: int) -> torch.Tens
     return canvas[:, pad : pad + size, pad : pad + size].reshape(m, t, size, size)
 
 
-def _texture(rng: np.random.Generator, ground: np.ndarray, size: int) -> torch.Tensor:
-    """``(N, 3, size, size)`` backgrounds in [0, 1]: a colour per clip plus smooth noise."""
+def _texture(rng: np.random.Generator, ground: np.ndarray, size: int,
+             levels: tuple[tuple[int, float], ...] = TEXTURE) -> torch.Tensor:
+    """``(N, 3, size, size)`` backgrounds in [0, 1]: a colour per clip plus smooth noise, ``levels`` of (grid
+    cells, std)."""
     out = torch.from_numpy(ground).float()[:, :, None, None].expand(-1, -1, size, size)
-    for cells, std in TEXTURE:
+    for cells, std in levels:
         noise = torch.from_numpy(rng.normal(0, std, (len(ground), 3, cells, cells)).astype(np.float32))
         out = out + F.interpolate(noise, size=(size, size), mode="bilinear", align_corners=True)
     return out.clamp(0, 1)
@@ -213,17 +225,20 @@ def _paint(canvas: torch.Tensor, colour: np.ndarray, cover: torch.Tensor) -> tor
     return canvas * (1 - cover[:, None]) + paint * cover[:, None]
 
 
-def _distractors(rng: np.random.Generator, canvas: torch.Tensor, avoid: list[np.ndarray]) -> torch.Tensor:
-    """``canvas (N, 3, S, S)`` with 0-2 static shapes drawn anywhere on each, in colours far from ``avoid``."""
+def _distractors(rng: np.random.Generator, canvas: torch.Tensor, avoid: list[np.ndarray],
+                 frame: int | None = None) -> torch.Tensor:
+    """``canvas (N, 3, S, S)`` with 0-2 static shapes drawn anywhere on each, in colours far from ``avoid``, sized
+    for frames of side ``frame`` (default S)."""
     n, size = len(canvas), canvas.shape[-1]
+    frame = frame or size
     count = rng.integers(0, 3, n)
     for slot in range(2):
         idx = np.flatnonzero(count > slot)
         if not len(idx):
             break
         names = [DISTRACTORS[k] for k in rng.integers(0, len(DISTRACTORS), len(idx))]
-        templates, half = _templates(names, rng.uniform(*DISTRACTOR_RADIUS, len(idx)) * size,
-                                     rng.uniform(-math.pi, math.pi, len(idx)), _box(size))
+        templates, half = _templates(names, rng.uniform(*DISTRACTOR_RADIUS, len(idx)) * frame,
+                                     rng.uniform(-math.pi, math.pi, len(idx)), _box(frame))
         corner = rng.uniform(half, size - half) - templates.shape[-1] / 2
         colour = _colours(rng, [a[idx] for a in avoid])
         canvas[idx] = _paint(canvas[idx], colour, _place(templates, corner[:, None], size)[:, 0])
@@ -247,17 +262,23 @@ def _walls(canvas: torch.Tensor, colour: np.ndarray, axis: np.ndarray, start: np
     return _paint(canvas, colour, cover)
 
 
-def _scenes(rng: np.random.Generator, shape: np.ndarray,
-            size: int) -> tuple[torch.Tensor, np.ndarray, np.ndarray, torch.Tensor, np.ndarray]:
-    """The static parts of N clips: backgrounds ``(N, 3, S, S)`` with distractors, sprite and wall
-    colours ``(N, 3)``, sprite templates ``(N, B, B)`` and half-extents ``(N, 2)``."""
+def _scenes(rng: np.random.Generator, shape: np.ndarray, size: int,
+            pan_room: int = 0) -> tuple[torch.Tensor, np.ndarray, np.ndarray, torch.Tensor, np.ndarray]:
+    """The static parts of N clips: backgrounds ``(N, 3, S + pan_room, S + pan_room)`` with distractors (finer
+    ones when the camera pans over them), sprite and wall colours ``(N, 3)``, sprite templates ``(N, B, B)`` and
+    half-extents ``(N, 2)``."""
     n = len(shape)
     ground = rng.uniform(0, 1, (n, 3))
     wall_colour = _colours(rng, [ground])
     colour = _colours(rng, [ground, wall_colour])
     templates, half = _templates([SHAPES[s] for s in shape], rng.uniform(*RADIUS, n) * size,
                                  rng.uniform(-ROTATION, ROTATION, n), _box(size))
-    canvas = _distractors(rng, _texture(rng, ground, size), [ground, colour])
+    if pan_room:
+        side = size + pan_room
+        levels = tuple((round(cells * side / size), std) for cells, std in PAN_TEXTURE)
+        canvas = _distractors(rng, _texture(rng, ground, side, levels), [ground, colour], frame=size)
+    else:
+        canvas = _distractors(rng, _texture(rng, ground, size), [ground, colour])
     return canvas, colour, wall_colour, templates, half
 
 
@@ -312,9 +333,23 @@ def _velocity(positions: np.ndarray, shown: np.ndarray | None = None) -> torch.T
     return torch.from_numpy(np.concatenate([step, step[:, -1:]], 1)).float()
 
 
+def _panned(canvas: torch.Tensor, camera: np.ndarray, frames: int, size: int) -> torch.Tensor:
+    """Backgrounds ``(N, 3, T, S, S)`` cut from ``canvas (N, 3, L, L)`` by windows that move so that its content
+    shifts by ``camera (N, 2)`` whole pixels (dx, dy) a frame; frame 0's window sits where every later one still
+    fits (``L >= S + (T - 1) * 2 * max |camera|``)."""
+    margin = (canvas.shape[-1] - size) // 2
+    out = torch.empty(len(canvas), 3, frames, size, size)
+    for t in range(frames):
+        x0, y0 = (margin - t * camera).T
+        for i in range(len(canvas)):
+            out[i, :, t] = canvas[i, :, y0[i] : y0[i] + size, x0[i] : x0[i] + size]
+    return out
+
+
 def _render(canvas: torch.Tensor, colour: np.ndarray, templates: torch.Tensor, positions: np.ndarray,
             shown: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """Clips uint8 ``(N, 3, T, S, S)`` and masks ``(N, T, S, S)``: sprites at ``positions (N, T, 2)`` if ``shown``."""
+    """Clips uint8 ``(N, 3, T, S, S)`` and masks ``(N, T, S, S)``: sprites at ``positions (N, T, 2)`` if ``shown``,
+    over a static ``canvas (N, 3, S, S)`` or one per frame ``(N, 3, T, S, S)``."""
     size, box = canvas.shape[-1], templates.shape[-1]
     paint = torch.from_numpy(colour).float()[:, :, None, None, None]
     clips, masks = [], []
@@ -322,7 +357,8 @@ def _render(canvas: torch.Tensor, colour: np.ndarray, templates: torch.Tensor, p
         part = slice(i, i + _CHUNK)
         alpha = _place(templates[part], positions[part] - box / 2, size)
         alpha *= torch.from_numpy(shown[part]).float()[:, :, None, None]
-        frames = canvas[part, :, None] * (1 - alpha[:, None]) + paint[part] * alpha[:, None]
+        backdrop = canvas[part] if canvas.ndim == 5 else canvas[part, :, None]
+        frames = backdrop * (1 - alpha[:, None]) + paint[part] * alpha[:, None]
         clips.append(frames.mul_(255).round_().to(torch.uint8))
         masks.append(alpha >= 0.5)
     return torch.cat(clips), torch.cat(masks)
@@ -352,10 +388,11 @@ def _camera_noise(clips: torch.Tensor, std: float, seed: int) -> torch.Tensor:
 
 
 def make_sprites(n: int, seed: int, frames: int = 8, size: int = 32, walls: str = "third",
-                 noise: float = 0.0) -> VideoSet:
+                 noise: float = 0.0, pan: int = 0) -> VideoSet:
     """``n`` clips ``(3, frames, size, size)``; shape, direction and speed balanced; ``walls``: a third of the
     clips in a corridor (vertical and horizontal ones balanced), ``all`` or ``none``; ``noise``: std of
-    per-pixel, per-frame camera noise (:func:`_camera_noise`), 0 for none.
+    per-pixel, per-frame camera noise (:func:`_camera_noise`), 0 for none; ``pan``: the most whole pixels the
+    background moves a frame on each axis (drawn per clip, uniformly in -pan..pan; walls must be ``none``).
 
     Labels: ``shape``, ``direction`` (at the first frame), ``speed``, ``wall`` (none, or the
     orientation of the corridor's two bars) and ``bounce`` (whether the sprite hit a wall or a border).
@@ -367,33 +404,42 @@ def make_sprites(n: int, seed: int, frames: int = 8, size: int = 32, walls: str 
         raise ValueError(f"walls must be one of {', '.join(WALL_SHARES)}, got {walls!r}")
     if not noise >= 0:
         raise ValueError(f"noise must be a std of at least 0, got {noise}")
+    if pan < 0 or (pan and walls != "none"):
+        raise ValueError(f"pan must be a whole number of pixels >= 0, and walls 'none' with it; got {pan}, {walls!r}")
     draws = WALL_SHARES[walls]
     wall = _balanced(rng, n, draws) if draws else np.full(n, 2)
     wall = np.where(wall < 2, wall + 1, 0)  # draws 0 and 1: a vertical or horizontal corridor, the rest none
-    canvas, colour, wall_colour, templates, half = _scenes(rng, shape, size)
+    canvas, colour, wall_colour, templates, half = _scenes(rng, shape, size, 2 * pan * (frames - 1))
     low, high = _room(half, size)
     start = rng.uniform(low, high)
     axis = np.maximum(wall - 1, 0)
     gaps = np.where(wall[:, None] > 0, rng.uniform(*GAP, (n, 2)) * _wall_room(start, half, axis, size), np.inf)
     positions, bounce = _trajectories(start, _steps(direction, speed, frames, size), frames,
                                       *_corridor(low, high, axis, start, gaps))
-    canvas = _walls(canvas, wall_colour, axis, start, half, gaps)
+    camera = None
+    if pan:
+        camera = rng.integers(-pan, pan + 1, (n, 2))
+        canvas = _panned(canvas, camera, frames, size)
+    else:
+        canvas = _walls(canvas, wall_colour, axis, start, half, gaps)
     clips, masks = _render(canvas, colour, templates, positions, np.ones((n, frames), bool))
     if noise:
         clips = _camera_noise(clips, noise, seed)
     labels = _labels(shape=shape, direction=direction, speed=speed, wall=wall, bounce=bounce)
-    return VideoSet(clips, labels, _classes(), masks, _velocity(positions))
+    return VideoSet(clips, labels, _classes(), masks, _velocity(positions),
+                    camera=None if camera is None else torch.from_numpy(camera).float())
 
 
 # the built-in sets: ``make_sprites`` options per name
 SPRITE_SETS = {"sprites": {"walls": "third"}, "sprites_walls": {"walls": "all"}, "sprites_no_walls": {"walls": "none"},
-               "sprites_noisy": {"walls": "none", "noise": NOISE}}
+               "sprites_noisy": {"walls": "none", "noise": NOISE}, "sprites_pan": {"walls": "none", "pan": PAN}}
 
 
 def load_sprites(name: str = "sprites", train_size: int = 6000, test_size: int = 1000, frames: int = 8,
                  size: int = 32) -> VideoData:
     """A built-in sprite set by ``name`` (:data:`SPRITE_SETS`): ``sprites`` (a third of the clips in a corridor),
-    ``sprites_walls`` (every clip), ``sprites_no_walls`` (none) or ``sprites_noisy`` (none, with camera noise)."""
+    ``sprites_walls`` (every clip), ``sprites_no_walls`` (none), ``sprites_noisy`` (none, with camera noise) or
+    ``sprites_pan`` (none, the camera panning)."""
     if name not in SPRITE_SETS:
         raise ValueError(f"unknown sprite set {name!r}; built-in: {', '.join(SPRITE_SETS)}")
     train = make_sprites(train_size, seed=1, frames=frames, size=size, **SPRITE_SETS[name])

@@ -26,15 +26,16 @@ from openjepa.nn.vit import ViT, ViTConfig
 class VideoDataConfig:
     """Where clips come from and how they are cut.
 
-    ``dataset``: a built-in video dataset (``sprites`` with a third of the clips in a corridor, ``sprites_walls``
-    with every clip in one, ``sprites_no_walls`` with none, ``sprites_noisy``: those clips with camera noise), a
-    folder of class folders of ``*.mp4|avi|webm|mkv|mov`` (optionally under ``train/`` and ``test/``), or a list file
-    of ``path label`` lines. ``frames``: clip length; ``frame_step``: take every k-th decoded frame, or ``fps``:
-    resample to this rate. ``image_size``: frames are resized (shorter side) and centre-cropped to it (built-ins:
-    drawn at it, default 32). ``train_size``: how many training clips a generated built-in holds (default 6000; its
-    1000 test clips stay the same); datasets read from files have the size they have and ignore it, so a recipe that
-    sets it still trains on ``--data PATH``. ``skip_corrupt``: skip unreadable files (with a warning) instead of
-    stopping. ``mean``/``std``: per-channel normalisation, measured on the training clips when a run starts.
+    ``dataset``: a built-in video dataset (``sprites`` with a third of the clips in a corridor, ``sprites_walls`` with
+    every clip in one, ``sprites_no_walls`` with none, ``sprites_noisy``: those clips with camera noise,
+    ``sprites_pan``: with a panning camera), a folder of class folders of ``*.mp4|avi|webm|mkv|mov`` (optionally under
+    ``train/`` and ``test/``), or a list file of ``path label`` lines. ``frames``: clip length; ``frame_step``: take
+    every k-th decoded frame, or ``fps``: resample to this rate. ``image_size``: frames are resized (shorter side) and
+    centre-cropped to it (built-ins: drawn at it, default 32). ``train_size``: how many training clips a generated
+    built-in holds (default 6000; its 1000 test clips stay the same); datasets read from files have the size they have
+    and ignore it, so a recipe that sets it still trains on ``--data PATH``. ``skip_corrupt``: skip unreadable files
+    (with a warning) instead of stopping. ``mean``/``std``: per-channel normalisation, measured on the training clips
+    when a run starts.
     """
 
     modality: Literal["video"] = "video"
@@ -143,7 +144,8 @@ class VideoModality(Modality):
 
     def build_encoder(self, config: ViTConfig, spec: InputSpec) -> ViT:
         if config.tubelet is None:
-            raise ConfigError("video runs cut clips into tubelets: set encoder.tubelet (e.g. 2), as the vjepa recipes do")
+            raise ConfigError("video runs cut clips into tubelets: set encoder.tubelet (e.g. 2), as the vjepa recipes "
+                              "do")
         width = config.resolved()[0]
         tokenizer = TubeletEmbed3d(spec.channels, width, config.patch_size, config.tubelet)
         return ViT(config, tokenizer, (spec.frames, *spec.size))

@@ -1,10 +1,11 @@
 """What a motion-and-content model (MC-JEPA) learnt of each.
 
 - ``flow``: end-point error in pixels of the flow between consecutive frames of held-out clips, against the true
-  motion of the built-in sprites (the sprite's displacement inside its mask, zero elsewhere: the background and
-  distractors stand still), over every pixel (``epe``) and over the sprite's (``epe_moving``); beside zero flow,
-  the random init and, when OpenCV imports, Farnebäck's classical flow on the same frames. Clips read from files
-  carry no true motion; the entry is then left out.
+  motion of the built-in sprites (the sprite's displacement inside its mask, the camera's pan elsewhere, zero on a
+  still background), over every pixel (``epe``) and over the sprite's (``epe_moving``); beside zero flow, the random
+  init, block matching (the flow head's matcher on pixels alone, 7-pixel patches within 2 pixels, from zero flow,
+  untrained: what the learnt parts add is the difference) and, when OpenCV imports, Farnebäck's classical flow on
+  the same frames. Clips read from files carry no true motion; the entry is then left out.
 - ``linear``: a linear probe of the first frame's mean-pooled features on the clips' content label (the sprites'
   ``shape``, a folder's classes), beside the random init and the frame's raw pixels; folders of videos too.
 """
@@ -23,29 +24,34 @@ from openjepa.eval.features import as_unit_float
 from openjepa.eval.probes import linear_probe
 from openjepa.eval.registry import EVAL_TASKS
 from openjepa.eval.task import EvalContext, EvalTask
+from openjepa.nn.flow_head import block_matching
 from openjepa.objectives.flow_losses import endpoint_error
 from openjepa.viz.flow import save_flow_sheet
 
 log = logging.getLogger("openjepa")
 FLOW_CLIPS = 200  # held-out clips whose consecutive frame pairs are scored
 BATCH = 128
-ROWS = (("trained", "trained"), ("random_init", "random init"), ("zero", "zero flow"), ("farneback", "Farnebäck"),
-        ("raw_input", "raw pixels"))
+ROWS = (("trained", "trained"), ("random_init", "random init"), ("zero", "zero flow"),
+        ("block_matching", "block matching"), ("farneback", "Farnebäck"), ("raw_input", "raw pixels"))
 
 
-def true_flow(masks: torch.Tensor, velocity: torch.Tensor) -> torch.Tensor:
-    """Sprites' motion from each frame to the next: ``masks (N, T, H, W)``, ``velocity (N, T, 2)`` ->
-    ``(N, T - 1, 2, H, W)``: the displacement inside the sprite, zero elsewhere."""
-    return masks[:, :-1, None].float() * velocity[:, :-1, :, None, None]
+def true_flow(masks: torch.Tensor, velocity: torch.Tensor, camera: torch.Tensor | None = None) -> torch.Tensor:
+    """Sprites' motion from each frame to the next: ``masks (N, T, H, W)``, ``velocity (N, T, 2)``, the background's
+    ``camera (N, 2)`` (None: still) -> ``(N, T - 1, 2, H, W)``: the sprite's displacement inside it, the
+    background's elsewhere."""
+    inside = masks[:, :-1, None].float()
+    flow = inside * velocity[:, :-1, :, None, None]
+    return flow if camera is None else flow + (1 - inside) * camera[:, None, :, None, None]
 
 
 @torch.no_grad()
-def method_flows(method: Any, clips: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Flows ``(N, T - 1, 2, H, W)`` between consecutive frames of uint8 clips ``(N, C, T, H, W)``."""
+def method_flows(estimate: Any, clips: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Flows ``(N, T - 1, 2, H, W)`` between consecutive frames of uint8 clips ``(N, C, T, H, W)`` by
+    ``estimate(first, second)`` (frames ``(B, C, H, W)`` in [0, 1], e.g. a method's ``flow``)."""
     N, C, T, H, W = clips.shape
     frames = as_unit_float(clips).permute(0, 2, 1, 3, 4)  # (N, T, C, H, W)
     first, second = frames[:, :-1].reshape(-1, C, H, W), frames[:, 1:].reshape(-1, C, H, W)
-    flows = [method.flow(first[i : i + BATCH].to(device), second[i : i + BATCH].to(device)).float().cpu()
+    flows = [estimate(first[i : i + BATCH].to(device), second[i : i + BATCH].to(device)).float().cpu()
              for i in range(0, len(first), BATCH)]
     return torch.cat(flows).reshape(N, T - 1, 2, H, W)
 
@@ -112,11 +118,13 @@ class MotionContent(EvalTask):
 
     def flow(self, ctx: EvalContext, test: Any) -> dict[str, float]:
         clips = test.clips[:FLOW_CLIPS]
-        truth = true_flow(test.masks[:FLOW_CLIPS], test.velocity[:FLOW_CLIPS])
+        camera = None if test.camera is None else test.camera[:FLOW_CLIPS]
+        truth = true_flow(test.masks[:FLOW_CLIPS], test.velocity[:FLOW_CLIPS], camera)
         moving = test.masks[:FLOW_CLIPS, :-1]
-        guesses = {"trained": method_flows(ctx.trained, clips, ctx.device),
-                   "random_init": method_flows(ctx.random_init, clips, ctx.device),
-                   "zero": torch.zeros_like(truth)}
+        guesses = {"trained": method_flows(ctx.trained.flow, clips, ctx.device),
+                   "random_init": method_flows(ctx.random_init.flow, clips, ctx.device),
+                   "zero": torch.zeros_like(truth),
+                   "block_matching": method_flows(block_matching, clips, ctx.device)}
         farneback = farneback_flows(clips)
         if farneback is not None:
             guesses["farneback"] = farneback
@@ -138,13 +146,13 @@ class MotionContent(EvalTask):
         if flow:
             lines += [f"flow between consecutive frames, {flow['pairs']} held-out pairs: end-point error (px)",
                       f"{'':22}{'all pixels':>14}{'sprite':>14}"]
-            for key, title in ROWS[:4]:
+            for key, title in ROWS[:5]:
                 suffix = "" if key == "trained" else f"_{key}"
                 if f"epe{suffix}" in flow:
                     lines.append(f"{title:22}{flow['epe' + suffix]:>14.3f}{flow['epe_moving' + suffix]:>14.3f}")
         meta = results.get("meta", {})
         lines.append(f"content: linear probe of the first frame on '{meta.get('content_label', '?')}'")
-        for key, title in (ROWS[0], ROWS[1], ROWS[4]):
+        for key, title in (ROWS[0], ROWS[1], ROWS[5]):
             lines.append(f"{title:22}{results['linear'][key]:>14.3f}")
         return "\n".join(lines)
 
