@@ -9,7 +9,6 @@ import torch
 from cli_process import run_cli
 
 from openjepa.data.sprites import make_sprites
-from openjepa.eval.tasks.motion_content import true_flow
 from openjepa.nn.flow_head import FlowHead, FlowHeadConfig, block_matching, convex_upsample
 from openjepa.nn.flow_ops import warp
 from openjepa.objectives.flow_losses import occluded
@@ -55,7 +54,7 @@ def test_flows_that_disagree_mark_occlusions_and_the_untrained_head_already_matc
 
 def test_the_sprites_true_flow_brings_the_next_frame_back_onto_the_sprite():
     clips = make_sprites(16, seed=3, frames=4, size=32, walls="none")
-    truth = true_flow(clips.masks, clips.velocity)  # (N, 3, 2, H, W)
+    truth = clips.true_flow()  # (N, 3, 2, H, W)
     frames = clips.clips.float().div(255).permute(0, 2, 1, 3, 4)  # (N, T, C, H, W)
     first, second = frames[:, :-1].flatten(0, 1), frames[:, 1:].flatten(0, 1)
     inside = clips.masks[:, :-1].flatten(0, 1)
@@ -72,7 +71,7 @@ def test_block_matching_on_pixels_finds_a_texture_shift_and_the_camera_pan():
     flow = block_matching(first, second)[:, :, 4:-4, 4:-4]
     assert (flow[:, 0] - 1).abs().median() < 0.05 and (flow[:, 1] + 1).abs().median() < 0.05
     clips = make_sprites(32, seed=3, frames=3, size=32, walls="none", pan=2)
-    truth = true_flow(clips.masks, clips.velocity, clips.camera)[:, 0]
+    truth = clips.true_flow()[:, 0]
     frames = clips.clips.float().div(255)
     error = (block_matching(frames[:, :, 0], frames[:, :, 1]) - truth).norm(dim=1).mean()
     assert error < 0.5 * truth.norm(dim=1).mean()  # half zero flow's error, untrained

@@ -213,15 +213,13 @@ def test_noisy_clips_are_the_plain_scenes_under_fresh_noise_in_every_frame():
 
 
 def test_a_panning_camera_moves_the_background_by_whole_pixels_and_the_true_flow_says_so():
-    from openjepa.eval.tasks.motion_content import true_flow
-
     pan = load_sprites("sprites_pan", 64, 8).train
     assert pan.camera.shape == (64, 2) and pan.camera.abs().max() == PAN and (pan.camera.abs().sum(1) > 0).any()
     assert make_sprites(8, seed=0).camera is None
     x, near = pan.clips.long(), _dilate(pan.masks)  # the sprite with its faint edge
     size = x.shape[-1]
     rows, cols = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
-    flow = true_flow(pan.masks, pan.velocity, pan.camera)
+    flow = pan.true_flow()
     compared = 0
     for i in range(len(x)):
         dx, dy = pan.camera[i].long().tolist()

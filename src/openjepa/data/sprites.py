@@ -12,7 +12,8 @@ It covers 0.3 (slow) or 0.6 (fast) of the side per clip, 1.4 or 2.7 px a frame a
 a tubelet's pixels, such as an untrained tokenizer, little of the motion.
 ``pan`` moves the camera too (``sprites_pan``, as FlyingChairs moves its backgrounds): a finer-textured background
 with its distractors glides by a whole number of pixels a frame, up to ``pan`` on each axis, drawn per clip, while
-the sprite moves on the screen as before; the true optical flow is then known at every pixel (:func:`true_flow`).
+the sprite moves on the screen as before; the true optical flow is then known at every pixel
+(:meth:`VideoSet.true_flow`).
 Clips come with per-frame sprite masks and velocities; ``make_physics_quads`` builds matched
 possible/impossible quadruplets for intuitive-physics tests.
 Deterministic in ``seed``; train and test use disjoint seeds.
@@ -114,6 +115,13 @@ class VideoSet:
         if name == "wall" and symmetry[2]:
             return torch.tensor([0, 2, 1])[y]
         return y
+
+    def true_flow(self) -> torch.Tensor:
+        """The motion from each frame to the next, ``(N, T - 1, 2, H, W)`` in pixels: the sprite's displacement
+        inside its mask, the background's (``camera``, zero when None) elsewhere."""
+        inside = self.masks[:, :-1, None].float()
+        flow = inside * self.velocity[:, :-1, :, None, None]
+        return flow if self.camera is None else flow + (1 - inside) * self.camera[:, None, :, None, None]
 
     def subset(self, index: np.ndarray | torch.Tensor) -> VideoSet:
         index = torch.as_tensor(index, dtype=torch.long)

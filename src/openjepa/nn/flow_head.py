@@ -60,6 +60,14 @@ def _estimator(inputs: int, hidden: int) -> nn.Sequential:
                          nn.Conv2d(hidden, hidden, 3, padding=1), nn.GELU(), last)
 
 
+def offset_grid(radius: int, device: torch.device | None = None) -> torch.Tensor:
+    """Every offset (dx, dy) in ``[-radius, radius]^2``, in the cost volume's order (rows of dy, then dx):
+    ``((2 radius + 1)^2, 2)``."""
+    span = torch.arange(-radius, radius + 1, dtype=torch.float32, device=device)
+    dy, dx = torch.meshgrid(span, span, indexing="ij")
+    return torch.stack([dx.flatten(), dy.flatten()], 1)
+
+
 def soft_argmax(cost: torch.Tensor, sharpness: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
     """The expected offset ``(B, 2, h, w)`` under a softmax of ``cost (B, K, h, w)`` times ``sharpness`` over the
     K ``offsets (K, 2)``."""
@@ -89,14 +97,11 @@ def match_pixels(first: torch.Tensor, second: torch.Tensor, flow: torch.Tensor, 
 
 
 def block_matching(first: torch.Tensor, second: torch.Tensor, side: int = 7, radius: int = 2,
-                   sharpness: float = 50.0) -> torch.Tensor:
+                   sharpness: float = PIXEL_SHARPNESS) -> torch.Tensor:
     """The head's pixel matcher alone, from zero flow at its initial sharpness: a classical baseline ``(B, 2, H,
     W)`` in pixels."""
-    span = torch.arange(-radius, radius + 1, dtype=torch.float32, device=first.device)
-    dy, dx = torch.meshgrid(span, span, indexing="ij")
-    offsets = torch.stack([dx.flatten(), dy.flatten()], 1)
-    return match_pixels(first, second, first.new_zeros(first.shape[0], 2, *first.shape[-2:]), side, sharpness,
-                        offsets)
+    zero = first.new_zeros(first.shape[0], 2, *first.shape[-2:])
+    return match_pixels(first, second, zero, side, sharpness, offset_grid(radius, first.device))
 
 
 def convex_upsample(flow: torch.Tensor, weights: torch.Tensor, factor: int) -> torch.Tensor:
@@ -119,9 +124,7 @@ class FlowHead(nn.Module):
     def __init__(self, config: FlowHeadConfig, width: int, levels: int, factor: int, channels: int = 3):
         super().__init__()
         self.config, self.factor = config, factor
-        span = torch.arange(-config.radius, config.radius + 1, dtype=torch.float32)
-        dy, dx = torch.meshgrid(span, span, indexing="ij")  # the cost volume's order: rows of dy, then dx
-        self.register_buffer("offsets", torch.stack([dx.flatten(), dy.flatten()], 1), persistent=False)  # (K, 2)
+        self.register_buffer("offsets", offset_grid(config.radius), persistent=False)  # (K, 2)
         self.log_sharpness = nn.Parameter(torch.full((levels,), math.log(10.0)))
         self.estimators = nn.ModuleList(_estimator(len(self.offsets) + width + 2, config.hidden)
                                         for _ in range(levels))

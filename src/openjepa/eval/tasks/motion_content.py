@@ -35,15 +35,6 @@ ROWS = (("trained", "trained"), ("random_init", "random init"), ("zero", "zero f
         ("block_matching", "block matching"), ("farneback", "Farnebäck"), ("raw_input", "raw pixels"))
 
 
-def true_flow(masks: torch.Tensor, velocity: torch.Tensor, camera: torch.Tensor | None = None) -> torch.Tensor:
-    """Sprites' motion from each frame to the next: ``masks (N, T, H, W)``, ``velocity (N, T, 2)``, the background's
-    ``camera (N, 2)`` (None: still) -> ``(N, T - 1, 2, H, W)``: the sprite's displacement inside it, the
-    background's elsewhere."""
-    inside = masks[:, :-1, None].float()
-    flow = inside * velocity[:, :-1, :, None, None]
-    return flow if camera is None else flow + (1 - inside) * camera[:, None, :, None, None]
-
-
 @torch.no_grad()
 def method_flows(estimate: Any, clips: torch.Tensor, device: torch.device) -> torch.Tensor:
     """Flows ``(N, T - 1, 2, H, W)`` between consecutive frames of uint8 clips ``(N, C, T, H, W)`` by
@@ -117,10 +108,8 @@ class MotionContent(EvalTask):
         return results
 
     def flow(self, ctx: EvalContext, test: Any) -> dict[str, float]:
-        clips = test.clips[:FLOW_CLIPS]
-        camera = None if test.camera is None else test.camera[:FLOW_CLIPS]
-        truth = true_flow(test.masks[:FLOW_CLIPS], test.velocity[:FLOW_CLIPS], camera)
-        moving = test.masks[:FLOW_CLIPS, :-1]
+        scored = test.subset(torch.arange(min(FLOW_CLIPS, len(test))))
+        clips, truth, moving = scored.clips, scored.true_flow(), scored.masks[:, :-1]
         guesses = {"trained": method_flows(ctx.trained.flow, clips, ctx.device),
                    "random_init": method_flows(ctx.random_init.flow, clips, ctx.device),
                    "zero": torch.zeros_like(truth),
