@@ -22,7 +22,7 @@ from openjepa.methods.hjepa import TemporalHJepa, TemporalHJepaConfig
 from openjepa.modalities.video import VideoModality
 from openjepa.nn.normalize import Normalize
 from openjepa.nn.predictor import PredictorConfig, gather_tokens
-from openjepa.nn.pyramid import PyramidConfig, PyramidEncoder, TokenPyramid, backbone_of, pool_cells
+from openjepa.nn.pyramid import PyramidConfig, PyramidEncoder, TokenPyramid, backbone_of, cell_index
 from openjepa.nn.vit import ViTConfig
 from openjepa.runs.build import build_method
 from openjepa.runs.config import build_config, recipe_dict
@@ -69,7 +69,7 @@ def test_cells_pool_neighbouring_patches_on_the_grid_odd_sizes_included():
         td[0].bias.data.zero_()
     tokens = torch.randn(2, 30, 5)
     weight = (torch.rand(2, 30) > 0.4).float()
-    maps, covers = pyramid(tokens, weight)
+    maps, covers = pyramid(tokens, weight=weight)
     assert [tuple(m.shape[1:3]) for m in maps] == [(5, 6), (3, 3), (2, 2)]
     for level, side in enumerate((1, 2, 4)):
         expected = _cell_means(tokens, weight, grid, side)[..., :4]
@@ -78,19 +78,38 @@ def test_cells_pool_neighbouring_patches_on_the_grid_odd_sizes_included():
         assert covers[level].sum() == weight.sum()  # every weighted patch counted once per level
     # tokens outside the weighted set change nothing
     shifted = tokens + 100 * (1 - weight)[..., None]
-    again, _ = pyramid(shifted, weight)
+    again, _ = pyramid(shifted, weight=weight)
     for level in range(3):
         covered = covers[level] > 0
         assert torch.allclose(again[level][covered], maps[level][covered], atol=1e-4)
 
 
+def test_a_subset_at_its_patch_ids_gives_the_cells_of_the_whole_grid_weighted():
+    """What the H-JEPA loss runs: a block's few tokens at their ids, padding left out, against the whole grid with
+    weight 1 on the block (trained laterals and top-down maps, so the order of the affine maps and the pooling is
+    what is checked)."""
+    torch.manual_seed(1)
+    grid = (5, 7)
+    pyramid = TokenPyramid(PyramidConfig(levels=3, width=6), 5, grid)
+    for p in pyramid.parameters():
+        p.data.normal_()
+    tokens = torch.randn(3, 35, 5)
+    idx = torch.stack([torch.randperm(35)[:9] for _ in range(3)])  # (B, 9): 8 patches and one padded slot
+    valid = torch.ones(3, 9, dtype=torch.bool)
+    valid[:, -1] = False
+    weight = torch.zeros(3, 35).scatter_(1, idx[:, :-1], 1.0)
+    whole, whole_covers = pyramid(tokens, weight=weight)
+    subset, covers = pyramid(gather_tokens(tokens, idx), idx, valid)
+    for a, b, cover, whole_cover in zip(whole, subset, covers, whole_covers):
+        assert torch.equal(cover, whole_cover)
+        assert torch.allclose(a[cover > 0], b[cover > 0], atol=1e-5)
+
+
 def test_a_coarse_cell_is_a_square_of_patches_not_a_run_of_the_token_list():
     """On a 4 x 4 grid, the first 2 x 2 cell holds tokens 0, 1, 4, 5 (the H-JEPA reference pools 0, 1, 2, 3)."""
     pyramid = TokenPyramid(PyramidConfig(levels=2, width=1), 1, (4, 4))
-    tokens = torch.arange(16.0).reshape(1, 16, 1)
-    sums, counts = tokens.reshape(1, 4, 4, 1), torch.ones(1, 4, 4)
-    pooled, weight = pool_cells(sums, counts)
-    assert pooled[0, 0, 0, 0] == 0 + 1 + 4 + 5 and weight[0, 0, 0] == 4
+    assert cell_index(torch.arange(16), (4, 4), 1).tolist() == [0, 0, 1, 1, 0, 0, 1, 1, 2, 2, 3, 3, 2, 2, 3, 3]
+    assert cell_index(torch.arange(15), (3, 5), 1).tolist() == [0, 0, 1, 1, 2, 0, 0, 1, 1, 2, 3, 3, 4, 4, 5]
     assert pyramid.per_patch([torch.zeros(1, 4, 4, 1), torch.arange(4.0).reshape(1, 2, 2, 1)])[0, :, 1].tolist() == \
         [0, 0, 1, 1, 0, 0, 1, 1, 2, 2, 3, 3, 2, 2, 3, 3]
 
@@ -225,7 +244,7 @@ def test_temporal_step_trains_both_levels_and_its_energy_adds_level_two():
         total = model.prediction_energy(clips, ctx, tgt)
         level1 = super(TemporalHJepa, model).prediction_energy(clips, ctx, tgt)
     assert total.shape == level1.shape == (3, 12)
-    assert torch.allclose(total[:, :4], level1[:, :4]) and (total[:, 4:] > level1[:, 4:]).all()  # step 1 shares window 0
+    assert torch.allclose(total[:, :4], level1[:, :4]) and (total[:, 4:] > level1[:, 4:]).all()  # step 1: window 0
     per_clip, per_step = surprise(model, (torch.rand(5, 3, 8, 16, 16) * 255).to(torch.uint8))
     assert per_clip.shape == (5,) and per_step.shape == (5, 2)
 

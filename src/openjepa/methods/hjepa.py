@@ -4,7 +4,7 @@ On images (``hjepa``): I-JEPA's blocks predicted at several levels of a feature 
 
 The predictor fills each target block with predicted tokens; the context side's pyramid pools them over 2-D
 cells of neighbouring patches (2 x 2, 4 x 4, ...) and the target side's pyramid (an EMA copy) pools the target
-encoder's tokens over the same patches of the same cells, so a coarse prediction is checked against the same
+encoder's tokens at the same patches over the same cells, so a coarse prediction is checked against the same
 neighbourhood at the same level. (The H-JEPA reference pools 1-D over the list of gathered target tokens, so its
 "coarse" tokens mix patches that are not neighbours.) Loss: the level losses weighted by ``level_weights``, each
 the mean over cells weighted by how many target patches a cell holds; plus I-JEPA's optional terms.
@@ -30,7 +30,7 @@ from openjepa.methods.ijepa import IJepa, IJepaConfig
 from openjepa.methods.registry import METHODS
 from openjepa.methods.targets import TargetEncoder
 from openjepa.methods.vjepa import VJepa, VJepaConfig
-from openjepa.nn.predictor import MaskTokenPredictor, PredictorConfig
+from openjepa.nn.predictor import MaskTokenPredictor, PredictorConfig, gather_tokens
 from openjepa.nn.pyramid import PyramidConfig, PyramidEncoder, TokenPyramid
 from openjepa.nn.vit import ViT
 from openjepa.objectives.distances import token_distance
@@ -76,16 +76,12 @@ class HJepa(IJepa):
         cfg = self.config
         tgt_idx, tgt_valid = batch["tgt_idx"], batch["tgt_valid"]  # (B, K, Lt)
         pred = self.predictor(context, batch["ctx_idx"], tgt_idx, batch["ctx_valid"], tgt_valid)  # (B, K, Lt, D)
-        B, K, _, D = pred.shape
-        N = targets.shape[1]
-        # each block on a canvas of the whole grid: predicted tokens where the block lies, weight 1 there
-        weight = pred.new_zeros(B, K, N).scatter_add_(2, tgt_idx, tgt_valid.to(pred.dtype))
-        canvas = pred.new_zeros(B, K, N, D).scatter_add_(2, tgt_idx[..., None].expand(-1, -1, -1, D),
-                                                         pred * tgt_valid[..., None])
-        pred_maps, covers = self.pyramid(canvas.flatten(0, 1), weight.flatten(0, 1))
+        B, K, Lt, _ = pred.shape
+        blocks, valid = tgt_idx.flatten(0, 1), tgt_valid.flatten(0, 1)  # (BK, Lt): each block on its own
+        pred_maps, covers = self.pyramid(pred.flatten(0, 1), blocks, valid)
         with torch.set_grad_enabled(self.target.gives_gradients and torch.is_grad_enabled()):
-            whole = targets[:, None].expand(B, K, N, targets.shape[-1]).flatten(0, 1)
-            target_maps, _ = self.target_pyramid.net(whole, weight.flatten(0, 1).to(targets.dtype))
+            block_targets = gather_tokens(targets, tgt_idx.reshape(B, K * Lt)).reshape(B * K, Lt, -1)
+            target_maps, _ = self.target_pyramid.net(block_targets, blocks, valid)
         loss, logs = 0.0, {}
         for level, (p, t, cover, w) in enumerate(zip(pred_maps, target_maps, covers, cfg.level_weights)):
             t = normalize_targets(t.flatten(1, 2), cfg.target_norm)

@@ -1,9 +1,11 @@
 """A feature pyramid over an encoder's 2-D token grid (H-JEPA): level ``l`` holds one feature per cell of
 ``2^l x 2^l`` neighbouring patches, read through a lateral map and refined top-down from the coarser levels.
 
-Cells pool a weighted mean of their tokens, so a pyramid can be built over any subset of the grid (the target
-positions of one block: weight 1 where a token belongs, 0 elsewhere); each level also returns its cells' total
-weight, which says how many of the subset's tokens each cell holds.
+Cells hold the weighted mean of their tokens, so a pyramid can be built over any subset of the grid (the target
+positions of one block: only those tokens, at their grid positions); each level also returns its cells' total weight,
+which says how many of the subset's tokens each cell holds. The lateral maps are affine, so they run on the tokens
+before pooling (a subset's few tokens, not a canvas of the whole grid), and the top-down maps run on the coarse cells
+before these are copied onto the finer ones: the same features, at a fraction of the work.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 
@@ -28,13 +29,16 @@ class PyramidConfig:
             raise ValueError(f"pyramid.levels and pyramid.width must be >= 1, got {self.levels}, {self.width}")
 
 
-def pool_cells(sums: torch.Tensor, weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Add up 2 x 2 cells: ``sums (B, h, w, D)`` and ``weight (B, h, w)`` -> ``(B, ceil(h/2), ceil(w/2), D)`` and
-    ``(B, ceil(h/2), ceil(w/2))``; an odd row or column forms cells of its own."""
-    h, w = weight.shape[1:]
-    pad = (0, w % 2, 0, h % 2)
-    pooled = F.avg_pool2d(F.pad(sums.permute(0, 3, 1, 2), pad), 2, divisor_override=1).permute(0, 2, 3, 1)
-    return pooled, F.avg_pool2d(F.pad(weight[:, None], pad), 2, divisor_override=1)[:, 0]
+def level_shape(grid: tuple[int, int], level: int) -> tuple[int, int]:
+    """Cells ``(rows, cols)`` of ``level`` over a ``grid (h, w)`` of patches (odd sizes round up)."""
+    side = 2**level
+    return -(-grid[0] // side), -(-grid[1] // side)
+
+
+def cell_index(idx: torch.Tensor, grid: tuple[int, int], level: int) -> torch.Tensor:
+    """The cell of ``level`` (row-major over :func:`level_shape`) holding each patch id of ``idx`` (any shape)."""
+    rows, cols = idx // grid[1], idx % grid[1]
+    return (rows >> level) * level_shape(grid, level)[1] + (cols >> level)
 
 
 def upsample_cells(coarse: torch.Tensor, size: tuple[int, int], factor: int) -> torch.Tensor:
@@ -45,9 +49,9 @@ def upsample_cells(coarse: torch.Tensor, size: tuple[int, int], factor: int) -> 
 
 
 class TokenPyramid(nn.Module):
-    """Tokens ``(B, N, D_enc)`` on a ``grid (h, w)`` -> per level ``(B, h_l, w_l, width)`` features and
-    ``(B, h_l, w_l)`` cell weights (see the module docstring); ``weight (B, N)`` picks the tokens pooled (all
-    when None)."""
+    """Tokens ``(B, L, D_enc)`` at patch ids ``idx (B, L)`` of a ``grid (h, w)`` (all ``N = h * w`` in order when
+    None) -> per level ``(B, h_l, w_l, width)`` features and ``(B, h_l, w_l)`` cell weights; ``weight (B, L)``
+    weighs the tokens (0: left out). Cells that hold no token have weight 0 and features that mean nothing."""
 
     def __init__(self, config: PyramidConfig, enc_dim: int, grid: tuple[int, ...]):
         super().__init__()
@@ -60,23 +64,25 @@ class TokenPyramid(nn.Module):
         self.top_down = nn.ModuleList(nn.Sequential(nn.Linear(width, width), nn.LayerNorm(width))
                                       for _ in range(config.levels - 1))
 
-    def forward(self, tokens: torch.Tensor,
+    def forward(self, tokens: torch.Tensor, idx: torch.Tensor | None = None,
                 weight: torch.Tensor | None = None) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        B, N, D = tokens.shape
-        h, w = self.grid
-        weight = tokens.new_ones(B, N) if weight is None else weight.to(tokens.dtype)
-        counts = weight.reshape(B, h, w)
-        sums = tokens.reshape(B, h, w, D) * counts[..., None]
-        means, covers = [], []
-        for level in range(self.config.levels):
-            if level:
-                sums, counts = pool_cells(sums, counts)
-            means.append(sums / counts.clamp_min(1e-6)[..., None])
-            covers.append(counts)
-        maps = [lateral(m) for lateral, m in zip(self.lateral, means)]
+        B, L, _ = tokens.shape
+        if idx is None:
+            idx = torch.arange(L, device=tokens.device).expand(B, L)
+        weight = tokens.new_ones(B, L) if weight is None else weight.to(tokens.dtype)
+        maps, covers = [], []
+        for level, lateral in enumerate(self.lateral):
+            rows, cols = level_shape(self.grid, level)
+            cells = cell_index(idx, self.grid, level)
+            projected = lateral[0](tokens) * weight[..., None]  # the affine map commutes with the mean
+            sums = projected.new_zeros(B, rows * cols, projected.shape[-1]).scatter_add_(
+                1, cells[..., None].expand_as(projected), projected)
+            counts = weight.new_zeros(B, rows * cols).scatter_add_(1, cells, weight)
+            maps.append(lateral[1](sums / counts.clamp_min(1e-6)[..., None]).reshape(B, rows, cols, -1))
+            covers.append(counts.reshape(B, rows, cols))
         for level in reversed(range(self.config.levels - 1)):
             finer = maps[level]
-            maps[level] = finer + self.top_down[level](upsample_cells(maps[level + 1], finer.shape[1:3], 2))
+            maps[level] = finer + upsample_cells(self.top_down[level](maps[level + 1]), finer.shape[1:3], 2)
         return maps, covers
 
     def per_patch(self, maps: list[torch.Tensor]) -> torch.Tensor:
