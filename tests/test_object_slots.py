@@ -76,18 +76,21 @@ def test_objects_are_told_apart_by_their_anchor_alone_and_permute_with_the_input
         model(slots, seen)
 
 
-def test_mask_pooled_slots_read_centre_area_and_colour_and_carry_a_hidden_object():
-    frames = np.zeros((2, 3, 8, 8), np.uint8)
-    objects = np.zeros((2, 8, 8), np.uint8)
-    objects[0, 2:4, 4:8] = 1  # object 0: rows 2-3, columns 4-7 at frame 0, gone at frame 1
+def test_mask_pooled_slots_read_centre_motion_area_and_colour_and_carry_a_hidden_object():
+    frames = np.zeros((3, 3, 8, 8), np.uint8)
+    objects = np.zeros((3, 8, 8), np.uint8)
+    objects[0, 2:4, 4:8] = 1  # object 0: rows 2-3, columns 4-7 at frame 0, gone at frames 1 and 2
     frames[0, 0, 2:4, 4:8] = 255
-    objects[:, 6, 0] = 2
-    frames[:, 2, 6, 0] = 51
+    objects[:2, 6, 0] = 2  # object 1: one pixel, moving one column right at frame 2
+    objects[2, 6, 1] = 2
+    frames[:2, 2, 6, 0] = 51
+    frames[2, 2, 6, 1] = 51
     slots = mask_pooled_slots(frames, objects, 2)
-    assert slots.shape == (2, 2, 6)
-    assert np.allclose(slots[0, 0], [6 / 8, 3 / 8, 8 / 64, 1, 0, 0])
-    assert np.allclose(slots[1, 0], slots[0, 0])  # hidden at frame 1: the slot it had
-    assert np.allclose(slots[1, 1], [0.5 / 8, 6.5 / 8, 1 / 64, 0, 0, 0.2])
+    assert slots.shape == (3, 2, 8)
+    assert np.allclose(slots[0, 0], [6 / 8, 3 / 8, 0, 0, 8 / 64, 1, 0, 0])  # no frame before: no motion
+    assert np.allclose(slots[1, 0], slots[0, 0]) and np.allclose(slots[2, 0], slots[0, 0])  # hidden: the slot it had
+    assert np.allclose(slots[1, 1], [0.5 / 8, 6.5 / 8, 0, 0, 1 / 64, 0, 0, 0.2])
+    assert np.allclose(slots[2, 1], [1.5 / 8, 6.5 / 8, 1 / 8, 0, 1 / 64, 0, 0, 0.2])
 
 
 def _balls(scenes=24, window=8):
@@ -97,13 +100,13 @@ def _balls(scenes=24, window=8):
 
 def test_ball_scenes_serve_every_window_channels_first_with_states():
     data = _balls()
-    assert len(data.train) == 24 * 9 and data.channels == 6 and data.objects == 3
+    assert len(data.train) == 24 * 9 and data.channels == 8 and data.objects == 3
     slots, extra = data.train[9 * 3 + 2]  # scene 3, frames 2-9
-    assert slots.shape == (6, 8, 3) and torch.equal(slots, data.train.slots[3, 2:10].permute(2, 0, 1))
+    assert slots.shape == (8, 8, 3) and torch.equal(slots, data.train.slots[3, 2:10].permute(2, 0, 1))
     assert torch.equal(extra["states"], data.train.states[3, 2:10])
     assert (data.train.slots[..., :2] - data.train.states[..., :2]).abs().max() < 0.03  # centroids track states
     mean, std = data.channel_stats()
-    assert len(mean) == 6 and min(std) > 0
+    assert len(mean) == 8 and min(std) > 0
 
 
 def _cjepa(kind="objects"):
@@ -126,9 +129,9 @@ def test_cjepa_scores_the_hidden_history_and_the_future_and_rolls_out_any_number
     out.loss.backward()
     assert method.predictor.mask_token.grad.abs().sum() > 0
     slots = method.slots(batch["inputs"])
-    assert slots.shape == (16, 8, 3, 6)
-    assert method.rollout(slots[:, :5], 3).shape == (16, 3, 3, 6)
-    assert method.rollout(slots[:, :5, :2], 3).shape == (16, 3, 2, 6)  # one object taken out
+    assert slots.shape == (16, 8, 3, 8)
+    assert method.rollout(slots[:, :5], 3).shape == (16, 3, 3, 8)
+    assert method.rollout(slots[:, :5, :2], 3).shape == (16, 3, 2, 8)  # one object taken out
 
 
 def test_cjepa_trains_and_reports_dynamics_and_counterfactuals_on_the_command_line(tmp_path):

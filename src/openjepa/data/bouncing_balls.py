@@ -134,7 +134,7 @@ def render(states: np.ndarray, radii: np.ndarray, colours: np.ndarray, size: int
 
 
 def scene_slots(scenes: BallScenes, size: int) -> np.ndarray:
-    """Every scene rendered at ``size`` px and read by the mask-pooling slot encoder: ``(S, T, N, 6)``."""
+    """Every scene rendered at ``size`` px and read by the mask-pooling slot encoder: ``(S, T, N, 8)``."""
     balls, chunk = scenes.states.shape[2], 64
     return np.concatenate([
         mask_pooled_slots(*render(scenes.states[s : s + chunk], scenes.radii[s : s + chunk],
