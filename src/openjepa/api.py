@@ -245,3 +245,28 @@ def flow(run: str | Path, video: str | Path | torch.Tensor, *, frames: int | Non
     if clip.shape[1] < 2:
         raise DataError(f"flow needs at least 2 frames, got {clip.shape[1]}")
     return method_flows(method.flow, clip[None], torch.device("cpu"))[0].numpy()
+
+
+def fill(run: str | Path, sentence: str, *, k: int = 5) -> list[tuple[str, float]]:
+    """The ``k`` words a text JEPA run guesses for the blank (a word of underscores, e.g. ``___``) of ``sentence``,
+    nearest first, with their cosine similarity to the predicted embedding."""
+    cfg, method = load_trained_method(run)
+    if not hasattr(method, "word_scores"):
+        raise TrainingError(f"{run} is a '{cfg.method.name}' run; fill needs a text JEPA run (textjepa)")
+    vocab = method.vocab
+    words = [w.strip(".,;:!?\"'").lower() for w in sentence.split()]
+    blanks = [i for i, w in enumerate(words) if w and set(w) == {"_"}]
+    if len(blanks) != 1:
+        raise DataError(f"expected one blank (a word of underscores, e.g. ___) in the sentence, found {len(blanks)}")
+    unknown = sorted({w for i, w in enumerate(words) if i != blanks[0] and w not in vocab})
+    if unknown:
+        raise DataError(f"words outside the run's vocabulary of {len(vocab)}: {', '.join(unknown)}")
+    length = cfg.spec.size[1]
+    if len(words) > length:
+        raise DataError(f"the sentence has {len(words)} words; the run reads at most {length}")
+    ids = torch.zeros(1, length, dtype=torch.long)
+    ids[0, : len(words)] = torch.tensor([1 if i == blanks[0] else vocab.index(w) for i, w in enumerate(words)])
+    with torch.no_grad():
+        scores = method.word_scores(method.predict(ids, torch.tensor(blanks)))[0]
+    top = scores.topk(min(k, len(vocab) - 2))
+    return [(vocab[i], float(s)) for s, i in zip(top.values.tolist(), top.indices.tolist())]

@@ -192,6 +192,14 @@ def _cmd_surprise(args) -> int:
     return 0
 
 
+def _cmd_fill(args) -> int:
+    from openjepa.api import fill
+
+    for word, score in fill(args.run, args.sentence, k=args.k):
+        print(f"{word:16} {score:.3f}")
+    return 0
+
+
 def _cmd_flow(args) -> int:
     import numpy as np
 
@@ -373,6 +381,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=_positive_int, help="read only the first N frames (default: all)")
     p.add_argument("--png", type=Path, help="also draw the first flows (hue: direction, saturation: speed)")
     p.set_defaults(func=_cmd_flow)
+
+    p = sub.add_parser("fill", help="guess the missing word of a sentence with a text JEPA run", description=(
+        "Predict the embedding of the blank (a word of underscores) from the words around it and print the words "
+        "whose embeddings lie nearest, with their cosine similarity."))
+    p.add_argument("run", type=Path, help="a textjepa run folder")
+    p.add_argument("sentence", help='a sentence with one blank, e.g. "the cat climbed up the ___"')
+    p.add_argument("-k", type=_positive_int, default=5, help="words to print (default 5)")
+    p.set_defaults(func=_cmd_fill)
 
     p = sub.add_parser("fit-predictor", help="train a video run's predictor on the future, encoders frozen",
                        description=(
