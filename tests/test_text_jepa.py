@@ -86,6 +86,7 @@ def test_train_eval_and_fill_on_the_command_line(tmp_path):
     result = json.loads((run / "eval.json").read_text())["masked_word"]
     assert set(result) >= {"top1", "top5", "unigram_top5", "rankme", "token_std"}
     assert 0 <= result["top1"] <= result["top5"] <= 1 and 0 < result["unigram_top5"] < 0.5
+    assert (run / "plots" / "word_map.png").stat().st_size > 0
     done = run_cli(["fill", str(run), "The cat climbed up the ___.", "-k", "3"])
     out = done.out.splitlines()
     assert len(out) == 3 and all(line.split()[0] in vocabulary()[2:] for line in out)

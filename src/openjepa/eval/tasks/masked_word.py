@@ -7,6 +7,7 @@ word got the same embedding (collapse)."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -15,6 +16,7 @@ from openjepa.core.errors import ConfigError
 from openjepa.eval.registry import EVAL_TASKS
 from openjepa.eval.task import EvalContext, EvalTask
 from openjepa.objectives.diagnostics import rankme, token_std
+from openjepa.viz.word_map import save_word_map
 
 log = logging.getLogger("openjepa")
 ROWS = (("trained", "trained"), ("random_init", "random init"), ("unigram", "unigram frequency"))
@@ -65,6 +67,15 @@ class MaskedWord(EvalTask):
                        "unigram_top5": results["unigram"][f"top{k}"], "k": k, **{n: results[n] for n, _ in ROWS},
                        "rankme": float(rankme(table)), "token_std": float(token_std(table[:, None]))}
         return {"masked_word": masked_word}
+
+    def pictures(self, ctx: EvalContext) -> list[Path]:
+        """``plots/word_map.png``: the trained word table's first two principal components, objects coloured by
+        category."""
+        train = ctx.data.train
+        with torch.no_grad():
+            table = ctx.trained.word_table().float().cpu()
+        return [save_word_map(table[2:], train.vocab[2:], object_categories(train)[2:], train.classes,
+                              ctx.run_dir / "plots" / "word_map.png")]
 
     def table(self, results: dict[str, Any]) -> str:
         entry = results["masked_word"]
