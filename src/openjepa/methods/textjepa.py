@@ -2,10 +2,11 @@
 
 A context encoder (a transformer over words) reads a sentence whose word at one position, drawn per sample, is
 left out of attention; a predictor puts a mask token at that position among the context tokens; the target is the
-missing word's embedding by a word encoder (an embedding table and an MLP, reading the word alone). Loss: the mean
-squared distance of the prediction to the target, plus SIGReg on the whole vocabulary's embeddings: with a target
-encoder that learns (``target.mode: shared``, ``detach: false``) nothing else stops every word from getting the
-same embedding, which makes every prediction exact (``sigreg.weight: 0`` collapses). SIGReg reads the word table,
+missing word's embedding by a word encoder (an embedding table and an MLP, reading the word alone), which learns
+through the targets it gives (no EMA copy: nothing else trains it, so a copy would stay at its random init). Loss:
+the mean squared distance of the prediction to the target, plus SIGReg on the whole vocabulary's embeddings: with a
+target encoder that learns, nothing else stops every word from getting the same embedding, which makes every
+prediction exact (``sigreg.weight: 0`` collapses). SIGReg reads the word table,
 not the predictions: a prediction under uncertainty (six objects fit "ate the") is a mean of embeddings and must be
 free to lie inside their cloud. A prediction is read back as words by the nearest word embeddings (cosine), special
 words left out.
@@ -24,7 +25,6 @@ from openjepa.core.protocols import Batch, Method, StepOutput
 from openjepa.core.spec import InputSpec
 from openjepa.data.toy_sentences import SPECIAL
 from openjepa.methods.registry import METHODS
-from openjepa.methods.targets import TargetConfig, TargetEncoder
 from openjepa.nn.predictor import MaskTokenPredictor, PredictorConfig
 from openjepa.nn.text_encoder import TextEncoder
 from openjepa.objectives.diagnostics import rankme, token_std
@@ -33,15 +33,13 @@ from openjepa.objectives.sigreg import SIGRegConfig, sigreg
 
 @dataclass
 class TextJepaConfig:
-    """``predictor``: the mask-token predictor over the context tokens. ``target``: the word encoder's mode (shared
-    and learning, or an EMA copy). ``word_hidden``: the word encoder's hidden width. ``sigreg``: the anti-collapse
-    term on every word's embedding. ``focus_rate``: the share of sentences whose hidden word is the one the
-    dataset marks as their focus (``batch["focus"]``: the object of a toy sentence, seed 004's "important token");
-    the others hide a word drawn at random."""
+    """``predictor``: the mask-token predictor over the context tokens. ``word_hidden``: the word encoder's hidden
+    width. ``sigreg``: the anti-collapse term on every word's embedding. ``focus_rate``: the share of sentences
+    whose hidden word is the one the dataset marks as their focus (``batch["focus"]``: the object of a toy
+    sentence, seed 004's "important token"); the others hide a word drawn at random."""
 
     name: Literal["textjepa"] = "textjepa"
     predictor: PredictorConfig = field(default_factory=lambda: PredictorConfig(width=96, depth=2, heads=4))
-    target: TargetConfig = field(default_factory=lambda: TargetConfig(mode="shared", detach=False))
     word_hidden: int = 128
     sigreg: SIGRegConfig = field(default_factory=lambda: SIGRegConfig(weight=0.1))
     focus_rate: float = 0.5
@@ -52,8 +50,6 @@ class TextJepaConfig:
         if self.word_hidden < 1 or self.sigreg.weight < 0:
             raise ValueError(f"method.word_hidden must be >= 1 and method.sigreg.weight >= 0, got "
                              f"{self.word_hidden}, {self.sigreg.weight}")
-        if self.target.mode == "frozen":
-            raise ValueError("textjepa's word encoder learns: method.target.mode must be shared or ema")
 
 
 class WordEncoder(nn.Module):
@@ -80,7 +76,6 @@ class TextJepa(Method):
         self.vocab = list(spec.reader["vocab"])
         self.predictor = MaskTokenPredictor(config.predictor, encoder.width, encoder.grid)
         self.word_encoder = WordEncoder(len(self.vocab), config.word_hidden, encoder.width)
-        self.target = TargetEncoder(config.target, self.word_encoder)
 
     def predict(self, ids: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
         """Sentences ``(B, L)`` and the position of each one's missing word ``(B,)`` -> predicted embeddings
@@ -93,7 +88,7 @@ class TextJepa(Method):
 
     def word_table(self) -> torch.Tensor:
         """Every word's target embedding ``(V, D)``."""
-        return self.target.net(torch.arange(len(self.vocab), device=self.encoder.positions.device))
+        return self.word_encoder(torch.arange(len(self.vocab), device=self.encoder.positions.device))
 
     def word_scores(self, predicted: torch.Tensor) -> torch.Tensor:
         """Cosine similarity ``(B, V)`` of ``predicted (B, D)`` to every word's embedding; -inf for special words."""
@@ -115,12 +110,10 @@ class TextJepa(Method):
             focused = torch.rand(len(ids), generator=gen).to(ids.device) < cfg.focus_rate
             position = torch.where(focused, batch["focus"].to(ids.device), position)
         pred = self.predict(ids, position).float()
-        with torch.set_grad_enabled(self.target.gives_gradients and torch.is_grad_enabled()):
-            target = self.target.net(ids.gather(1, position[:, None])[:, 0]).float()
+        target = self.word_encoder(ids.gather(1, position[:, None])[:, 0]).float()
         pred_loss = (pred - target).square().mean()
         loss, logs = pred_loss, {"pred_loss": pred_loss.detach()}
-        with torch.set_grad_enabled(self.target.gives_gradients and torch.is_grad_enabled()):
-            table = self.word_table().float()  # (V, D)
+        table = self.word_table().float()  # (V, D)
         if cfg.sigreg.weight > 0:
             reg = sigreg(table, seed=batch["step"], slices=cfg.sigreg.slices, knots=cfg.sigreg.knots,
                          t_max=cfg.sigreg.t_max)
@@ -129,10 +122,6 @@ class TextJepa(Method):
         table = table.detach()
         logs.update(token_std=token_std(table[:, None]), rankme=rankme(table))  # over the vocabulary
         return StepOutput(loss, logs)
-
-    def after_step(self, step: int, total_steps: int) -> dict[str, float]:
-        m = self.target.update(self.word_encoder, step, total_steps)
-        return {} if m is None else {"momentum": m}
 
     def eval_encoder(self, which: str = "target") -> TextEncoder:
         return self.encoder
