@@ -7,6 +7,7 @@ import pytest
 import torch
 from cli_process import run_cli
 
+from openjepa.core.errors import DataError
 from openjepa.data.toy_sentences import CATEGORIES, LENGTH, make_sentences, vocabulary
 from openjepa.modalities.registry import load_data
 from openjepa.runs.build import build_method
@@ -34,7 +35,7 @@ def test_each_sentence_holds_an_object_of_its_category_after_its_verb():
         words = split.words(s).split()
         category = split.classes[split.labels[s]]
         verbs, objects = CATEGORIES[category]
-        assert vocab[split.ids[s, split.target[s]]] in objects
+        assert vocab[split.ids[s, split.focus[s]]] in objects
         assert any(" ".join(words[2:]).startswith(verb + " the") for verb in verbs)
     assert len(set(split.labels.tolist())) == len(CATEGORIES)
 
@@ -43,7 +44,7 @@ def test_the_prediction_never_reads_the_hidden_word_or_the_padding():
     method, data = _method()
     method.eval()
     ids = data.test.ids[:8].clone()
-    position = data.test.target[:8]
+    position = data.test.focus[:8]
     before = method.predict(ids, position)
     changed = ids.clone()
     changed[torch.arange(8), position] = 5  # another word where the object was
@@ -100,5 +101,5 @@ def test_train_eval_and_fill_on_the_command_line(tmp_path):
 @pytest.mark.parametrize("dataset, expected", [("wikipedia", "not a built-in text dataset"),
                                                ("shapes", "built-in image dataset")])
 def test_text_runs_refuse_other_data(dataset, expected):
-    with pytest.raises(Exception, match=expected):
+    with pytest.raises(DataError, match=expected):
         _method([f"data.dataset={dataset}"])

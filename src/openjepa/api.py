@@ -13,6 +13,7 @@ import torch
 from openjepa.core.errors import ConfigError, DataError, TrainingError
 from openjepa.core.protocols import PredictsTargets
 from openjepa.core.spec import InputSpec
+from openjepa.data.text import MASK, SPECIAL
 from openjepa.eval.clips import StepwiseEncoder
 from openjepa.eval.evaluate import evaluate_run
 from openjepa.eval.features import as_unit_float, encoder_features
@@ -265,8 +266,8 @@ def fill(run: str | Path, sentence: str, *, k: int = 5) -> list[tuple[str, float
     if len(words) > length:
         raise DataError(f"the sentence has {len(words)} words; the run reads at most {length}")
     ids = torch.zeros(1, length, dtype=torch.long)
-    ids[0, : len(words)] = torch.tensor([1 if i == blanks[0] else vocab.index(w) for i, w in enumerate(words)])
+    ids[0, : len(words)] = torch.tensor([vocab.index(MASK if i == blanks[0] else w) for i, w in enumerate(words)])
     with torch.no_grad():
         scores = method.word_scores(method.predict(ids, torch.tensor(blanks)))[0]
-    top = scores.topk(min(k, len(vocab) - 2))
+    top = scores.topk(min(k, len(vocab) - len(SPECIAL)))
     return [(vocab[i], float(s)) for s, i in zip(top.values.tolist(), top.indices.tolist())]

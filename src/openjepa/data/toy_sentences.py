@@ -3,21 +3,17 @@
 ("climbed up the" -> something climbable), so the missing object can be guessed from its context but not from the
 words' frequencies: each category has six objects, drawn evenly, and the adjectives and endings fit every category.
 
-A split is a :class:`TextSet` of word ids ``(S, L)`` (0 pads, 1 is the mask word), with each sentence's object
-position and category (the label).
+A split is a :class:`~openjepa.data.text.TextSet` whose focus word is each sentence's object and whose label is the
+object's category.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from openjepa.data.registry import DATASETS
-
-PAD, MASK = "<pad>", "<mask>"
-SPECIAL = (PAD, MASK)
+from openjepa.data.text import SPECIAL, TextData, TextSet
 
 SUBJECTS = ("cat", "dog", "child", "girl", "boy", "bird", "man", "woman", "farmer", "robot")
 CATEGORIES = {
@@ -48,52 +44,6 @@ def vocabulary() -> list[str]:
     return [*SPECIAL, *sorted(words)]
 
 
-@dataclass
-class TextSet:
-    """``ids`` long ``(S, L)`` (0-padded); ``target`` long ``(S,)``: the object's position in each sentence;
-    ``labels`` long ``(S,)``: its category (an index of ``classes``); ``vocab``: the words of the ids."""
-
-    ids: torch.Tensor
-    target: torch.Tensor
-    labels: torch.Tensor
-    classes: list[str]
-    vocab: list[str]
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Sentence ``index``'s ids ``(L,)``, with its ``label`` and its ``focus`` (the object's position)."""
-        return self.ids[index], {"label": self.labels[index], "focus": self.target[index]}
-
-    @property
-    def labeled(self) -> bool:
-        return True
-
-    def words(self, index: int) -> str:
-        """Sentence ``index`` as text."""
-        return " ".join(self.vocab[i] for i in self.ids[index].tolist() if i)
-
-
-@dataclass
-class TextData:
-    name: str
-    train: TextSet
-    test: TextSet
-
-    @property
-    def channels(self) -> int:
-        return 1
-
-    @property
-    def length(self) -> int:
-        return self.train.ids.shape[1]
-
-    def channel_stats(self) -> tuple[list[float], list[float]]:
-        """Word ids are not normalised: mean 0, std 1."""
-        return [0.0], [1.0]
-
-
 def make_sentences(count: int, seed: int) -> TextSet:
     """``count`` sentences drawn from the grammar with ``seed``."""
     rng = np.random.default_rng(seed)
@@ -101,16 +51,16 @@ def make_sentences(count: int, seed: int) -> TextSet:
     index = {w: i for i, w in enumerate(vocab)}
     classes = list(CATEGORIES)
     ids = np.zeros((count, LENGTH), np.int64)
-    target, labels = np.zeros(count, np.int64), rng.integers(len(classes), size=count)
+    focus, labels = np.zeros(count, np.int64), rng.integers(len(classes), size=count)
     for s, label in enumerate(labels):
         verbs, objects = CATEGORIES[classes[label]]
         head = ["the", SUBJECTS[rng.integers(len(SUBJECTS))], *verbs[rng.integers(len(verbs))].split(), "the"]
         adjective = ADJECTIVES[rng.integers(len(ADJECTIVES))]
         words = head + ([adjective] if adjective else [])
-        target[s] = len(words)
+        focus[s] = len(words)
         words += [objects[rng.integers(len(objects))], *ENDINGS[rng.integers(len(ENDINGS))].split()]
         ids[s, : len(words)] = [index[w] for w in words]
-    return TextSet(torch.from_numpy(ids), torch.from_numpy(target), torch.from_numpy(labels), classes, vocab)
+    return TextSet(torch.from_numpy(ids), torch.from_numpy(focus), torch.from_numpy(labels), classes, vocab)
 
 
 @DATASETS.register("toy_sentences", modality="text")

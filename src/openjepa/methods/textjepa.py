@@ -23,7 +23,7 @@ from torch import nn
 
 from openjepa.core.protocols import Batch, Method, StepOutput
 from openjepa.core.spec import InputSpec
-from openjepa.data.toy_sentences import SPECIAL
+from openjepa.data.text import SPECIAL
 from openjepa.methods.registry import METHODS
 from openjepa.nn.predictor import MaskTokenPredictor, PredictorConfig
 from openjepa.nn.text_encoder import TextEncoder

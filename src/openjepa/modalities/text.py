@@ -12,7 +12,7 @@ import torch
 from openjepa.core.config import check_minimums
 from openjepa.core.errors import ConfigError, DataError
 from openjepa.core.spec import InputSpec
-from openjepa.data.toy_sentences import TextData
+from openjepa.data.text import TextData
 from openjepa.modalities.base import Modality
 from openjepa.modalities.registry import MODALITIES
 from openjepa.nn.text_encoder import TextEncoder

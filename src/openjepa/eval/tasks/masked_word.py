@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from openjepa.core.errors import ConfigError
+from openjepa.data.text import SPECIAL
 from openjepa.eval.registry import EVAL_TASKS
 from openjepa.eval.task import EvalContext, EvalTask
 from openjepa.objectives.diagnostics import rankme, token_std
@@ -23,8 +24,8 @@ ROWS = (("trained", "trained"), ("random_init", "random init"), ("unigram", "uni
 
 
 def object_categories(split: Any) -> torch.Tensor:
-    """``(V,)`` the category of each word when it appears as an object of ``split``, -1 for other words."""
-    words = split.ids.gather(1, split.target[:, None])[:, 0]
+    """``(V,)`` the label of each word when it is the focus of a sentence of ``split``, -1 for other words."""
+    words = split.ids.gather(1, split.focus[:, None])[:, 0]
     category = torch.full((len(split.vocab),), -1, dtype=torch.long)
     category[words] = split.labels
     return category
@@ -35,8 +36,8 @@ def guesses(method: Any, split: Any, k: int, batch_size: int = 1024) -> torch.Te
     """Ids ``(S, k)`` of the nearest words to the predicted object of each sentence of ``split``."""
     out = []
     for start in range(0, len(split), batch_size):
-        ids, target = split.ids[start : start + batch_size], split.target[start : start + batch_size]
-        out.append(method.nearest_words(method.predict(ids, target), k))
+        ids, focus = split.ids[start : start + batch_size], split.focus[start : start + batch_size]
+        out.append(method.nearest_words(method.predict(ids, focus), k))
     return torch.cat(out)
 
 
@@ -49,8 +50,8 @@ class MaskedWord(EvalTask):
         if not hasattr(ctx.trained, "nearest_words"):
             raise ConfigError(f"eval task masked_word reads a text JEPA's predictions (method textjepa); method "
                               f"{ctx.cfg.method.name} makes none")
-        truth = test.ids.gather(1, test.target[:, None])  # (S, 1)
-        seen_objects = train.ids.gather(1, train.target[:, None])[:, 0]
+        truth = test.ids.gather(1, test.focus[:, None])  # (S, 1)
+        seen_objects = train.ids.gather(1, train.focus[:, None])[:, 0]
         frequent = torch.bincount(seen_objects, minlength=len(train.vocab)).topk(k).indices
         guessed = {"trained": guesses(ctx.trained, test, k), "random_init": guesses(ctx.random_init, test, k),
                    "unigram": frequent.expand(len(test), k)}
@@ -62,7 +63,8 @@ class MaskedWord(EvalTask):
                              "category": float((category[ids[:, 0]] == test.labels).float().mean())}
             log.info("%-11s top1 %.3f  top%d %.3f  category %.3f", name, results[name]["top1"], k,
                      results[name][f"top{k}"], results[name]["category"])
-        table = ctx.trained.word_table().float()
+        with torch.no_grad():
+            table = ctx.trained.word_table().float()
         masked_word = {"top1": results["trained"]["top1"], "top5": results["trained"][f"top{k}"],
                        "unigram_top5": results["unigram"][f"top{k}"], "k": k, **{n: results[n] for n, _ in ROWS},
                        "rankme": float(rankme(table)), "token_std": float(token_std(table[:, None]))}
@@ -74,7 +76,8 @@ class MaskedWord(EvalTask):
         train = ctx.data.train
         with torch.no_grad():
             table = ctx.trained.word_table().float().cpu()
-        return [save_word_map(table[2:], train.vocab[2:], object_categories(train)[2:], train.classes,
+        words = len(SPECIAL)  # the special words are left off the map
+        return [save_word_map(table[words:], train.vocab[words:], object_categories(train)[words:], train.classes,
                               ctx.run_dir / "plots" / "word_map.png")]
 
     def table(self, results: dict[str, Any]) -> str:
