@@ -8,7 +8,7 @@ import torch
 from cli_process import run_cli
 
 from openjepa.core.errors import DataError
-from openjepa.data.toy_sentences import CATEGORIES, LENGTH, make_sentences, vocabulary
+from openjepa.data.toy_sentences import CATEGORIES, make_sentences, vocabulary
 from openjepa.modalities.registry import load_data
 from openjepa.runs.build import build_method
 from openjepa.runs.config import build_config, recipe_dict
@@ -29,15 +29,23 @@ def _method(overrides=()):
 
 def test_each_sentence_holds_an_object_of_its_category_after_its_verb():
     split = make_sentences(300, seed=0)
-    vocab = vocabulary()
-    assert split.vocab == vocab and vocab[:2] == ["<pad>", "<mask>"] and split.ids.shape == (300, LENGTH)
+    classes = list(CATEGORIES)
+    assert vocabulary()[:2] == ["<pad>", "<mask>"] and len(split.texts) == 300
     for s in range(300):
-        words = split.words(s).split()
-        category = split.classes[split.labels[s]]
-        verbs, objects = CATEGORIES[category]
-        assert vocab[split.ids[s, split.focus[s]]] in objects
+        words = split.texts[s].split()
+        assert len(words) <= 10 and set(words) <= set(vocabulary())
+        verbs, objects = CATEGORIES[classes[split.labels[s]]]
+        assert words[split.focus[s]] in objects
         assert any(" ".join(words[2:]).startswith(verb + " the") for verb in verbs)
     assert len(set(split.labels.tolist())) == len(CATEGORIES)
+
+
+def test_the_toy_corpus_is_read_word_by_word_into_ids_of_its_closed_vocabulary():
+    _, data = _method()
+    vocab = data.train.vocab
+    assert vocab == vocabulary() and data.train.ids.shape[1] == 10 and data.reader == {"vocab": vocab}
+    words = data.train.texts[0].split()
+    assert [vocab[i] for i in data.train.ids[0, : len(words)]] == words and data.train.ids[0, len(words):].eq(0).all()
 
 
 def test_the_prediction_never_reads_the_hidden_word_or_the_padding():
@@ -98,7 +106,7 @@ def test_train_eval_and_fill_on_the_command_line(tmp_path):
         assert failed.code != 0 and expected in failed.err
 
 
-@pytest.mark.parametrize("dataset, expected", [("wikipedia", "not a built-in text dataset"),
+@pytest.mark.parametrize("dataset, expected", [("wikipedia", "neither a folder nor a built-in"),
                                                ("shapes", "built-in image dataset")])
 def test_text_runs_refuse_other_data(dataset, expected):
     with pytest.raises(DataError, match=expected):

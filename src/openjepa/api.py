@@ -24,6 +24,7 @@ from openjepa.masks.tubes import future_split
 from openjepa.modalities.registry import MODALITIES
 from openjepa.nn.normalize import Normalize
 from openjepa.nn.pyramid import backbone_of
+from openjepa.nn.text_encoder import TextEncoder, text_embeddings
 from openjepa.nn.vit import ViT
 from openjepa.runs.build import build_method, load_trained_method
 from openjepa.runs.config import RunConfig, build_config, config_dict, recipe_dict
@@ -108,8 +109,8 @@ def checked_tensor(x: torch.Tensor, channels: int, *, clips: bool) -> torch.Tens
 
 def embed(model: str | Path | ViT, inputs: list[str | Path] | torch.Tensor, *, tokens: bool = False,
           per_step: bool = False, batch_size: int = 256) -> np.ndarray:
-    """Embeddings of image or video files (or a ``(N, C, H, W)`` / ``(N, C, T, H, W)`` tensor, uint8 in 0-255 or
-    float in [0, 1], left unchanged):
+    """Embeddings of image, video, sound, point-cloud or text files (text runs also take texts as they are), or
+    of a ``(N, C, H, W)`` / ``(N, C, T, H, W)`` tensor (uint8 in 0-255 or float in [0, 1], left unchanged):
     ``(N, D)`` mean-pooled, or ``(N, L, D)`` token features with ``tokens=True``. Video encoders read
     the centred clip of each file at the encoder's clip length and frame size; ``per_step`` encodes each
     time step of a clip on its own, as ``eval.tokens: step`` does."""
@@ -119,6 +120,8 @@ def embed(model: str | Path | ViT, inputs: list[str | Path] | torch.Tensor, *, t
     if per_step and not vit.reads_clips:
         raise DataError("per-step embeddings need a video encoder; this one reads images")
     x = read_inputs(vit, inputs)
+    if isinstance(vit, TextEncoder):
+        return text_embeddings(vit, x, pool=not tokens, batch_size=batch_size).numpy()
     net = StepwiseEncoder(vit) if per_step else vit
     return encoder_features(net, _normalize_for(vit), x, pool=not tokens, batch_size=batch_size).numpy()
 
@@ -252,8 +255,9 @@ def fill(run: str | Path, sentence: str, *, k: int = 5) -> list[tuple[str, float
     """The ``k`` words a text JEPA run guesses for the blank (a word of underscores, e.g. ``___``) of ``sentence``,
     nearest first, with their cosine similarity to the predicted embedding."""
     cfg, method = load_trained_method(run)
-    if not hasattr(method, "word_scores"):
-        raise TrainingError(f"{run} is a '{cfg.method.name}' run; fill needs a text JEPA run (textjepa)")
+    if getattr(method, "word_encoder", None) is None:
+        raise TrainingError(f"{run} is a '{cfg.method.name}' run without a word table; fill needs a text JEPA run "
+                            f"whose targets are words (textjepa, method.targets=words)")
     vocab = method.vocab
     words = [w.strip(".,;:!?\"'").lower() for w in sentence.split()]
     blanks = [i for i, w in enumerate(words) if w and set(w) == {"_"}]

@@ -336,15 +336,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     p.set_defaults(func=_cmd_eval)
 
-    p = sub.add_parser("embed", help="write embeddings of images, videos, sounds or point clouds", description=(
-        "Embed image, video, sound or point-cloud files with a run's encoder (or an HF I-JEPA / V-JEPA 2 folder) "
-        "and save them as "
+    p = sub.add_parser("embed", help="write embeddings of images, videos, sounds, point clouds or texts",
+                       description=(
+        "Embed image, video, sound, point-cloud or .txt files (text runs also take texts as they are, quoted) with "
+        "a run's encoder (or an HF I-JEPA / V-JEPA 2 folder) and save them as "
         ".npy: (N, D) mean-pooled features, or (N, L, D) tokens with --tokens. Video encoders read the centred "
         "clip of each file. --predictor (video) also runs the predictor and writes an .npz with 'features', "
         "'predicted', 'context' and 'target'."))
     p.add_argument("model", type=Path, help="run folder or HF I-JEPA / V-JEPA 2 folder")
-    p.add_argument("inputs", nargs="+", type=Path, help="files of the run's kind of input (images, videos, sounds, "
-                                                         "meshes or point files)")
+    p.add_argument("inputs", nargs="+", help="files of the run's kind of input (images, videos, sounds, meshes or "
+                                             "point files, .txt files), or texts for a text run")
     p.add_argument("--out", type=Path, required=True, help="output .npy file (.npz with --predictor)")
     p.add_argument("--tokens", action="store_true", help="save per-token features instead of their mean")
     p.add_argument("--per-step", action="store_true", help="video: encode each time step of a clip on its own, "
@@ -477,18 +478,19 @@ def _use_parsers(sub) -> None:
         "clip of each video. An HF IJepaForImageClassification folder classifies with its own head (on the mean "
         "of the last hidden states, as transformers does); a folder without a head is refused."))
     p.add_argument("model", type=Path, help=models)
-    p.add_argument("inputs", nargs="+", type=Path, help="files of the run's kind of input (images, videos, sounds, "
-                                                         "meshes or point files)")
+    p.add_argument("inputs", nargs="+", help="files of the run's kind of input (images, videos, sounds, meshes or "
+                                             "point files, .txt files), or texts for a text run")
     p.add_argument("--probe", type=Path, help="another evaluation's probe file (e.g. RUN/evals/NAME.probe.safetensors)")
     p.add_argument("--batch-size", type=_positive_int, default=256, help="inputs per forward pass (default 256)")
     p.set_defaults(func=_cmd_classify)
 
-    p = sub.add_parser("similarity", help="cosine similarity of two images or videos", description=(
-        "Print the cosine similarity (-1 to 1) of the mean-pooled features of two images, or of the centred clips "
-        "of two videos, as transformers' I-JEPA example computes it."))
+    p = sub.add_parser("similarity", help="cosine similarity of two images, videos or texts", description=(
+        "Print the cosine similarity (-1 to 1) of the mean-pooled features of two images, of the centred clips "
+        "of two videos (as transformers' I-JEPA example computes it), or of two texts (.txt files, or the texts "
+        "themselves, quoted) for a text run."))
     p.add_argument("model", type=Path, help=models)
-    p.add_argument("a", type=Path, help="image or video file")
-    p.add_argument("b", type=Path, help="image or video file")
+    p.add_argument("a", help="image, video or .txt file, or a text")
+    p.add_argument("b", help="image, video or .txt file, or a text")
     p.add_argument("--per-step", action="store_true", help="video: encode each time step of a clip on its own")
     p.set_defaults(func=_cmd_similarity)
 

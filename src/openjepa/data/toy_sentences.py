@@ -3,8 +3,8 @@
 ("climbed up the" -> something climbable), so the missing object can be guessed from its context but not from the
 words' frequencies: each category has six objects, drawn evenly, and the adjectives and endings fit every category.
 
-A split is a :class:`~openjepa.data.text.TextSet` whose focus word is each sentence's object and whose label is the
-object's category.
+A split is :class:`~openjepa.data.text.Documents` whose focus word is each sentence's object and whose label is the
+object's category; the corpus's vocabulary is closed (its words, no subwords).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from openjepa.data.registry import DATASETS
-from openjepa.data.text import SPECIAL, TextData, TextSet
+from openjepa.data.text import SPECIAL, Corpus, Documents
 
 SUBJECTS = ("cat", "dog", "child", "girl", "boy", "bird", "man", "woman", "farmer", "robot")
 CATEGORIES = {
@@ -44,14 +44,11 @@ def vocabulary() -> list[str]:
     return [*SPECIAL, *sorted(words)]
 
 
-def make_sentences(count: int, seed: int) -> TextSet:
+def make_sentences(count: int, seed: int) -> Documents:
     """``count`` sentences drawn from the grammar with ``seed``."""
     rng = np.random.default_rng(seed)
-    vocab = vocabulary()
-    index = {w: i for i, w in enumerate(vocab)}
     classes = list(CATEGORIES)
-    ids = np.zeros((count, LENGTH), np.int64)
-    focus, labels = np.zeros(count, np.int64), rng.integers(len(classes), size=count)
+    texts, focus, labels = [], np.zeros(count, np.int64), rng.integers(len(classes), size=count)
     for s, label in enumerate(labels):
         verbs, objects = CATEGORIES[classes[label]]
         head = ["the", SUBJECTS[rng.integers(len(SUBJECTS))], *verbs[rng.integers(len(verbs))].split(), "the"]
@@ -59,11 +56,12 @@ def make_sentences(count: int, seed: int) -> TextSet:
         words = head + ([adjective] if adjective else [])
         focus[s] = len(words)
         words += [objects[rng.integers(len(objects))], *ENDINGS[rng.integers(len(ENDINGS))].split()]
-        ids[s, : len(words)] = [index[w] for w in words]
-    return TextSet(torch.from_numpy(ids), torch.from_numpy(focus), torch.from_numpy(labels), classes, vocab)
+        texts.append(" ".join(words))
+    return Documents(texts, torch.from_numpy(labels), torch.from_numpy(focus))
 
 
 @DATASETS.register("toy_sentences", modality="text")
-def toy_sentences(cfg) -> TextData:
+def toy_sentences(cfg) -> Corpus:
     """``cfg.sentences`` training and ``cfg.test_sentences`` test sentences, drawn with different seeds."""
-    return TextData("toy_sentences", make_sentences(cfg.sentences, seed=1), make_sentences(cfg.test_sentences, seed=2))
+    return Corpus("toy_sentences", make_sentences(cfg.sentences, seed=1), make_sentences(cfg.test_sentences, seed=2),
+                  list(CATEGORIES), vocabulary())

@@ -39,3 +39,4 @@ def encoder_features(encoder: nn.Module, normalize: nn.Module, images: torch.Ten
 def raw_features(images: torch.Tensor) -> torch.Tensor:
     """Images ``(N, C, H, W)`` (uint8, or float in [0, 1]) -> flattened pixels ``(N, C*H*W)`` in [0, 1]."""
     return as_unit_float(images.reshape(len(images), -1))
+

@@ -72,17 +72,25 @@ def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Ten
 
 
 @torch.no_grad()
+def knn_vote(sims: torch.Tensor, train_y: torch.Tensor, num_classes: int, *, k: int = 20,
+             temperature: float = 0.07) -> torch.Tensor:
+    """Classes ``(M,)`` voted by each query's ``k`` most similar training samples, given the similarities ``(M, N)``
+    to all of them (votes ``exp(sim / T)``, as in DINO's evaluation)."""
+    top, idx = sims.topk(min(k, sims.shape[1]), dim=1)
+    votes = torch.zeros(len(idx), num_classes).scatter_add_(1, train_y[idx], (top / temperature).exp())
+    return votes.argmax(1)
+
+
+@torch.no_grad()
 def knn_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
               *, k: int = 20, temperature: float = 0.07) -> float:
-    """Weighted kNN on the cosine similarity of the features (votes ``exp(sim / T)``), as in DINO's evaluation."""
+    """Weighted kNN on the cosine similarity of the features (:func:`knn_vote`)."""
     train_x, test_x = F.normalize(train_x.float(), dim=1), F.normalize(test_x.float(), dim=1)
     num_classes = int(max(train_y.max(), test_y.max())) + 1
-    k = min(k, len(train_x))
     correct = 0
     for start in range(0, len(test_x), 1024):
-        sims, idx = (test_x[start : start + 1024] @ train_x.T).topk(k, dim=1)
-        votes = torch.zeros(len(idx), num_classes).scatter_add_(1, train_y[idx], (sims / temperature).exp())
-        correct += int((votes.argmax(1) == test_y[start : start + 1024]).sum())
+        voted = knn_vote(test_x[start : start + 1024] @ train_x.T, train_y, num_classes, k=k, temperature=temperature)
+        correct += int((voted == test_y[start : start + 1024]).sum())
     return correct / len(test_x)
 
 

@@ -1,15 +1,20 @@
-"""Text JEPA: guess the embedding of a missing word from the words around it (seed 004's example, made real).
+"""Text JEPA: predict the representation of hidden spans of a text from the tokens around them.
 
-A context encoder (a transformer over words) reads a sentence whose word at one position, drawn per sample, is
-left out of attention; a predictor puts a mask token at that position among the context tokens; the target is the
-missing word's embedding by a word encoder (an embedding table and an MLP, reading the word alone), which learns
-through the targets it gives (no EMA copy: nothing else trains it, so a copy would stay at its random init). Loss:
-the mean squared distance of the prediction to the target, plus SIGReg on the whole vocabulary's embeddings: with a
-target encoder that learns, nothing else stops every word from getting the same embedding, which makes every
-prediction exact (``sigreg.weight: 0`` collapses). SIGReg reads the word table,
-not the predictions: a prediction under uncertainty (six objects fit "ate the") is a mean of embeddings and must be
-free to lie inside their cloud. A prediction is read back as words by the nearest word embeddings (cosine), special
-words left out.
+A context encoder (a transformer over tokens) reads a text whose hidden spans (:mod:`openjepa.masks.spans`) are
+left out; a predictor puts mask tokens at the hidden positions among the context tokens. The targets, by
+``targets``:
+
+- ``words`` (seed 004's example, made real): each hidden word's embedding by a word encoder (an embedding table and
+  an MLP, reading the word alone), which learns through the targets it gives (no EMA copy: nothing else trains it,
+  so a copy would stay at its random init). SIGReg on the whole vocabulary's embeddings keeps every word from
+  getting the same one (``sigreg.weight: 0`` collapses); it reads the word table, not the predictions, since a
+  prediction under uncertainty (six objects fit "ate the") is a mean of embeddings and must be free to lie inside
+  their cloud. A prediction is read back as words by the nearest word embeddings (cosine), special words left out.
+- ``tokens`` (I-JEPA's and data2vec's reading of text): the target encoder's (EMA by default) layer-normed tokens at
+  the hidden positions, computed on the whole text, so a target carries its context too; the context encoder's
+  mean-pooled tokens are the text's embedding. SIGReg, when weighted, reads those pooled embeddings.
+
+The loss is the mean squared distance of the predictions to the targets, over the hidden tokens.
 """
 
 from __future__ import annotations
@@ -24,29 +29,41 @@ from torch import nn
 from openjepa.core.protocols import Batch, Method, StepOutput
 from openjepa.core.spec import InputSpec
 from openjepa.data.text import SPECIAL
+from openjepa.data.tokenizer import tokenizer_from_reader
+from openjepa.masks.spans import SpanMaskConfig, draw_spans, positions_of
 from openjepa.methods.registry import METHODS
-from openjepa.nn.predictor import MaskTokenPredictor, PredictorConfig
-from openjepa.nn.text_encoder import TextEncoder
+from openjepa.methods.targets import TargetConfig, TargetEncoder
+from openjepa.nn.predictor import MaskTokenPredictor, PredictorConfig, gather_tokens
+from openjepa.nn.projector import ProjectorConfig, build_projector
+from openjepa.nn.text_encoder import TextEncoder, trim_padding
 from openjepa.objectives.diagnostics import rankme, token_std
+from openjepa.objectives.distances import masked_mean
 from openjepa.objectives.sigreg import SIGRegConfig, sigreg
 
 
 @dataclass
 class TextJepaConfig:
-    """``predictor``: the mask-token predictor over the context tokens. ``word_hidden``: the word encoder's hidden
-    width. ``sigreg``: the anti-collapse term on every word's embedding. ``focus_rate``: the share of sentences
-    whose hidden word is the one the dataset marks as their focus (``batch["focus"]``: the object of a toy
-    sentence, seed 004's "important token"); the others hide a word drawn at random."""
+    """``predictor``: the mask-token predictor over the context tokens. ``targets``: ``words`` or ``tokens`` (see
+    the module docstring). ``mask``: the hidden spans (the toy: one word a text, its object half the time).
+    ``target``: the target encoder of ``tokens`` targets. ``word_hidden``: the word encoder's hidden width
+    (``words`` targets). ``sigreg``: the anti-collapse term (on the word table, or on the pooled text embeddings)."""
 
     name: Literal["textjepa"] = "textjepa"
     predictor: PredictorConfig = field(default_factory=lambda: PredictorConfig(width=96, depth=2, heads=4))
+    targets: Literal["words", "tokens"] = "words"
+    mask: SpanMaskConfig = field(default_factory=lambda: SpanMaskConfig(ratio=(0.0, 0.0), span=(1, 1),
+                                                                        focus_rate=0.5))
+    target: TargetConfig = field(default_factory=TargetConfig)
     word_hidden: int = 128
     sigreg: SIGRegConfig = field(default_factory=lambda: SIGRegConfig(weight=0.1))
-    focus_rate: float = 0.5
+    projector: ProjectorConfig | None = None
+    global_weight: float = 0.0
 
     def validate(self) -> None:
-        if not 0 <= self.focus_rate <= 1:
-            raise ValueError(f"method.focus_rate must lie in [0, 1], got {self.focus_rate}")
+        self.mask.validate()
+        if self.global_weight > 0 and (self.projector is None or self.targets != "tokens"):
+            raise ValueError("method.global_weight > 0 needs targets=tokens and method.projector, e.g. "
+                             "{hidden: 512, out: 128}")
         if self.word_hidden < 1 or self.sigreg.weight < 0:
             raise ValueError(f"method.word_hidden must be >= 1 and method.sigreg.weight >= 0, got "
                              f"{self.word_hidden}, {self.sigreg.weight}")
@@ -71,24 +88,35 @@ class TextJepa(Method):
     def __init__(self, config: TextJepaConfig, encoder: TextEncoder, normalize: nn.Module, spec: InputSpec):
         super().__init__()
         if not isinstance(encoder, TextEncoder):
-            raise ValueError("textjepa reads sentences: the data must be text (data.modality: text)")
+            raise ValueError("textjepa reads texts: the data must be text (data.modality: text)")
         self.config, self.encoder, self.normalize = config, encoder, normalize
-        self.vocab = list(spec.reader["vocab"])
+        self.vocab = tokenizer_from_reader(spec.reader).vocab
         self.predictor = MaskTokenPredictor(config.predictor, encoder.width, encoder.grid)
-        self.word_encoder = WordEncoder(len(self.vocab), config.word_hidden, encoder.width)
+        if config.targets == "words":
+            self.word_encoder = WordEncoder(len(self.vocab), config.word_hidden, encoder.width)
+        else:
+            self.target = TargetEncoder(config.target, encoder)
+        self.projector = build_projector(config.projector, encoder.width) if config.projector is not None else None
+
+    def predict_hidden(self, ids: torch.Tensor, hidden: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Texts ``(B, L)`` and their hidden positions ``(B, L)`` bool -> predictions ``(B, K, D)`` at the hidden
+        positions ``(B, K)`` (in order), which of those are real ``(B, K)``, and the mean of the context tokens
+        ``(B, D)``; hidden tokens are never read."""
+        ctx_idx, ctx_valid = positions_of((ids > 0) & ~hidden)
+        tgt_idx, tgt_valid = positions_of(hidden)
+        context = self.encoder.encode(self.encoder.tokenize(ids), ctx_idx, ctx_valid)
+        pred = self.predictor(context, ctx_idx, tgt_idx[:, None], ctx_valid, tgt_valid[:, None])[:, 0]
+        return pred, tgt_idx, tgt_valid, masked_mean(context.transpose(1, 2), ctx_valid[:, None])
 
     def predict(self, ids: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
-        """Sentences ``(B, L)`` and the position of each one's missing word ``(B,)`` -> predicted embeddings
+        """Texts ``(B, L)`` and the position of each one's missing word ``(B,)`` -> predicted embeddings
         ``(B, D)``; the word at ``position`` is never read."""
-        B, L = ids.shape
-        every = torch.arange(L, device=ids.device).expand(B, L)
-        seen = (ids > 0) & (every != position[:, None])
-        context = self.encoder.encode(self.encoder.tokenize(ids), keep_valid=seen)
-        return self.predictor(context, every, position[:, None, None], seen)[:, 0, 0]
+        hidden = torch.zeros_like(ids, dtype=torch.bool).scatter_(1, position[:, None], True)
+        return self.predict_hidden(ids, hidden)[0][:, 0]
 
     def word_table(self) -> torch.Tensor:
-        """Every word's target embedding ``(V, D)``."""
-        return self.word_encoder(torch.arange(len(self.vocab), device=self.encoder.positions.device))
+        """Every word's target embedding ``(V, D)`` (``words`` targets)."""
+        return self.word_encoder(torch.arange(len(self.vocab), device=self.encoder.words.weight.device))
 
     def word_scores(self, predicted: torch.Tensor) -> torch.Tensor:
         """Cosine similarity ``(B, V)`` of ``predicted (B, D)`` to every word's embedding; -inf for special words."""
@@ -102,26 +130,41 @@ class TextJepa(Method):
 
     def forward(self, batch: Batch) -> StepOutput:
         cfg = self.config
-        ids = batch["inputs"]
+        ids = trim_padding(batch["inputs"])
         gen = torch.Generator().manual_seed(batch["seed"])
-        lengths = (ids > 0).sum(1)
-        position = (torch.rand(len(ids), generator=gen).to(ids.device) * lengths).long()  # a real word each
-        if "focus" in batch and cfg.focus_rate > 0:
-            focused = torch.rand(len(ids), generator=gen).to(ids.device) < cfg.focus_rate
-            position = torch.where(focused, batch["focus"].to(ids.device), position)
-        pred = self.predict(ids, position).float()
-        target = self.word_encoder(ids.gather(1, position[:, None])[:, 0]).float()
-        pred_loss = (pred - target).square().mean()
+        hidden = draw_spans(ids, cfg.mask, gen, batch.get("focus"))
+        pred, tgt_idx, tgt_valid, pooled = self.predict_hidden(ids, hidden)
+        if cfg.targets == "words":
+            target = self.word_encoder(ids.gather(1, tgt_idx))
+        else:
+            with torch.no_grad():
+                full = self.target.net(ids)  # (B, L, D)
+            target = gather_tokens(F.layer_norm(full.float(), full.shape[-1:]), tgt_idx)
+        pred_loss = masked_mean((pred.float() - target.float()).square().mean(-1), tgt_valid).mean()
         loss, logs = pred_loss, {"pred_loss": pred_loss.detach()}
-        table = self.word_table().float()  # (V, D)
+        # the word table (V, D) over the vocabulary, or the texts' embeddings (B, D), projected when a projector is set
+        regularized = self.word_table().float() if cfg.targets == "words" else pooled.float()
+        if self.projector is not None:
+            regularized = self.projector(pooled).float()
+        if cfg.global_weight > 0:
+            whole = self.projector(masked_mean(full.transpose(1, 2), (ids > 0)[:, None])).float()
+            global_loss = (regularized - whole).square().mean()
+            loss = loss + cfg.global_weight * global_loss
+            logs["global_loss"] = global_loss.detach()
         if cfg.sigreg.weight > 0:
-            reg = sigreg(table, seed=batch["step"], slices=cfg.sigreg.slices, knots=cfg.sigreg.knots,
+            reg = sigreg(regularized, seed=batch["step"], slices=cfg.sigreg.slices, knots=cfg.sigreg.knots,
                          t_max=cfg.sigreg.t_max)
             loss = loss + cfg.sigreg.weight * reg
             logs["sigreg"] = reg.detach()
-        table = table.detach()
-        logs.update(token_std=token_std(table[:, None]), rankme=rankme(table))  # over the vocabulary
+        regularized = regularized.detach()
+        logs.update(token_std=token_std(regularized[:, None]), rankme=rankme(regularized))
         return StepOutput(loss, logs)
 
+    def after_step(self, step: int, total_steps: int) -> dict[str, float]:
+        if self.config.targets == "words":
+            return {}
+        m = self.target.update(self.encoder, step, total_steps)
+        return {} if m is None else {"momentum": m}
+
     def eval_encoder(self, which: str = "target") -> TextEncoder:
-        return self.encoder
+        return self.target.net if which == "target" and self.config.targets == "tokens" else self.encoder

@@ -61,3 +61,13 @@ def grid_coords(grid: tuple[int, ...]) -> torch.Tensor:
     """Integer coordinates ``(prod(grid), len(grid))`` of every grid cell in raster order."""
     mesh = torch.meshgrid(*[torch.arange(g) for g in grid], indexing="ij")
     return torch.stack([m.reshape(-1) for m in mesh], dim=-1)
+
+
+def rope_for(grid: tuple[int, ...], keep: torch.Tensor | None, head_dim: int, base: float = 10000.0,
+             reference_quirk: bool = False, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """Rotary ``(cos, sin)`` tables ``(1 or B, 1, L, head_dim)`` (broadcast over heads) for the tokens at
+    ``keep (B, L)`` of ``grid``, or for all its tokens if ``keep`` is None."""
+    coords = grid_coords(grid).to(device)  # (N, A)
+    coords = coords[None] if keep is None else coords[keep]  # (1 or B, L, A)
+    cos, sin = rope_tables(coords, head_dim, base, reference_quirk)
+    return cos[:, None], sin[:, None]

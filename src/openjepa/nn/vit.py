@@ -13,7 +13,7 @@ from torch import nn
 from openjepa.nn.attention import RopeTables, key_padding_mask
 from openjepa.nn.block import Block, init_weights, rescale_residual_branches
 from openjepa.nn.posembed import sincos_grid
-from openjepa.nn.rope import grid_coords, rope_tables
+from openjepa.nn.rope import rope_for
 
 # width, depth, heads, mlp_ratio of the standard sizes
 VIT_SIZES: dict[str, tuple[int, int, int, float]] = {
@@ -138,11 +138,8 @@ class ViT(nn.Module):
         """Rotary tables for the tokens at ``keep (B, L)`` of ``grid`` (all tokens if None); None without RoPE."""
         if self.config.pos_embed != "rope":
             return None
-        coords = grid_coords(grid).to(device)  # (N, A)
-        coords = coords[None] if keep is None else coords[keep]  # (1 or B, L, A)
-        cos, sin = rope_tables(coords, self.width // self.heads, self.config.rope_base,
-                               self.config.rope_reference_quirk)
-        return cos[:, None], sin[:, None]
+        return rope_for(grid, keep, self.width // self.heads, self.config.rope_base, self.config.rope_reference_quirk,
+                        device)
 
     def encode(
         self,

@@ -77,26 +77,38 @@ class ImageProbes(EvalTask):
     rows = ROWS
     probes = PROBES
     samples_are = "images"
+    features = FEATURES
 
     def run(self, ctx: EvalContext) -> dict[str, Any]:
         cfg, data = ctx.cfg, ctx.data
-        check_evaluable(data)
+        self.check(data)
         train, test = probed_splits(cfg, data)
         feature_sets = {**self.encoded(ctx, train, test), **self.input_features(train, test)}
         results: dict = {"rankme": {}}
+        rows = {}
         for name, (train_x, test_x) in feature_sets.items():
-            scores, head = self.probe(train_x, train.labels, test_x, test.labels, cfg.eval)
+            rows[name], head = self.probe(train_x, train.labels, test_x, test.labels, cfg.eval)
             if name == "trained":
                 ctx.artifacts["probe"] = probe_artifact("linear", head, train.classes,
                                                         ctx.trained.eval_encoder(cfg.eval.encoder),
                                                         encoder=cfg.eval.encoder, label="class")
+            results["rankme"][name] = float(rankme(test_x[:2048]))
+        rows.update(self.input_scores(train, test, cfg.eval))
+        for name, scores in rows.items():
             for probe, value in scores.items():
                 results.setdefault(probe, {})[name] = value
-            results["rankme"][name] = float(rankme(test_x[:2048]))
             log.info("%-11s %s", name, "  ".join(f"{probe} {value:.3f}" for probe, value in scores.items()))
         results["meta"] = {"dataset": data.name, "train_images": len(train), "test_images": len(test),
-                           "classes": len(train.classes), "features": FEATURES}
+                           "classes": len(train.classes), "features": self.features}
         return results
+
+    def check(self, data: Any) -> None:
+        """Refuse data the probes cannot score (:func:`check_evaluable`)."""
+        check_evaluable(data)
+
+    def input_scores(self, train: Any, test: Any, ev: Any) -> dict[str, dict[str, float]]:
+        """Baselines scored from the inputs by probes of their own (not read as features): row name -> scores."""
+        return {}
 
     def encoded(self, ctx: EvalContext, train: Any, test: Any) -> dict[str, list[torch.Tensor]]:
         """Pooled features ``[train (N, D), test (M, D)]`` of the trained and the random-init encoder (rows
