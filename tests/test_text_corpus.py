@@ -154,6 +154,7 @@ def test_textjepa_on_a_folder_trains_evaluates_and_embeds_texts(tmp_path):
         assert set(result[probe]) == {"trained", "random_init", "raw_input"}
         assert all(0 <= v <= 1 for v in result[probe].values())
     assert result["knn"]["raw_input"] == 1.0
+    assert "characters, in config.yaml" in (run / "report.html").read_text()  # the tokenizer is not printed
     texts = tmp_path / "a.txt"
     texts.write_text("the cat chased a bird")
     out = tmp_path / "emb.npy"

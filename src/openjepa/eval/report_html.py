@@ -15,6 +15,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 72em; padding: 0 1em; color: #222; }
 pre { background: #f6f6f6; padding: .8em; overflow-x: auto; }
@@ -85,6 +87,27 @@ def _picture(path: Path) -> str:
             f"<figcaption>{escape(path.stem)}</figcaption></figure>")
 
 
+def shortened(value: Any, limit: int = 2000) -> Any:
+    """``value`` (a parsed config) with every string longer than ``limit`` characters replaced by a note of its length
+    (a text run's tokenizer sits in its config as one long string)."""
+    if isinstance(value, dict):
+        return {k: shortened(v, limit) for k, v in value.items()}
+    if isinstance(value, list):
+        return [shortened(v, limit) for v in value]
+    if isinstance(value, str) and len(value) > limit:
+        return f"<{len(value)} characters, in config.yaml>"
+    return value
+
+
+def config_text(config_file: Path) -> str:
+    """``config.yaml`` as the page shows it: as written, unless it holds very long strings (then re-rendered
+    without them)."""
+    text = config_file.read_text()
+    parsed = yaml.safe_load(text)
+    short = shortened(parsed)
+    return text if short == parsed else yaml.safe_dump(short, sort_keys=False)
+
+
 def render_report_html(run_dir: Path, table: str, pictures: list[Path], results: dict[str, Any],
                        notes: str = "") -> str:
     """The page's text (see the module's docstring)."""
@@ -92,7 +115,7 @@ def render_report_html(run_dir: Path, table: str, pictures: list[Path], results:
     data_file, config_file = run_dir / "data.json", run_dir / "config.yaml"
     data = (_table("data.json", json.loads(data_file.read_text()), "data") if data_file.is_file()
             else "<p>no data fingerprint recorded</p>")
-    config = (f"<pre>{escape(config_file.read_text())}</pre>" if config_file.is_file()
+    config = (f"<pre>{escape(config_text(config_file))}</pre>" if config_file.is_file()
               else "<p>no config.yaml in the run folder</p>")
     meta = results.get("meta")
     meta = _table("meta", meta, "meta") if isinstance(meta, dict) else "<p>no meta entries</p>"

@@ -34,7 +34,6 @@ from openjepa.masks.spans import SpanMaskConfig, draw_spans, positions_of
 from openjepa.methods.registry import METHODS
 from openjepa.methods.targets import TargetConfig, TargetEncoder
 from openjepa.nn.predictor import MaskTokenPredictor, PredictorConfig, gather_tokens
-from openjepa.nn.projector import ProjectorConfig, build_projector
 from openjepa.nn.text_encoder import TextEncoder, trim_padding
 from openjepa.objectives.diagnostics import rankme, token_std
 from openjepa.objectives.distances import masked_mean
@@ -56,14 +55,9 @@ class TextJepaConfig:
     target: TargetConfig = field(default_factory=TargetConfig)
     word_hidden: int = 128
     sigreg: SIGRegConfig = field(default_factory=lambda: SIGRegConfig(weight=0.1))
-    projector: ProjectorConfig | None = None
-    global_weight: float = 0.0
 
     def validate(self) -> None:
         self.mask.validate()
-        if self.global_weight > 0 and (self.projector is None or self.targets != "tokens"):
-            raise ValueError("method.global_weight > 0 needs targets=tokens and method.projector, e.g. "
-                             "{hidden: 512, out: 128}")
         if self.word_hidden < 1 or self.sigreg.weight < 0:
             raise ValueError(f"method.word_hidden must be >= 1 and method.sigreg.weight >= 0, got "
                              f"{self.word_hidden}, {self.sigreg.weight}")
@@ -96,7 +90,6 @@ class TextJepa(Method):
             self.word_encoder = WordEncoder(len(self.vocab), config.word_hidden, encoder.width)
         else:
             self.target = TargetEncoder(config.target, encoder)
-        self.projector = build_projector(config.projector, encoder.width) if config.projector is not None else None
 
     def predict_hidden(self, ids: torch.Tensor, hidden: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Texts ``(B, L)`` and their hidden positions ``(B, L)`` bool -> predictions ``(B, K, D)`` at the hidden
@@ -142,15 +135,8 @@ class TextJepa(Method):
             target = gather_tokens(F.layer_norm(full.float(), full.shape[-1:]), tgt_idx)
         pred_loss = masked_mean((pred.float() - target.float()).square().mean(-1), tgt_valid).mean()
         loss, logs = pred_loss, {"pred_loss": pred_loss.detach()}
-        # the word table (V, D) over the vocabulary, or the texts' embeddings (B, D), projected when a projector is set
+        # the word table (V, D) over the vocabulary, or the texts' embeddings (B, D)
         regularized = self.word_table().float() if cfg.targets == "words" else pooled.float()
-        if self.projector is not None:
-            regularized = self.projector(pooled).float()
-        if cfg.global_weight > 0:
-            whole = self.projector(masked_mean(full.transpose(1, 2), (ids > 0)[:, None])).float()
-            global_loss = (regularized - whole).square().mean()
-            loss = loss + cfg.global_weight * global_loss
-            logs["global_loss"] = global_loss.detach()
         if cfg.sigreg.weight > 0:
             reg = sigreg(regularized, seed=batch["step"], slices=cfg.sigreg.slices, knots=cfg.sigreg.knots,
                          t_max=cfg.sigreg.t_max)

@@ -47,9 +47,10 @@ class MaskedWord(EvalTask):
 
     def run(self, ctx: EvalContext) -> dict[str, Any]:
         k, train, test = ctx.cfg.eval.top_k, ctx.data.train, ctx.data.test
-        if not hasattr(ctx.trained, "nearest_words"):
-            raise ConfigError(f"eval task masked_word reads a text JEPA's predictions (method textjepa); method "
-                              f"{ctx.cfg.method.name} makes none")
+        if getattr(ctx.trained, "word_encoder", None) is None or test.focus is None:
+            raise ConfigError(f"eval task masked_word reads a text JEPA's word predictions (method textjepa, "
+                              f"method.targets=words) on texts with a focus word (toy_sentences); this run "
+                              f"({ctx.cfg.method.name} on {ctx.data.name}) has none: eval.tasks=[text_probes]")
         truth = test.ids.gather(1, test.focus[:, None])  # (S, 1)
         seen_objects = train.ids.gather(1, train.focus[:, None])[:, 0]
         frequent = torch.bincount(seen_objects, minlength=len(train.vocab)).topk(k).indices
