@@ -14,6 +14,7 @@ from openjepa.core.errors import ConfigError, DataError, TrainingError
 from openjepa.core.protocols import PredictsTargets
 from openjepa.core.spec import InputSpec
 from openjepa.data.text import MASK, SPECIAL
+from openjepa.data.tokenizer import WordTokenizer
 from openjepa.eval.clips import StepwiseEncoder
 from openjepa.eval.evaluate import evaluate_run
 from openjepa.eval.features import as_unit_float, encoder_features
@@ -259,18 +260,15 @@ def fill(run: str | Path, sentence: str, *, k: int = 5) -> list[tuple[str, float
         raise TrainingError(f"{run} is a '{cfg.method.name}' run without a word table; fill needs a text JEPA run "
                             f"whose targets are words (textjepa, method.targets=words)")
     vocab = method.vocab
-    words = [w.strip(".,;:!?\"'").lower() for w in sentence.split()]
-    blanks = [i for i, w in enumerate(words) if w and set(w) == {"_"}]
+    words = [w for w in (w.strip(".,;:!?\"'").lower() for w in sentence.split()) if w]
+    blanks = [i for i, w in enumerate(words) if set(w) == {"_"}]
     if len(blanks) != 1:
         raise DataError(f"expected one blank (a word of underscores, e.g. ___) in the sentence, found {len(blanks)}")
-    unknown = sorted({w for i, w in enumerate(words) if i != blanks[0] and w not in vocab})
-    if unknown:
-        raise DataError(f"words outside the run's vocabulary of {len(vocab)}: {', '.join(unknown)}")
     length = cfg.spec.size[1]
     if len(words) > length:
         raise DataError(f"the sentence has {len(words)} words; the run reads at most {length}")
-    ids = torch.zeros(1, length, dtype=torch.long)
-    ids[0, : len(words)] = torch.tensor([vocab.index(MASK if i == blanks[0] else w) for i, w in enumerate(words)])
+    text = " ".join(MASK if i == blanks[0] else w for i, w in enumerate(words))
+    ids = WordTokenizer(vocab).encode([text], length)
     with torch.no_grad():
         scores = method.word_scores(method.predict(ids, torch.tensor(blanks)))[0]
     top = scores.topk(min(k, len(vocab) - len(SPECIAL)))

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 from torch import nn
+
+from openjepa.nn.batched import in_batches
 
 
 def as_unit_float(x: torch.Tensor) -> torch.Tensor:
@@ -14,7 +14,6 @@ def as_unit_float(x: torch.Tensor) -> torch.Tensor:
     return x.float().div(255) if x.dtype == torch.uint8 else x.float()
 
 
-@torch.no_grad()
 def encoder_features(encoder: nn.Module, normalize: nn.Module, images: torch.Tensor, *, pool: bool = True,
                      batch_size: int = 512, device: torch.device | str = "cpu", bf16: bool = False) -> torch.Tensor:
     """Images ``(N, C, H, W)`` (uint8, or float in [0, 1]) -> ``(N, D)`` mean-pooled features, or ``(N, T, D)``
@@ -22,18 +21,12 @@ def encoder_features(encoder: nn.Module, normalize: nn.Module, images: torch.Ten
 
     Returned as float32 on the CPU.
     """
-    was_training = encoder.training
-    encoder.eval()
-    device = torch.device(device)
-    cast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
-    out = []
-    with cast:
-        for start in range(0, len(images), batch_size):
-            x = as_unit_float(images[start : start + batch_size].to(device))
-            tokens = encoder(normalize(x)).float()
-            out.append((tokens.mean(1) if pool else tokens).cpu())
-    encoder.train(was_training)
-    return torch.cat(out)
+
+    def step(x: torch.Tensor) -> torch.Tensor:
+        tokens = encoder(normalize(as_unit_float(x))).float()
+        return tokens.mean(1) if pool else tokens
+
+    return in_batches(encoder, images, step, batch_size=batch_size, device=device, bf16=bf16)
 
 
 def raw_features(images: torch.Tensor) -> torch.Tensor:

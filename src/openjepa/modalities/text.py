@@ -66,10 +66,10 @@ class TextEvalConfig(ImageEvalConfig):
         check_minimums("eval", self, top_k=1)
 
 
-def tokenized(documents: Documents, tokenizer: WordTokenizer | BPETokenizer, length: int, corpus: Corpus) -> TextSet:
-    labeled = corpus.classes is not None
-    return TextSet(tokenizer.encode(documents.texts, length), documents.labels, corpus.classes or ["text"],
-                   tokenizer.vocab, documents.texts, documents.focus, labeled)
+def text_set(ids: torch.Tensor, documents: Documents, tokenizer: WordTokenizer | BPETokenizer,
+             corpus: Corpus) -> TextSet:
+    return TextSet(ids, documents.labels, corpus.classes or ["text"], tokenizer.vocab, documents.texts,
+                   documents.focus, corpus.classes is not None)
 
 
 @MODALITIES.register("text")
@@ -90,10 +90,13 @@ class TextModality(Modality):
         else:
             tokenizer = (WordTokenizer(corpus.words) if corpus.words is not None
                          else BPETokenizer.train(corpus.train.texts, cfg.vocab_size))
-            longest = int((tokenizer.encode(corpus.train.texts, cfg.length) > 0).sum(1).max())
-            length = max(2, longest)
-        return TextData(corpus.name, *(tokenized(d, tokenizer, length, corpus) for d in (corpus.train, corpus.test)),
-                        tokenizer.reader())
+            length = cfg.length
+        train = tokenizer.encode(corpus.train.texts, length)
+        if spec is None:  # a new run reads as many tokens as its longest training text has, at most data.length
+            train = train[:, : max(2, int((train > 0).sum(1).max()))]
+        test = tokenizer.encode(corpus.test.texts, train.shape[1])
+        return TextData(corpus.name, text_set(train, corpus.train, tokenizer, corpus),
+                        text_set(test, corpus.test, tokenizer, corpus), tokenizer.reader())
 
     def spec(self, data: TextData) -> InputSpec:
         return InputSpec(modality=self.name, channels=1, size=(1, data.length), reader=data.reader)

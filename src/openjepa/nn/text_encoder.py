@@ -5,12 +5,11 @@ prediction reads it as it reads a ViT."""
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 from torch import nn
 
 from openjepa.nn.attention import key_padding_mask
+from openjepa.nn.batched import in_batches
 from openjepa.nn.block import Block, init_weights, rescale_residual_branches
 from openjepa.nn.rope import rope_for
 from openjepa.nn.vit import ViTConfig
@@ -66,24 +65,17 @@ class TextEncoder(nn.Module):
         return self.encode(self.tokenize(ids), keep_valid=ids > 0)
 
 
-@torch.no_grad()
 def text_embeddings(encoder: TextEncoder, ids: torch.Tensor, *, pool: bool = True, batch_size: int = 512,
                     device: torch.device | str = "cpu", bf16: bool = False) -> torch.Tensor:
     """Token ids ``(N, L)`` (0 pads) -> each text's mean token feature ``(N, D)`` (padding left out), or with
     ``pool=False`` the token features ``(N, L, D)`` (zeros at padding); float32 on the CPU."""
-    was_training = encoder.training
-    encoder.eval()
-    device = torch.device(device)
-    cast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
-    out = []
-    with cast:
-        for start in range(0, len(ids), batch_size):
-            batch = trim_padding(ids[start : start + batch_size]).to(device)
-            real = (batch > 0).unsqueeze(-1).float()
-            tokens = encoder(batch).float() * real
-            if pool:
-                out.append((tokens.sum(1) / real.sum(1).clamp_min(1)).cpu())
-            else:
-                out.append(torch.nn.functional.pad(tokens, (0, 0, 0, ids.shape[1] - tokens.shape[1])).cpu())
-    encoder.train(was_training)
-    return torch.cat(out)
+
+    def step(batch: torch.Tensor) -> torch.Tensor:
+        batch = trim_padding(batch)
+        real = (batch > 0).unsqueeze(-1).float()
+        tokens = encoder(batch).float() * real
+        if pool:
+            return tokens.sum(1) / real.sum(1).clamp_min(1)
+        return torch.nn.functional.pad(tokens, (0, 0, 0, ids.shape[1] - tokens.shape[1]))
+
+    return in_batches(encoder, ids, step, batch_size=batch_size, device=device, bf16=bf16)

@@ -24,6 +24,7 @@ N_MFCC = 20
 class AudioProbes(ImageProbes):
     name = "audio_probes"
     samples_are = "clips"
+    labelled_files = "PATH/<class>/*.wav"
     rows = (("trained", "trained encoder"), ("random_init", "same arch., random init"),
             ("raw_input", "raw log-mel"), ("mfcc", f"MFCC ({N_MFCC}) mean+std"))
 

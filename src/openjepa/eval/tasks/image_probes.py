@@ -25,14 +25,15 @@ PROBES = (("linear", "linear probe"), ("knn", "kNN (k=20)"), ("lowshot", "low-sh
 FEATURES = "mean-pooled final-layer tokens (standardised for the linear probes, unit length for kNN)"
 
 
-def check_evaluable(data: Any) -> None:
-    """Refuse data on which accuracy means nothing: no labels, no test split, or fewer than two classes."""
+def check_evaluable(data: Any, samples: str = "images", files: str = "PATH/<class>/*.png") -> None:
+    """Refuse data on which accuracy means nothing: no labels, no test split, or fewer than two classes.
+    ``samples`` names what the data holds, ``files`` how labelled ones are laid out."""
     if data.train.labeled and not len(data.test):
-        raise DataError(f"{data.name} has no test split: evaluation needs test images (PATH/test/<class>/... beside "
-                        f"PATH/train/<class>/..., or class folders straight under PATH, split for you)")
+        raise DataError(f"{data.name} has no test split: evaluation needs test {samples} (PATH/test/<class>/... "
+                        f"beside PATH/train/<class>/..., or class folders straight under PATH, split for you)")
     if not (data.train.labeled and data.test.labeled):
-        raise DataError(f"{data.name}: evaluation needs labelled images (PATH/<class>/*.png, or train/ and test/ "
-                        f"folders holding class folders)")
+        raise DataError(f"{data.name}: evaluation needs labelled {samples} ({files}, or train/ and test/ folders "
+                        f"holding class folders)")
     if len(data.train.classes) < 2:
         raise DataError(f"{data.name} has one class ({data.train.classes[0]}): accuracy would be 1.0 whatever the "
                         f"features; evaluation needs at least two classes")
@@ -77,6 +78,7 @@ class ImageProbes(EvalTask):
     rows = ROWS
     probes = PROBES
     samples_are = "images"
+    labelled_files = "PATH/<class>/*.png"
     features = FEATURES
 
     def run(self, ctx: EvalContext) -> dict[str, Any]:
@@ -104,7 +106,7 @@ class ImageProbes(EvalTask):
 
     def check(self, data: Any) -> None:
         """Refuse data the probes cannot score (:func:`check_evaluable`)."""
-        check_evaluable(data)
+        check_evaluable(data, self.samples_are, self.labelled_files)
 
     def input_scores(self, train: Any, test: Any, ev: Any) -> dict[str, dict[str, float]]:
         """Baselines scored from the inputs by probes of their own (not read as features): row name -> scores."""

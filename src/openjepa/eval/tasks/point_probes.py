@@ -30,6 +30,7 @@ class PointProbes(ImageProbes):
             ("raw_input", f"occupancy {OCCUPANCY_GRID}^3"))
     probes = (*PROBES, ("svm", "linear SVM"))
     samples_are = "clouds"
+    labelled_files = "PATH/<class>/*.ply"
 
     def samples(self, split: Any) -> torch.Tensor:
         return channels_first(split.points)

@@ -10,7 +10,6 @@ from typing import Any
 import torch
 
 from openjepa.core.device import uses_bf16
-from openjepa.core.errors import DataError
 from openjepa.eval.probes import knn_probe, linear_probe
 from openjepa.eval.registry import EVAL_TASKS
 from openjepa.eval.task import EvalContext
@@ -24,17 +23,10 @@ from openjepa.nn.text_encoder import text_embeddings
 class TextProbes(ImageProbes):
     name = "text_probes"
     samples_are = "texts"
+    labelled_files = "PATH/<class>/*.txt, one document per file"
     rows = (("trained", "trained encoder"), ("random_init", "same arch., random init"), ("raw_input", "TF-IDF"))
     probes = (("linear", "linear probe"), ("knn", "kNN (k=20)"))
     features = f"mean of each text's final-layer token features; TF-IDF: {TFIDF_FEATURES}"
-
-    def check(self, data: Any) -> None:
-        if not (data.train.labeled and data.test.labeled):
-            raise DataError(f"{data.name} has no labels: the text probes need texts in class folders "
-                            f"(PATH/<class>/*.txt, one document per file)")
-        if len(data.train.classes) < 2:
-            raise DataError(f"{data.name} has one class ({data.train.classes[0]}): accuracy would be 1.0 whatever "
-                            f"the features; the text probes need at least two classes")
 
     def encoded(self, ctx: EvalContext, train: Any, test: Any) -> dict[str, list[torch.Tensor]]:
         if not ctx.features:
