@@ -1,8 +1,8 @@
-"""The public Python API: ``train``, ``evaluate``, ``load``, ``embed``, ``predict``, ``fit_predictor``, ``flow``."""
+"""The public Python API: ``train``, ``evaluate``, ``load``, ``embed``, ``predict``, ``fit_predictor``, ``flow``,
+``fill``, ``caption``."""
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from pathlib import Path
@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from openjepa.core.errors import ConfigError, DataError, TrainingError
-from openjepa.core.protocols import PredictsTargets
+from openjepa.core.protocols import EmbedsText, PredictsTargets
 from openjepa.core.spec import InputSpec
 from openjepa.data.text import MASK, SPECIAL
 from openjepa.data.tokenizer import WordTokenizer
@@ -19,10 +19,18 @@ from openjepa.eval.clips import StepwiseEncoder
 from openjepa.eval.evaluate import evaluate_run
 from openjepa.eval.features import as_unit_float, encoder_features
 from openjepa.eval.tasks.motion_content import method_flows
-from openjepa.interop.hf_ijepa import export_hf_ijepa, is_hf_ijepa_folder, load_hf_ijepa
+from openjepa.eval.tasks.zero_shot import nearest_captions
+from openjepa.interop.hf_ijepa import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    export_hf_ijepa,
+    hf_normalisation,
+    is_hf_ijepa_folder,
+    load_hf_ijepa,
+)
 from openjepa.interop.hf_vjepa2 import is_hf_vjepa2_folder, load_hf_vjepa2, predict_like_hf
 from openjepa.masks.tubes import future_split
-from openjepa.modalities.registry import MODALITIES
+from openjepa.modalities.registry import MODALITIES, load_data
 from openjepa.nn.normalize import Normalize
 from openjepa.nn.pyramid import backbone_of
 from openjepa.nn.text_encoder import TextEncoder, text_embeddings
@@ -33,9 +41,9 @@ from openjepa.runs.files import is_run, load_run_config
 from openjepa.train.loop import fit
 
 log = logging.getLogger("openjepa")
-IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 
-__all__ = ["embed", "evaluate", "export_hf", "fit_predictor", "flow", "load", "predict", "read_inputs", "train"]
+__all__ = ["caption", "embed", "evaluate", "export_hf", "fill", "fit_predictor", "flow", "load", "predict",
+           "read_inputs", "train"]
 
 
 def load(path: str | Path, *, encoder: str | None = None) -> ViT:
@@ -54,9 +62,7 @@ def load(path: str | Path, *, encoder: str | None = None) -> ViT:
         return vit
     if is_hf_ijepa_folder(path):
         vit = load_hf_ijepa(path)
-        prep = path / "preprocessor_config.json"
-        meta = json.loads(prep.read_text()) if prep.is_file() else {}
-        vit.input_mean, vit.input_std = meta.get("image_mean"), meta.get("image_std")
+        vit.input_mean, vit.input_std = hf_normalisation(path)
         vit.input_spec = InputSpec("image", vit.in_chans, tuple(vit.image_size))
         return vit
     if is_run(path):
@@ -273,3 +279,33 @@ def fill(run: str | Path, sentence: str, *, k: int = 5) -> list[tuple[str, float
         scores = method.word_scores(method.predict(ids, torch.tensor(blanks)))[0]
     top = scores.topk(min(k, len(vocab) - len(SPECIAL)))
     return [(vocab[i], float(s)) for s, i in zip(top.values.tolist(), top.indices.tolist())]
+
+
+def caption(run: str | Path, images: list[str | Path] | torch.Tensor, *, k: int = 5,
+            captions: list[str] | None = None) -> list[list[tuple[str, float]]]:
+    """The ``k`` captions nearest to what a VL-JEPA run predicts for each image (files, or a uint8 tensor
+    ``(N, C, H, W)``), with their cosine, nearest first. ``captions``: the texts to choose from (default: the
+    distinct captions of the run's training and test data, read again)."""
+    cfg, method = load_trained_method(run)
+    if not isinstance(method, EmbedsText):
+        raise TrainingError(f"{run} is a '{cfg.method.name}' run; caption needs a run that maps images to text "
+                            f"embeddings (vljepa)")
+    spec = cfg.spec
+    if torch.is_tensor(images):
+        pixels = checked_tensor(images, spec.channels, clips=False)
+        if pixels.dtype != torch.uint8 or tuple(pixels.shape[-2:]) != tuple(spec.size):
+            raise DataError(f"expected uint8 images (N, {spec.channels}, {spec.size[0]}, {spec.size[1]}), got "
+                            f"{pixels.dtype} {tuple(pixels.shape)}")
+    else:
+        paths = [images] if isinstance(images, (str, Path)) else list(images)
+        if not paths:
+            raise DataError("no images given to caption")
+        pixels = MODALITIES.get(spec.modality)().read_files(paths, spec)
+    if captions is None:
+        data = load_data(cfg.data, spec)
+        captions = list(dict.fromkeys(c for split in (data.train, data.test) for options in split.captions
+                                      for c in options))
+    captions = [c.strip() for c in captions if c.strip()]
+    if not captions:
+        raise DataError("no captions to choose from: expected at least one non-empty text")
+    return nearest_captions(method, pixels, captions, k)

@@ -23,8 +23,9 @@ def _train_parser(sub) -> None:
                                   "(class folders, a list file), sounds (class folders of wav/flac/ogg), point clouds "
                                   "(class folders or ModelNet's layout of meshes and point files) or a trajectory "
                                   "store (openjepa collect)")
-    p.add_argument("--encoder", metavar="RUN", help="for recipes on a frozen encoder (vjepa2ac_*): the openjepa run "
-                                                   "whose encoder to use, frozen (sets init.run)")
+    p.add_argument("--encoder", metavar="RUN", help="start from another encoder (sets init.run): an openjepa run, or "
+                                                   "an HF I-JEPA folder; frozen in recipes on a frozen encoder "
+                                                   "(vjepa2ac_*, vljepa with method.freeze_encoder=true)")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--minutes", type=_positive_float, help="time budget: the schedule is fitted to it after "
                                                                 "timing the first steps (sets train.minutes)")
@@ -197,6 +198,25 @@ def _cmd_fill(args) -> int:
 
     for word, score in fill(args.run, args.sentence, k=args.k):
         print(f"{word:16} {score:.3f}")
+    return 0
+
+
+def _cmd_caption(args) -> int:
+    from openjepa.api import caption
+
+    pool = None
+    if args.captions is not None:
+        from openjepa.core.errors import DataError
+        from openjepa.data.text_folder import TextReadError, read_text_file
+
+        try:
+            pool = read_text_file(args.captions).splitlines()
+        except TextReadError as err:
+            raise DataError(f"--captions: {err}") from None
+    for path, nearest in zip(args.images, caption(args.run, args.images, k=args.k, captions=pool)):
+        print(path)
+        for text, score in nearest:
+            print(f"  {score:.3f}  {text}")
     return 0
 
 
@@ -390,6 +410,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("sentence", help='a sentence with one blank, e.g. "the cat climbed up the ___"')
     p.add_argument("-k", type=_positive_int, default=5, help="words to print (default 5)")
     p.set_defaults(func=_cmd_fill)
+
+    p = sub.add_parser("caption", help="the captions nearest to what a VL-JEPA run predicts for images",
+                       description=(
+        "Predict each image's caption embedding and print the captions whose text embeddings lie nearest, with their "
+        "cosine; the captions come from the run's data, or from a text file with one caption per line."))
+    p.add_argument("run", type=Path, help="a vljepa run folder")
+    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("-k", type=_positive_int, default=5, help="captions to print per image (default 5)")
+    p.add_argument("--captions", type=Path, help="a UTF-8 text file, one caption per line (default: the run's data)")
+    p.set_defaults(func=_cmd_caption)
 
     p = sub.add_parser("fit-predictor", help="train a video run's predictor on the future, encoders frozen",
                        description=(

@@ -2,7 +2,8 @@
 
 A :class:`Method` trains from a :class:`Batch` and names the encoder evaluation reads. Capabilities are
 protocols checked with ``isinstance``: :class:`PredictsTargets` (a predictor of target features: surprise, and
-any energy of a pair), :class:`WorldModel` (embed frames, roll actions out: planning and world-model evaluation).
+any energy of a pair), :class:`EmbedsText` (images and texts in one space: zero-shot, captions),
+:class:`WorldModel` (embed frames, roll actions out: planning and world-model evaluation).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ class Batch(TypedDict, total=False):
     ``inputs``: the samples stacked and prepared by their modality (images ``(B, C, H, W)`` or clips and
     trajectory windows ``(B, C, T, H, W)`` in [0, 1]); ``index`` ``(B,)`` their dataset indices; ``step``,
     ``epoch``; ``seed``: seeds the batch's random draws (augmentations); ``label`` ``(B,)`` class labels, or, for
-    trajectory windows, ``actions`` ``(B, T, A)`` and ``state`` ``(B, T, S)``. A method's
+    trajectory windows, ``actions`` ``(B, T, A)`` and ``state`` ``(B, T, S)``; for captioned images ``caption``, a
+    list of B texts. A method's
     :meth:`Method.sample_extras` adds its own keys (masks: ``ctx_idx``, ``tgt_idx`` ...)."""
 
     inputs: torch.Tensor
@@ -31,6 +33,7 @@ class Batch(TypedDict, total=False):
     label: torch.Tensor
     actions: torch.Tensor
     state: torch.Tensor
+    caption: list[str]
 
 
 class SampleExtras(Protocol):
@@ -94,6 +97,18 @@ class PredictsTargets(Protocol):
     def prediction_energy(self, inputs: torch.Tensor, ctx: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
         """``(B, Lt)``: the method's distance from its prediction for the tokens ``tgt (Lt,)`` of normalised inputs,
         given the tokens ``ctx (Lc,)``, to the target encoder's features there (low: compatible)."""
+
+
+@runtime_checkable
+class EmbedsText(Protocol):
+    """A method that maps images and texts into one space (VL-JEPA): images to the embedding of their description,
+    texts through its text encoder; classification and retrieval read the nearest text."""
+
+    def embed_images(self, images: torch.Tensor) -> torch.Tensor:
+        """Images ``(B, C, H, W)`` in [0, 1] -> ``(B, E)``."""
+
+    def embed_texts(self, texts: list[str]) -> torch.Tensor:
+        """Texts -> ``(N, E)``, on the method's device."""
 
 
 @runtime_checkable

@@ -18,7 +18,7 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".ti
 _GREY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
 
 
-def _image_files(folder: Path) -> list[Path]:
+def image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
@@ -40,29 +40,38 @@ def read_class_folder(root: Path, classes: list[str] | None = None, *, image_siz
     if not root.is_dir():
         raise DataError(f"data folder not found: {root}")
     subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    classes = classes if classes is not None else [d.name for d in subdirs if _image_files(d)]
+    classes = classes if classes is not None else [d.name for d in subdirs if image_files(d)]
     entries: list[tuple[Path, int]] = []
     for label, name in enumerate(classes):
-        entries += [(p, label) for p in _image_files(root / name)]
+        entries += [(p, label) for p in image_files(root / name)]
     entries += [(p, -1) for p in sorted(root.iterdir()) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
     if not entries:
         raise DataError(
             f"no images found in {root}; expected {root}/<class>/*.png|jpg (or train/ and test/ folders "
             f"holding class folders). Readable suffixes: {', '.join(sorted(IMAGE_SUFFIXES))}"
         )
+    images, kept = decode_images([p for p, _ in entries], root, image_size=image_size, skip_corrupt=skip_corrupt)
+    return ImageSet(images, torch.tensor([entries[i][1] for i in kept], dtype=torch.long), list(classes))
+
+
+def decode_images(paths: list[Path], root: Path, *, image_size: int | None = None,
+                  skip_corrupt: bool = False) -> tuple[torch.Tensor, list[int]]:
+    """Decode image files (of the folder ``root``) into uint8 ``(N, C, H, W)``, C = 3 if any is colour, resized to
+    ``image_size`` when set (else all must share one size); also the positions in ``paths`` that were read
+    (unreadable files are skipped with a warning when ``skip_corrupt``, else they stop the run)."""
     with ThreadPoolExecutor(max_workers=4) as pool:
-        decoded = list(pool.map(_decode, [p for p, _ in entries]))
-    arrays, labels = [], []
-    for (path, label), img in zip(entries, decoded):
+        decoded = list(pool.map(_decode, paths))
+    arrays, kept = [], []
+    for i, (path, img) in enumerate(zip(paths, decoded)):
         if isinstance(img, Exception):
             if not skip_corrupt:
                 raise DataError(f"cannot read image {path}: {img}. Fix or remove it, or set data.skip_corrupt=true")
             log.warning("skipping unreadable image %s: %s", path, img)
             continue
         arrays.append((path, img))
-        labels.append(label)
+        kept.append(i)
     if not arrays:
-        raise DataError(f"none of the {len(entries)} images in {root} could be read")
+        raise DataError(f"none of the {len(paths)} images in {root} could be read")
     channels = 3 if any(a.shape[2] == 3 for _, a in arrays) else 1
     sizes = {a.shape[:2] for _, a in arrays}
     if len(sizes) > 1 and image_size is None:
@@ -77,7 +86,7 @@ def read_class_folder(root: Path, classes: list[str] | None = None, *, image_siz
             a = np.repeat(a, 3, axis=2)
         t = torch.from_numpy(np.array(a)).permute(2, 0, 1)[None]
         tensors.append(resize_images(t, image_size) if image_size is not None else t)
-    return ImageSet(torch.cat(tensors), torch.tensor(labels, dtype=torch.long), list(classes))
+    return torch.cat(tensors), kept
 
 
 def load_image_folder(root: str | Path, *, image_size: int | None = None, test_fraction: float = 0.2,

@@ -27,7 +27,8 @@ def epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
 
 class _Keyed(Dataset):
     """``dataset[(step, epoch, index)] -> (step, epoch, index, sample, label)``; a label may be a dict of
-    per-sample tensors (a trajectory window's actions and states), which the batch holds under their keys."""
+    per-sample tensors (a trajectory window's actions and states) or texts (an image's caption), which the batch
+    holds under their keys."""
 
     def __init__(self, dataset: Dataset):
         self.dataset = dataset
@@ -63,13 +64,18 @@ class _Collate:
             "epoch": epoch,
             "seed": int(np.random.default_rng([self.seed, step, self.rank, 0xA06]).integers(2**62)),
         }
-        if isinstance(items[0][4], dict):  # per-sample tensors (actions, states) instead of a class label
-            batch.update({k: torch.stack([it[4][k] for it in items]) for k in items[0][4]})
+        if isinstance(items[0][4], dict):  # per-sample tensors (actions, states) or texts (captions) by key
+            batch.update({k: _stacked([it[4][k] for it in items]) for k in items[0][4]})
         else:
             batch["label"] = torch.tensor([it[4] for it in items], dtype=torch.long)
         if self.extras is not None:
             batch.update(self.extras(self.seed, epoch, indices))
         return batch
+
+
+def _stacked(values: list) -> torch.Tensor | list[str]:
+    """Per-sample tensors stacked; texts kept as a list."""
+    return list(values) if isinstance(values[0], str) else torch.stack(values)
 
 
 class _StepSampler:

@@ -73,18 +73,27 @@ def _shape_colour(rng: np.random.Generator, background: np.ndarray) -> tuple[int
 def draw_shape(rng: np.random.Generator, label: int, background: np.ndarray) -> np.ndarray:
     """Draw one shape of class ``label`` on ``background (S, S, 3)`` in [0, 1]; returns uint8 ``(S, S, 3)``."""
     big = background.shape[0]
-    canvas = Image.fromarray((background * 255).astype(np.uint8))
-    draw = ImageDraw.Draw(canvas)
     colour = _shape_colour(rng, background)
     radius = rng.uniform(*RADIUS) * big
     cx, cy = rng.uniform(radius, big - radius, 2)
     angle = rng.uniform(-ROTATION, ROTATION)
-    name = CLASSES[label]
+    hole = rng.uniform(0.45, 0.6) if CLASSES[label] == "ring" else 0.0
+    return draw_outline(background, CLASSES[label], colour, radius, (cx, cy), angle, hole)
+
+
+def draw_outline(background: np.ndarray, name: str, colour: tuple[int, int, int], radius: float,
+                 centre: tuple[float, float], angle: float, hole: float = 0.52) -> np.ndarray:
+    """Fill the outline ``name`` (one of :data:`CLASSES`) of ``radius`` pixels at ``centre``, turned by ``angle``,
+    in ``colour`` (RGB 0-255) on ``background (S, S, 3)`` in [0, 1] (a ring's hole: ``hole`` of its radius);
+    returns uint8 ``(S, S, 3)``."""
+    canvas = Image.fromarray((background * 255).astype(np.uint8))
+    draw = ImageDraw.Draw(canvas)
+    cx, cy = centre
     if name in ("circle", "ring", "crescent"):
         r = radius * 0.9
         draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=colour)
         if name == "ring":
-            inner = r * rng.uniform(0.45, 0.6)
+            inner = r * hole
             hole = Image.new("L", canvas.size, 0)
             ImageDraw.Draw(hole).ellipse([cx - inner, cy - inner, cx + inner, cy + inner], fill=255)
             canvas.paste(Image.fromarray((background * 255).astype(np.uint8)), mask=hole)

@@ -34,8 +34,18 @@ _QKV = {"q": ("attention.attention.query", "attention.q_proj"), "k": ("attention
 _LAYER_PREFIXES = ("encoder.layer.{i}.", "layers.{i}.")
 
 
+IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]  # HF image processors' default
+
+
 def is_hf_ijepa_folder(folder: Path) -> bool:
     return (read_hf_config(folder) or {}).get("model_type") == "ijepa"
+
+
+def hf_normalisation(folder: Path) -> tuple[list[float] | None, list[float] | None]:
+    """``image_mean`` and ``image_std`` of the folder's ``preprocessor_config.json`` (None where absent)."""
+    prep = Path(folder) / "preprocessor_config.json"
+    meta = json.loads(prep.read_text()) if prep.is_file() else {}
+    return meta.get("image_mean"), meta.get("image_std")
 
 
 def vit_config_from_hf(hf: dict) -> tuple[ViTConfig, int, int]:

@@ -15,7 +15,7 @@ from openjepa.core.spec import InputSpec
 from openjepa.data.cifar import is_cifar_folder, load_cifar_folder
 from openjepa.data.folder import IMAGE_SUFFIXES, _decode, load_image_folder
 from openjepa.data.idx import is_idx_folder, load_idx_folder
-from openjepa.data.images import ImageData, ImageSet, resize_images
+from openjepa.data.images import ImageData, resize_images
 from openjepa.modalities.base import Modality
 from openjepa.modalities.patches import PatchEmbed2d
 from openjepa.modalities.registry import MODALITIES
@@ -109,7 +109,7 @@ class ImageModality(Modality):
                 return load_image_folder(root, image_size=size, test_fraction=cfg.test_fraction,
                                          seed=cfg.split_seed, skip_corrupt=cfg.skip_corrupt)
         if size is not None and data.image_size != (size, size):
-            data = ImageData(data.name, *(ImageSet(resize_images(s.images, size), s.labels, s.classes)
+            data = ImageData(data.name, *(replace(s, images=resize_images(s.images, size))
                                           for s in (data.train, data.test)))
         return data
 

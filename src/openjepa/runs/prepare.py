@@ -10,6 +10,7 @@ from typing import Any
 from openjepa.core.errors import DataError, TrainingError
 from openjepa.core.protocols import Method
 from openjepa.core.spec import InputSpec
+from openjepa.interop.hf_ijepa import IMAGENET_MEAN, IMAGENET_STD, hf_normalisation, is_hf_ijepa_folder, load_hf_ijepa
 from openjepa.methods.registry import METHODS
 from openjepa.modalities.registry import MODALITIES
 from openjepa.nn.pyramid import backbone_of
@@ -53,6 +54,8 @@ def _take_from_run(cfg: RunConfig, spec: Any) -> Init:
     source = Path(cfg.init.run).expanduser()
     if not source.is_dir():
         raise TrainingError(f"--encoder {cfg.init.run}: no such run folder")
+    if is_hf_ijepa_folder(source):
+        return _take_from_hf_ijepa(cfg, spec, source)
     source_cfg, source_method = load_trained_method(source)
     if cfg.init.what == "all":
         if source_cfg.spec != spec:
@@ -61,12 +64,36 @@ def _take_from_run(cfg: RunConfig, spec: Any) -> Init:
         return lambda method: method.load_state_dict(weights)
     encoder = source_method.eval_encoder(source_cfg.eval.encoder)
     encoder_spec = source_cfg.encoder_spec or source_cfg.spec
+    return _take_encoder(cfg, spec, source_cfg.encoder, encoder_spec, (source_cfg.data.mean, source_cfg.data.std),
+                         backbone_of(encoder).state_dict())
+
+
+def _take_from_hf_ijepa(cfg: RunConfig, spec: InputSpec, source: Path) -> Init:
+    """``--encoder`` an HF I-JEPA folder: its ViT, its normalisation (``preprocessor_config.json``, else
+    ImageNet's for RGB)."""
+    if cfg.init.what == "all":
+        raise TrainingError(f"--encoder {source} is an HF I-JEPA folder: it holds an encoder only (init.what: "
+                            f"encoder)")
+    vit = load_hf_ijepa(source)
+    mean, std = hf_normalisation(source)
+    if mean is None or std is None:
+        if vit.in_chans != 3:
+            raise TrainingError(f"{source} has no preprocessor_config.json (image_mean, image_std) and is not RGB: "
+                                f"its normalisation is unknown")
+        mean, std = IMAGENET_MEAN, IMAGENET_STD
+    encoder_spec = InputSpec("image", vit.in_chans, tuple(vit.image_size))
+    return _take_encoder(cfg, spec, vit.config, encoder_spec, (list(mean), list(std)), vit.state_dict())
+
+
+def _take_encoder(cfg: RunConfig, spec: InputSpec, encoder_cfg: Any, encoder_spec: InputSpec,
+                  normalisation: tuple[list[float], list[float]], weights: dict) -> Init:
+    """Give ``cfg`` the encoder settings, input spec and normalisation of another encoder whose input size is the
+    data's; returns the loader of its weights."""
     if (encoder_spec.channels, tuple(encoder_spec.size)) != (spec.channels, tuple(spec.size)):
         raise TrainingError(f"--encoder {cfg.init.run} reads {encoder_spec.channels}-channel "
                             f"{encoder_spec.size[1]}x{encoder_spec.size[0]} images but the data holds "
                             f"{spec.channels}-channel {spec.size[1]}x{spec.size[0]} frames; pick an encoder trained "
                             f"at the data's frame size")
-    cfg.encoder, cfg.encoder_spec = source_cfg.encoder, encoder_spec
-    cfg.data.mean, cfg.data.std = source_cfg.data.mean, source_cfg.data.std
-    weights = backbone_of(encoder).state_dict()
+    cfg.encoder, cfg.encoder_spec = encoder_cfg, encoder_spec
+    cfg.data.mean, cfg.data.std = normalisation
     return lambda method: method.encoder.load_state_dict(weights)
