@@ -25,6 +25,7 @@ from openjepa.interop.text_embedders import (
     build_text_embedder,
     wordllama_folder,
 )
+from openjepa.eval.tasks.zero_shot import recall_at
 from openjepa.objectives.infonce import infonce, same_text
 
 
@@ -49,7 +50,9 @@ def test_wordllama_embeddings_equal_the_packages_own(tmp_path):
     mine = ours(texts)
     assert mine.shape == (4, 256)
     np.testing.assert_allclose(mine.numpy(), theirs, atol=1e-6)
-    assert ours(["circle"]).data_ptr() != mine.data_ptr() and torch.equal(ours(["circle"])[0], mine[2])  # cached
+    encoded = []
+    ours.encode = lambda new, device: encoded.append(new) or torch.zeros(len(new), 256)
+    assert torch.equal(ours(["circle", "a new caption"])[0], mine[2]) and encoded == [["a new caption"]]  # cached
 
 
 def write_tiny_bert(folder):
@@ -67,8 +70,8 @@ def write_tiny_bert(folder):
 def test_an_hf_text_encoder_folder_averages_real_tokens_only(tmp_path):
     write_tiny_bert(tmp_path / "bert")
     embedder = HFTextEmbedder(str(tmp_path / "bert"), max_length=16)
-    alone = embedder.encode(["a red star"])
-    padded = embedder.encode(["a red star", "a blue ring on the left on the left"])
+    alone = embedder(["a red star"])
+    padded = embedder.encode(["a red star", "a blue ring on the left on the left"], torch.device("cpu"))
     assert embedder.dim == 32 and padded.shape == (2, 32)
     torch.testing.assert_close(alone[0], padded[0], atol=1e-5, rtol=1e-5)  # padding does not change the mean
 
@@ -105,6 +108,21 @@ def test_infonce_counts_images_with_the_same_caption_as_positives():
     assert same_text(texts).sum() == 6
     with pytest.raises(ValueError, match="pairs rows"):
         infonce(torch.zeros(3, 4), torch.zeros(2, 4), 1.0)
+
+
+def test_infonce_runs_in_float32_under_autocast():
+    torch.manual_seed(0)
+    a, b = torch.randn(8, 16), torch.randn(8, 16)
+    exact = infonce(a, b, 100.0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        cast = infonce(a, b, 100.0)
+    assert cast.dtype == torch.float32 and torch.allclose(cast, exact)
+
+
+def test_recall_at_k_counts_any_true_caption_and_k_beyond_the_pool():
+    has = torch.tensor([[True, False, False], [False, False, True], [False, True, True]])
+    ranked = torch.tensor([[0, 1, 2], [0, 1, 2], [0, 2, 1]])
+    assert recall_at(has, ranked, (1, 2, 5)) == pytest.approx({1: 1 / 3, 2: 2 / 3, 5: 1.0})
 
 
 def test_captioned_shapes_say_shape_colour_size_and_place():
@@ -173,6 +191,20 @@ def test_bad_caption_folders_are_named_in_one_line(tmp_path, rows, extra, header
     assert "\n" not in str(err.value)
 
 
+def test_flickr8k_layout_names_images_by_file_name_and_train_test_folders_split(tmp_path):
+    root = tmp_path / "flickr"
+    write_captioned_folder(root, [("Images/1.jpg", "a dog runs"), ("Images/2.jpg", "two kids")])
+    (root / "captions.csv").rename(root / "captions.txt")
+    (root / "captions.txt").write_text("image,caption\n1.jpg,a dog runs\n1.jpg,a brown dog\n2.jpg,two kids\n")
+    data = load_caption_folder(root, prompt="a {}", test_fraction=0.5)
+    assert sorted(data.train.captions + data.test.captions) == [("a dog runs", "a brown dog"), ("two kids",)]
+    assert data.train.classes == []  # one folder is no classes
+    split = write_captioned_folder(tmp_path / "split", [(f"{part}/{cls}/{i}.png", f"a {cls}") for part in
+                                                        ("train", "test") for cls in ("cat", "dog") for i in range(2)])
+    data = load_caption_folder(split, prompt="a {}")
+    assert data.train.classes == ["cat", "dog"] and len(data.train) == 4 and len(data.test) == 4
+
+
 def test_a_captions_file_that_is_not_utf8_text_says_so(tmp_path):
     root = write_captioned_folder(tmp_path / "imgs", [("a.png", "one")])
     (root / "captions.csv").write_bytes("image,caption\na.png,caf\xe9\n".encode("latin-1"))
@@ -222,6 +254,13 @@ def test_image_data_without_captions_asks_for_a_template_or_a_captions_file(tmp_
     done = run_cli(["train", "vljepa_tiny", "--data", "digits", "--out", str(run), "--steps", "2", "--quiet",
                     "data.captions=the digit {}", *SMALL])
     assert done.code == 0, done.err
+
+
+def test_a_frozen_encoder_without_one_to_take_is_refused(tmp_path):
+    wordllama_or_skip()
+    failed = run_cli(["train", "vljepa_tiny", "--out", str(tmp_path / "r"), "--steps", "2", "--data", "digits",
+                      "data.captions=the digit {}", "method.freeze_encoder=true", *SMALL])
+    assert failed.code != 0 and "pass --encoder RUN" in failed.err and "Traceback" not in failed.err
 
 
 def test_vljepa_on_a_frozen_hf_ijepa_encoder_keeps_its_features(tmp_path):

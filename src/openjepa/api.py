@@ -24,6 +24,7 @@ from openjepa.interop.hf_ijepa import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     export_hf_ijepa,
+    hf_input_spec,
     hf_normalisation,
     is_hf_ijepa_folder,
     load_hf_ijepa,
@@ -63,7 +64,7 @@ def load(path: str | Path, *, encoder: str | None = None) -> ViT:
     if is_hf_ijepa_folder(path):
         vit = load_hf_ijepa(path)
         vit.input_mean, vit.input_std = hf_normalisation(path)
-        vit.input_spec = InputSpec("image", vit.in_chans, tuple(vit.image_size))
+        vit.input_spec = hf_input_spec(vit)
         return vit
     if is_run(path):
         cfg, method = load_trained_method(path)

@@ -65,6 +65,12 @@ class Method(nn.Module):
     frozen_encoder: ClassVar[bool] = False
     normalize: nn.Module
 
+    @classmethod
+    def freezes_encoder(cls, config: object) -> bool:
+        """Whether a run with this method config trains on the frozen encoder of another run (``init.run`` is then
+        required); default: the class fact ``frozen_encoder``."""
+        return cls.frozen_encoder
+
     def sample_extras(self) -> SampleExtras | None:
         """Per-sample draws the loader adds to each batch (masks), or None."""
         return None
@@ -102,7 +108,10 @@ class PredictsTargets(Protocol):
 @runtime_checkable
 class EmbedsText(Protocol):
     """A method that maps images and texts into one space (VL-JEPA): images to the embedding of their description,
-    texts through its text encoder; classification and retrieval read the nearest text."""
+    texts through its text encoder (``text_encoder_name`` says which); classification and retrieval read the
+    nearest text."""
+
+    text_encoder_name: str
 
     def embed_images(self, images: torch.Tensor) -> torch.Tensor:
         """Images ``(B, C, H, W)`` in [0, 1] -> ``(B, E)``."""

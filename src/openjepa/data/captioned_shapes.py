@@ -2,8 +2,8 @@
 
 Each image holds one of the ten outlines of :mod:`openjepa.data.shapes` in one of eight named colours, small or
 large, in one of nine places (a 3 x 3 grid), on a background of another colour with smooth noise; its caption says
-all four, e.g. ``a small red star at the top left`` (in two phrasings). 1,440 distinct descriptions, so a caption
-retrieved at rank 1 must get shape, colour, size and place right. The classes (for zero-shot) are the outlines,
+all four, e.g. ``a small red star at the top left``: 1,440 distinct captions, one for each description, so a
+caption retrieved at rank 1 must get shape, colour, size and place right. The classes (for zero-shot) are the outlines,
 prompted as ``a star``, ``an arrow``. Deterministic in ``seed``; train and test use disjoint seeds.
 """
 
@@ -22,7 +22,7 @@ COLOURS = {"red": (0.85, 0.1, 0.1), "orange": (0.95, 0.55, 0.1), "yellow": (0.95
            "white": (0.96, 0.96, 0.96), "black": (0.06, 0.06, 0.06)}
 SIZES = {"small": (0.14, 0.19), "large": (0.24, 0.3)}  # radius, fraction of the image side
 ROWS, COLUMNS = ("top", "middle", "bottom"), ("left", "centre", "right")
-PHRASINGS = ("a {size} {colour} {shape} {place}", "there is a {size} {colour} {shape} {place}")
+CAPTION = "a {size} {colour} {shape} {place}"
 
 
 def place_words(row: int, column: int) -> str:
@@ -65,9 +65,8 @@ def make_captioned_shapes(n: int, seed: int, size: int = 48) -> CaptionedImages:
         image = draw_outline(background, CLASSES[label], tuple(int(v * 255) for v in colour), radius * big, centre,
                              rng.uniform(-ROTATION, ROTATION), rng.uniform(0.45, 0.6))
         drawn.append(image)
-        phrasing = PHRASINGS[rng.integers(len(PHRASINGS))]
-        captions.append((phrasing.format(size=size_name, colour=colour_name, shape=CLASSES[label],
-                                         place=place_words(row, column)),))
+        captions.append((CAPTION.format(size=size_name, colour=colour_name, shape=CLASSES[label],
+                                        place=place_words(row, column)),))
     images = torch.from_numpy(np.stack(drawn)).permute(0, 3, 1, 2).float()
     images = torch.nn.functional.avg_pool2d(images, _SUPERSAMPLE).round().to(torch.uint8)
     return CaptionedImages(images.contiguous(), torch.from_numpy(labels).long(), list(CLASSES), captions,

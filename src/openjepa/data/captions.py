@@ -59,12 +59,17 @@ class CaptionedImages(ImageSet):
         return pool, has
 
 
+def check_template(template: str, key: str) -> None:
+    """A sentence with one ``{}`` where a class name goes, or a ConfigError naming ``key``."""
+    if template.count("{}") != 1 or template.replace("{}", "").count("{") or template.replace("{}", "").count("}"):
+        raise ConfigError(f"{key} must hold one '{{}}' where the class name goes and no other braces (e.g. 'a "
+                          f"photo of a {{}}'), got '{template}'")
+
+
 def template_captions(split: ImageSet, template: str) -> CaptionedImages:
     """``split`` captioned by filling ``template`` (e.g. ``a photo of a {}``) with each image's class name, the
     class prompts being the same sentences. Class names are read with ``_`` and ``-`` as spaces."""
-    if template.count("{}") != 1:
-        raise ConfigError(f"data.captions must hold one '{{}}' where the class name goes (e.g. 'a photo of a {{}}'),"
-                          f" got '{template}'")
+    check_template(template, "data.captions")
     if not split.labeled:
         raise ConfigError("data.captions fills a template with class names, but these images have no classes: put "
                           "them in class folders, or caption them in captions.csv and leave data.captions unset")

@@ -82,7 +82,7 @@ def draw_shape(rng: np.random.Generator, label: int, background: np.ndarray) -> 
 
 
 def draw_outline(background: np.ndarray, name: str, colour: tuple[int, int, int], radius: float,
-                 centre: tuple[float, float], angle: float, hole: float = 0.52) -> np.ndarray:
+                 centre: tuple[float, float], angle: float, hole: float) -> np.ndarray:
     """Fill the outline ``name`` (one of :data:`CLASSES`) of ``radius`` pixels at ``centre``, turned by ``angle``,
     in ``colour`` (RGB 0-255) on ``background (S, S, 3)`` in [0, 1] (a ring's hole: ``hole`` of its radius);
     returns uint8 ``(S, S, 3)``."""
@@ -94,9 +94,9 @@ def draw_outline(background: np.ndarray, name: str, colour: tuple[int, int, int]
         draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=colour)
         if name == "ring":
             inner = r * hole
-            hole = Image.new("L", canvas.size, 0)
-            ImageDraw.Draw(hole).ellipse([cx - inner, cy - inner, cx + inner, cy + inner], fill=255)
-            canvas.paste(Image.fromarray((background * 255).astype(np.uint8)), mask=hole)
+            cut = Image.new("L", canvas.size, 0)
+            ImageDraw.Draw(cut).ellipse([cx - inner, cy - inner, cx + inner, cy + inner], fill=255)
+            canvas.paste(Image.fromarray((background * 255).astype(np.uint8)), mask=cut)
         if name == "crescent":
             ox, oy = 0.55 * r * math.cos(angle), 0.55 * r * math.sin(angle)
             bite = Image.new("L", canvas.size, 0)

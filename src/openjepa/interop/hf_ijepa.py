@@ -17,6 +17,7 @@ import torch
 from safetensors.torch import save_file
 
 from openjepa.core.errors import WeightsError
+from openjepa.core.spec import InputSpec
 from openjepa.interop.safetensors_io import read_hf_config, read_safetensors_folder, weights_fit_config
 from openjepa.modalities.patches import PatchEmbed2d
 from openjepa.nn.vit import ViT, ViTConfig
@@ -46,6 +47,11 @@ def hf_normalisation(folder: Path) -> tuple[list[float] | None, list[float] | No
     prep = Path(folder) / "preprocessor_config.json"
     meta = json.loads(prep.read_text()) if prep.is_file() else {}
     return meta.get("image_mean"), meta.get("image_std")
+
+
+def hf_input_spec(vit: ViT) -> InputSpec:
+    """What an HF I-JEPA encoder reads: images of its channels and size."""
+    return InputSpec("image", vit.in_chans, tuple(vit.image_size))
 
 
 def vit_config_from_hf(hf: dict) -> tuple[ViTConfig, int, int]:

@@ -35,6 +35,10 @@ class TextEncoderConfig:
     path: str | None = None
     max_length: int = 64
 
+    def __post_init__(self) -> None:
+        if self.path and Path(self.path).expanduser().exists():  # a run is read later from anywhere
+            self.path = str(Path(self.path).expanduser().resolve())
+
     def validate(self) -> None:
         if self.kind == "wordllama" and self.path:
             raise ValueError("text_encoder.path is read by kind hf only; wordllama's files come from its package")
@@ -52,16 +56,17 @@ class TextEmbedder:
     def __init__(self) -> None:
         self._cache: dict[str, torch.Tensor] = {}
 
-    def __call__(self, texts: list[str]) -> torch.Tensor:
+    def __call__(self, texts: list[str], device: torch.device | str = "cpu") -> torch.Tensor:
+        """``(N, dim)`` embeddings on ``device`` (where a model-based encoder also runs)."""
         new = list(dict.fromkeys(t for t in texts if t not in self._cache))
         if new:
-            self._cache.update(zip(new, self.encode(new).float().cpu()))
+            self._cache.update(zip(new, self.encode(new, torch.device(device)).float().cpu()))
         if not texts:
-            return torch.zeros(0, self.dim)
-        return torch.stack([self._cache[t] for t in texts])
+            return torch.zeros(0, self.dim, device=device)
+        return torch.stack([self._cache[t] for t in texts]).to(device)
 
-    def encode(self, texts: list[str]) -> torch.Tensor:
-        """``(N, dim)`` embeddings of ``texts`` (no cache)."""
+    def encode(self, texts: list[str], device: torch.device) -> torch.Tensor:
+        """``(N, dim)`` embeddings of ``texts`` (no cache), computed on ``device`` when the encoder runs a model."""
         raise NotImplementedError
 
 
@@ -82,10 +87,10 @@ class WordLlamaEmbedder(TextEmbedder):
 
     def __init__(self, folder: Path | None = None):
         super().__init__()
+        folder = folder or wordllama_folder()
         from safetensors.torch import load_file
         from tokenizers import Tokenizer  # wordllama's own dependency
 
-        folder = folder or wordllama_folder()
         weights, tokenizer = folder / WORDLLAMA_WEIGHTS, folder / WORDLLAMA_TOKENIZER
         for path in (weights, tokenizer):
             if not path.is_file():
@@ -95,7 +100,7 @@ class WordLlamaEmbedder(TextEmbedder):
         self.tokenizer = Tokenizer.from_file(str(tokenizer))
         self.dim = self.table.shape[1]
 
-    def encode(self, texts: list[str]) -> torch.Tensor:
+    def encode(self, texts: list[str], device: torch.device) -> torch.Tensor:
         ids = [enc.ids for enc in self.tokenizer.encode_batch(texts, add_special_tokens=False)]
         flat = torch.tensor([i for row in ids for i in row], dtype=torch.long).clamp_(0, len(self.table) - 1)
         offsets = torch.tensor([0] + [len(row) for row in ids[:-1]], dtype=torch.long).cumsum(0)
@@ -105,32 +110,32 @@ class WordLlamaEmbedder(TextEmbedder):
 class HFTextEmbedder(TextEmbedder):
     """The mean of a transformers model's last hidden states over a caption's real tokens."""
 
-    def __init__(self, path: str, max_length: int, device: torch.device | str = "cpu"):
+    def __init__(self, path: str, max_length: int):
         super().__init__()
         folder = Path(path).expanduser()
         if not folder.is_dir():
             raise DataError(f"text encoder folder not found: {folder} (expected a folder saved by transformers' "
                             f"save_pretrained, with config.json, the weights and the tokenizer)")
         try:
+            from safetensors import SafetensorError
             from transformers import AutoModel, AutoTokenizer
         except ImportError as err:
             raise MissingExtraError("text_encoder.kind hf needs transformers: pip install 'openjepa[hf]'") from err
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
             self.model = AutoModel.from_pretrained(folder, local_files_only=True).eval().requires_grad_(False)
-        except (OSError, ValueError, KeyError, TypeError) as err:
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError, AttributeError, SafetensorError) as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise DataError(f"text encoder folder {folder} does not load as a transformers model with its "
                             f"tokenizer: {first}") from None
-        self.model.to(device)
         self.max_length = max_length
         self.dim = int(self.model.config.hidden_size)
         self.name = f"{folder.name} ({type(self.model).__name__})"
 
     @torch.no_grad()
-    def encode(self, texts: list[str]) -> torch.Tensor:
+    def encode(self, texts: list[str], device: torch.device) -> torch.Tensor:
         out = []
-        device = next(self.model.parameters()).device
+        self.model.to(device)
         for start in range(0, len(texts), 256):
             enc = self.tokenizer(texts[start : start + 256], padding=True, truncation=True,
                                  max_length=self.max_length, return_tensors="pt").to(device)
@@ -140,11 +145,11 @@ class HFTextEmbedder(TextEmbedder):
         return torch.cat(out)
 
 
-def build_text_embedder(cfg: TextEncoderConfig, device: torch.device | str = "cpu") -> TextEmbedder:
-    """The frozen text encoder ``cfg`` names (an HF model runs on ``device``)."""
+def build_text_embedder(cfg: TextEncoderConfig) -> TextEmbedder:
+    """The frozen text encoder ``cfg`` names."""
     if cfg.kind == "wordllama":
         return WordLlamaEmbedder()
     if not cfg.path:
         raise ConfigError("method.text_encoder.kind hf needs method.text_encoder.path: a folder saved by "
                           "transformers (save_pretrained) holding the model and its tokenizer")
-    return HFTextEmbedder(cfg.path, cfg.max_length, device)
+    return HFTextEmbedder(cfg.path, cfg.max_length)

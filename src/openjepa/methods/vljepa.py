@@ -29,6 +29,9 @@ from openjepa.objectives.diagnostics import rankme, token_std
 from openjepa.objectives.infonce import infonce, same_text
 
 
+MIN_TEMPERATURE = 0.01  # the learnt temperature is kept above it (CLIP's logit scale <= 100)
+
+
 @dataclass
 class VLJepaConfig:
     """``text_encoder``: the frozen Y-encoder. ``head``: ``predictor`` (VL-JEPA: predict the caption's embedding in
@@ -36,7 +39,7 @@ class VLJepaConfig:
     caption embeddings into a shared space of ``embed_dim``). ``embed_dim``: with ``predictor``, None predicts the
     text embedding itself; a size adds a linear map of the text embeddings into a space of that size (the paper's
     projection heads). ``temperature``: InfoNCE's starting temperature, learnt when ``learn_temperature``.
-    ``freeze_encoder``: keep the vision encoder fixed (another run's, given with ``--encoder``)."""
+    ``freeze_encoder``: keep the vision encoder fixed (another run's, given with ``--encoder``: required then)."""
 
     name: Literal["vljepa"] = "vljepa"
     text_encoder: TextEncoderConfig = field(default_factory=TextEncoderConfig)
@@ -55,8 +58,8 @@ class VLJepaConfig:
                              "method.embed_dim (e.g. 256)")
         if self.embed_dim is not None and self.embed_dim < 1:
             raise ValueError(f"method.embed_dim must be >= 1, got {self.embed_dim}")
-        if not 0 < self.temperature <= 1:
-            raise ValueError(f"method.temperature must lie in (0, 1], got {self.temperature}")
+        if not MIN_TEMPERATURE <= self.temperature <= 1:
+            raise ValueError(f"method.temperature must lie in [{MIN_TEMPERATURE}, 1], got {self.temperature}")
 
 
 @METHODS.register("vljepa")
@@ -64,11 +67,16 @@ class VLJepa(Method):
     config_class = VLJepaConfig
     eval_tasks = ("zero_shot",)
 
+    @classmethod
+    def freezes_encoder(cls, config: VLJepaConfig) -> bool:
+        return config.freeze_encoder
+
     def __init__(self, config: VLJepaConfig, encoder: ViT, normalize: nn.Module, spec: InputSpec):
         super().__init__()
         config.validate()
         self.config, self.normalize, self.encoder = config, normalize, encoder
         self.text = build_text_embedder(config.text_encoder)
+        self.text_encoder_name = self.text.name
         out = config.embed_dim or self.text.dim
         if config.head == "predictor":
             self.head = QueryPredictor(config.predictor, encoder.width, out)
@@ -99,15 +107,14 @@ class VLJepa(Method):
 
     def embed_texts(self, texts: list[str]) -> torch.Tensor:
         """Texts -> embeddings ``(N, E)`` in the space of :meth:`embed_images` (on the method's device)."""
-        device = self.log_scale.device
-        return self.text_projection(self.text(texts).to(device)).float()
+        return self.text_projection(self.text(texts, self.log_scale.device)).float()
 
     def forward(self, batch: Batch) -> StepOutput:
         tokens = self._tokens(batch["inputs"])
         predicted = self._head(tokens)  # (B, E)
         captions = self.embed_texts(batch["caption"])  # (B, E)
         positives = same_text(batch["caption"], predicted.device)
-        scale = self.log_scale.exp().clamp(max=100)
+        scale = self.log_scale.exp()
         loss = infonce(predicted, captions, scale, positives)
         with torch.no_grad():
             nearest = (predicted.float() @ captions.T).argmax(1)
@@ -115,6 +122,11 @@ class VLJepa(Method):
         logs = {"infonce": loss.detach(), "temperature": 1 / scale.detach(), "batch_top1": batch_top1,
                 "token_std": token_std(tokens), "rankme": rankme(predicted.detach().float())}
         return StepOutput(loss, logs)
+
+    def after_step(self, step: int, total_steps: int) -> dict[str, float]:
+        with torch.no_grad():
+            self.log_scale.clamp_(max=-math.log(MIN_TEMPERATURE))
+        return {}
 
     def eval_encoder(self, which: str = "target") -> ViT:
         return self.encoder

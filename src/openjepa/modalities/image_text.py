@@ -13,8 +13,8 @@ from typing import Literal
 
 from openjepa.core.errors import DataError
 from openjepa.core.spec import InputSpec
-from openjepa.data.caption_folder import CAPTIONS_FILE, load_caption_folder
-from openjepa.data.captions import CaptionedImages, template_captions
+from openjepa.data.caption_folder import captions_file, load_caption_folder
+from openjepa.data.captions import CaptionedImages, check_template, template_captions
 from openjepa.data.images import ImageData
 from openjepa.data.registry import DATASETS
 from openjepa.modalities.image import ImageDataConfig, ImageModality, _square
@@ -24,7 +24,7 @@ from openjepa.modalities.registry import MODALITIES
 @dataclass
 class ImageTextDataConfig(ImageDataConfig):
     """As :class:`~openjepa.modalities.image.ImageDataConfig`, plus: ``dataset``: ``shapes_captions``, any image
-    dataset or folder; ``captions``: a template with one ``{}`` (e.g. ``a photo of a {}``) that captions every
+    dataset or folder (a folder with ``captions.csv`` is read with its captions); ``captions``: a template with one ``{}`` (e.g. ``a photo of a {}``) that captions every
     image by its class name, for data without captions of their own (None: the data's own captions);
     ``prompt``: the template of the class prompts of zero-shot classification, for folders captioned by
     ``captions.csv``."""
@@ -34,6 +34,12 @@ class ImageTextDataConfig(ImageDataConfig):
     captions: str | None = None
     prompt: str = "a photo of a {}"
 
+    def validate(self) -> None:
+        super().validate()
+        check_template(self.prompt, "data.prompt")
+        if self.captions is not None:
+            check_template(self.captions, "data.captions")
+
 
 @MODALITIES.register("image_text")
 class ImageTextModality(ImageModality):
@@ -42,7 +48,7 @@ class ImageTextModality(ImageModality):
 
     def load(self, cfg: ImageTextDataConfig, spec: InputSpec | None = None) -> ImageData:
         root = Path(cfg.dataset).expanduser()
-        if cfg.dataset not in DATASETS and cfg.captions is None and (root / CAPTIONS_FILE).is_file():
+        if cfg.dataset not in DATASETS and cfg.captions is None and root.is_dir() and captions_file(root):
             self.refuse_store(root)
             size = cfg.image_size if spec is None else _square(spec)
             return load_caption_folder(root, prompt=cfg.prompt, image_size=size, test_fraction=cfg.test_fraction,
@@ -52,7 +58,7 @@ class ImageTextModality(ImageModality):
             return ImageData(data.name, *(template_captions(s, cfg.captions) for s in (data.train, data.test)))
         if not isinstance(data.train, CaptionedImages):
             raise DataError(f"{data.name} has no captions: set data.captions to a template filled with each "
-                            f"image's class name (e.g. 'a photo of a {{}}'), or put {CAPTIONS_FILE} (header "
+                            f"image's class name (e.g. 'a photo of a {{}}'), or put captions.csv (header "
                             f"image,caption) in the folder")
         return data
 

@@ -10,7 +10,14 @@ from typing import Any
 from openjepa.core.errors import DataError, TrainingError
 from openjepa.core.protocols import Method
 from openjepa.core.spec import InputSpec
-from openjepa.interop.hf_ijepa import IMAGENET_MEAN, IMAGENET_STD, hf_normalisation, is_hf_ijepa_folder, load_hf_ijepa
+from openjepa.interop.hf_ijepa import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    hf_input_spec,
+    hf_normalisation,
+    is_hf_ijepa_folder,
+    load_hf_ijepa,
+)
 from openjepa.methods.registry import METHODS
 from openjepa.modalities.registry import MODALITIES
 from openjepa.nn.pyramid import backbone_of
@@ -25,9 +32,10 @@ def prepare_run(cfg: RunConfig, data: Any = None, *, resume: bool = False) -> tu
     from the other run; returns the data and a function that loads the other run's weights into the freshly built
     method (None when there are none, and on resume, where the checkpoint holds them)."""
     modality = MODALITIES.get(cfg.data.modality)()
-    if METHODS.get(cfg.method.name).frozen_encoder and not cfg.init.run and not resume:
+    if METHODS.get(cfg.method.name).freezes_encoder(cfg.method) and not cfg.init.run and not resume:
         raise TrainingError(f"{cfg.method.name} trains on the frozen encoder of another run: pass --encoder RUN "
-                            f"(e.g. a lewm_tworoom_tiny or I-JEPA run on images of the store's size)")
+                            f"(an openjepa run, e.g. lewm_tworoom_tiny or I-JEPA on images of the data's size, or "
+                            f"an HF I-JEPA folder)")
     data = data if data is not None else modality.load(cfg.data)
     if len(data.train) < cfg.train.batch_size:
         raise DataError(f"{data.name}: {len(data.train)} training samples, fewer than one batch of "
@@ -81,8 +89,7 @@ def _take_from_hf_ijepa(cfg: RunConfig, spec: InputSpec, source: Path) -> Init:
             raise TrainingError(f"{source} has no preprocessor_config.json (image_mean, image_std) and is not RGB: "
                                 f"its normalisation is unknown")
         mean, std = IMAGENET_MEAN, IMAGENET_STD
-    encoder_spec = InputSpec("image", vit.in_chans, tuple(vit.image_size))
-    return _take_encoder(cfg, spec, vit.config, encoder_spec, (list(mean), list(std)), vit.state_dict())
+    return _take_encoder(cfg, spec, vit.config, hf_input_spec(vit), (list(mean), list(std)), vit.state_dict())
 
 
 def _take_encoder(cfg: RunConfig, spec: InputSpec, encoder_cfg: Any, encoder_spec: InputSpec,

@@ -8,10 +8,10 @@ from pathlib import Path
 import torch
 
 
-def save_caption_grid(images: torch.Tensor, truth: list[str], guesses: list[list[tuple[str, float]]],
+def save_caption_grid(images: torch.Tensor, truth: list[tuple[str, ...]], guesses: list[list[tuple[str, float]]],
                       path: Path) -> Path:
-    """``images (N, C, H, W)`` uint8, their true captions and ``guesses[i]``: (caption, cosine) nearest first ->
-    a PNG; a guess equal to the truth is green, others red."""
+    """``images (N, C, H, W)`` uint8, their true captions (one or more each) and ``guesses[i]``: (caption,
+    cosine) nearest first -> a PNG; a guess among the true captions is green, others red."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -20,20 +20,20 @@ def save_caption_grid(images: torch.Tensor, truth: list[str], guesses: list[list
     n = len(images)
     cols = min(n, 4)
     rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.6 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 4.4 * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, image, true, top in zip(axes.flat, images, truth, guesses):
         pixels = image.permute(1, 2, 0).numpy()
         ax.imshow(pixels[..., 0] if pixels.shape[2] == 1 else pixels, cmap="gray", interpolation="nearest")
-        ax.set_title("\n".join(textwrap.wrap(true, 34)), fontsize=7)
-        lines = [(f"{score:.2f} " + textwrap.shorten(text, 40), "green" if text == true else "firebrick")
+        ax.set_title("\n".join(textwrap.wrap(true[0], 34)), fontsize=7)
+        lines = [(f"{score:.2f} " + textwrap.shorten(text, 52), "green" if text in true else "firebrick")
                  for text, score in top]
         for row, (line, colour) in enumerate(lines):
-            ax.text(0, -0.04 - 0.09 * row, line, transform=ax.transAxes, fontsize=6.5, color=colour, va="top")
+            ax.text(0, -0.03 - 0.07 * row, line, transform=ax.transAxes, fontsize=6, color=colour, va="top")
     fig.suptitle("test images: true caption above, nearest captions below (cosine)", fontsize=9)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.02, right=0.98, top=0.9, bottom=0.08, hspace=0.55, wspace=0.1)
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from openjepa.core.device import uses_bf16
-from openjepa.core.errors import ConfigError
+from openjepa.core.errors import ConfigError, DataError
 from openjepa.core.protocols import EmbedsText
 from openjepa.data.captions import CaptionedImages
 from openjepa.eval.registry import EVAL_TASKS
@@ -50,6 +50,14 @@ def nearest_captions(method: Any, images: torch.Tensor, pool: list[str], k: int,
                                                                                    top.indices.tolist())]
 
 
+def recall_at(has: torch.Tensor, ranked: torch.Tensor, ks: tuple[int, ...]) -> dict[int, float]:
+    """Share of rows whose ``k`` first ranked columns hold a true one: ``has (M, U)`` bool, ``ranked (M, U)``
+    column indices best first; k beyond U counts all U."""
+    first_true = has.gather(1, ranked).float().argmax(1)  # the rank of the first true column (0 when none is)
+    found = has.any(1)
+    return {k: float((found & (first_true < k)).float().mean()) for k in ks}
+
+
 def _batching(ctx: EvalContext) -> dict[str, Any]:
     return {"batch_size": ctx.cfg.eval.batch_size, "device": ctx.device,
             "bf16": uses_bf16(ctx.cfg.train.precision, ctx.device)}
@@ -65,6 +73,9 @@ class ZeroShot(EvalTask):
             raise ConfigError(f"eval task zero_shot reads a vision-to-text model (method vljepa) on captioned "
                               f"images (data.modality image_text); this run is {ctx.cfg.method.name} on "
                               f"{ctx.data.name}")
+        if not len(test):
+            raise DataError(f"{ctx.data.name} has no test images: zero-shot evaluation reads the test split "
+                            f"(data.test_fraction > 0)")
         pool, has = test.unique_captions()  # (U,), (M, U)
         labelled = test.labeled and len(test.prompts) >= 2
         zero_shot: dict[str, Any] = {}
@@ -72,8 +83,8 @@ class ZeroShot(EvalTask):
         for name, method in (("trained", ctx.trained), ("random_init", ctx.random_init)):
             images = predicted_embeddings(method, test.images, **_batching(ctx))  # (M, E)
             ranked = (images @ unit_text_embeddings(method, pool).T).argsort(1, descending=True)  # (M, U)
-            hits = has.gather(1, ranked[:, :5]).cumsum(1) > 0  # (M, 5): a true caption within the first k
-            retrieval[name] = {"r1": float(hits[:, 0].float().mean()), "r5": float(hits[:, 4].float().mean())}
+            hits = recall_at(has, ranked, (1, 5))
+            retrieval[name] = {"r1": hits[1], "r5": hits[5]}
             if labelled:
                 guess = (images @ unit_text_embeddings(method, test.prompts).T).argmax(1)
                 zero_shot[name] = float((guess == test.labels).float().mean())
@@ -83,11 +94,10 @@ class ZeroShot(EvalTask):
             "retrieval": {"r1": retrieval["trained"]["r1"], "r5": retrieval["trained"]["r5"],
                           "random_init": retrieval["random_init"], "captions": len(pool),
                           "chance_r1": float(has.sum(1).float().mean() / len(pool))},
-            "meta": {"text_encoder": ctx.trained.text.name, "head": ctx.cfg.method.head},
+            "meta": {"text_encoder": ctx.trained.text_encoder_name},
         }
         if labelled:
-            present = int(test.labels.unique().numel())
-            results["zero_shot"] = {**zero_shot, "chance": 1 / present, "classes": present,
+            results["zero_shot"] = {**zero_shot, "chance": 1 / len(test.prompts), "classes": len(test.prompts),
                                     "prompts": list(test.prompts)}
         return results
 
@@ -98,8 +108,7 @@ class ZeroShot(EvalTask):
         pool, _ = test.unique_captions()
         images = test.images[:8]
         guesses = nearest_captions(ctx.trained, images, pool, 3, **_batching(ctx))
-        return [save_caption_grid(images, [c[0] for c in test.captions[:8]], guesses,
-                                  ctx.run_dir / "plots" / "captions.png")]
+        return [save_caption_grid(images, test.captions[:8], guesses, ctx.run_dir / "plots" / "captions.png")]
 
     def table(self, results: dict[str, Any]) -> str:
         r = results["retrieval"]
