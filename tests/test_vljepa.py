@@ -18,6 +18,7 @@ from openjepa.data.caption_folder import load_caption_folder
 from openjepa.data.captioned_shapes import CLASSES, make_captioned_shapes, place_words
 from openjepa.data.captions import template_captions
 from openjepa.data.images import ImageSet
+from openjepa.eval.tasks.zero_shot import recall_at
 from openjepa.interop.text_embedders import (
     HFTextEmbedder,
     TextEncoderConfig,
@@ -25,7 +26,6 @@ from openjepa.interop.text_embedders import (
     build_text_embedder,
     wordllama_folder,
 )
-from openjepa.eval.tasks.zero_shot import recall_at
 from openjepa.objectives.infonce import infonce, same_text
 
 

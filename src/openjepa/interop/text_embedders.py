@@ -20,7 +20,8 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from openjepa.core.errors import ConfigError, DataError, MissingExtraError
+from openjepa.core.errors import ConfigError, MissingExtraError
+from openjepa.nn.hf_models import load_hf_folder
 
 WORDLLAMA_WEIGHTS = "weights/l2_supercat_256.safetensors"
 WORDLLAMA_TOKENIZER = "tokenizers/l2_supercat_tokenizer_config.json"
@@ -112,25 +113,11 @@ class HFTextEmbedder(TextEmbedder):
 
     def __init__(self, path: str, max_length: int):
         super().__init__()
-        folder = Path(path).expanduser()
-        if not folder.is_dir():
-            raise DataError(f"text encoder folder not found: {folder} (expected a folder saved by transformers' "
-                            f"save_pretrained, with config.json, the weights and the tokenizer)")
-        try:
-            from safetensors import SafetensorError
-            from transformers import AutoModel, AutoTokenizer
-        except ImportError as err:
-            raise MissingExtraError("text_encoder.kind hf needs transformers: pip install 'openjepa[hf]'") from err
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-            self.model = AutoModel.from_pretrained(folder, local_files_only=True).eval().requires_grad_(False)
-        except (OSError, ValueError, KeyError, TypeError, RuntimeError, AttributeError, SafetensorError) as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise DataError(f"text encoder folder {folder} does not load as a transformers model with its "
-                            f"tokenizer: {first}") from None
+        model, self.tokenizer = load_hf_folder(path, "AutoModel", "text encoder")
+        self.model = model.eval().requires_grad_(False)
         self.max_length = max_length
         self.dim = int(self.model.config.hidden_size)
-        self.name = f"{folder.name} ({type(self.model).__name__})"
+        self.name = f"{Path(path).name} ({type(self.model).__name__})"
 
     @torch.no_grad()
     def encode(self, texts: list[str], device: torch.device) -> torch.Tensor:

@@ -28,7 +28,6 @@ from openjepa.nn.vit import ViT
 from openjepa.objectives.diagnostics import rankme, token_std
 from openjepa.objectives.infonce import infonce, same_text
 
-
 MIN_TEMPERATURE = 0.01  # the learnt temperature is kept above it (CLIP's logit scale <= 100)
 
 

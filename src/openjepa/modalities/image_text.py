@@ -24,8 +24,9 @@ from openjepa.modalities.registry import MODALITIES
 @dataclass
 class ImageTextDataConfig(ImageDataConfig):
     """As :class:`~openjepa.modalities.image.ImageDataConfig`, plus: ``dataset``: ``shapes_captions``, any image
-    dataset or folder (a folder with ``captions.csv`` is read with its captions); ``captions``: a template with one ``{}`` (e.g. ``a photo of a {}``) that captions every
-    image by its class name, for data without captions of their own (None: the data's own captions);
+    dataset or folder (a folder with ``captions.csv`` is read with its captions); ``captions``: a template with
+    one ``{}`` (e.g. ``a photo of a {}``) that captions every image by its class name, for data without captions
+    of their own (None: the data's own captions);
     ``prompt``: the template of the class prompts of zero-shot classification, for folders captioned by
     ``captions.csv``."""
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from openjepa.core.errors import CheckpointError
@@ -31,8 +31,8 @@ def save_checkpoint(run_dir: Path, step: int, model_state: dict[str, torch.Tenso
     tmp = root / f".tmp-{name}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    tensors = {k: v.detach().contiguous().cpu() for k, v in model_state.items()}
-    save_file(tensors, tmp / "model.safetensors")
+    tensors, aliases = _without_aliases(model_state)
+    save_file(tensors, tmp / "model.safetensors", metadata={"aliases": json.dumps(aliases)})
     torch.save(optimizer_state, tmp / "optimizer.pt")
     (tmp / "state.json").write_text(json.dumps({**state, "step": step}, indent=1))
     for f in tmp.iterdir():
@@ -47,6 +47,22 @@ def save_checkpoint(run_dir: Path, step: int, model_state: dict[str, torch.Tenso
         if old != final:
             shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def _without_aliases(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The tensors to write, one per storage (tied weights, e.g. a language model's input and output embeddings,
+    are written once), and ``{name: name written}`` for the others."""
+    tensors: dict[str, torch.Tensor] = {}
+    aliases: dict[str, str] = {}
+    seen: dict[tuple, str] = {}
+    for name, value in state.items():
+        key = (value.device, value.data_ptr(), tuple(value.shape), value.stride(), value.dtype)
+        if value.numel() and key in seen:
+            aliases[name] = seen[key]
+            continue
+        seen[key] = name
+        tensors[name] = value.detach().contiguous().cpu()
+    return tensors, aliases
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
@@ -64,8 +80,12 @@ def load_checkpoint(folder: Path, with_optimizer: bool = True) -> tuple[dict[str
     """``(model_state, optimizer_state or None, state)`` of a checkpoint folder."""
     try:
         model = load_file(folder / "model.safetensors")
+        with safe_open(folder / "model.safetensors", "pt") as f:
+            aliases = json.loads((f.metadata() or {}).get("aliases", "{}"))
+        model.update({name: model[written] for name, written in aliases.items()})
         state = json.loads((folder / "state.json").read_text())
-        optimizer = torch.load(folder / "optimizer.pt", map_location="cpu", weights_only=True) if with_optimizer else None
+        optimizer = (torch.load(folder / "optimizer.pt", map_location="cpu", weights_only=True) if with_optimizer
+                     else None)
     except (OSError, ValueError, RuntimeError, SafetensorError) as err:
         raise CheckpointError(f"cannot read checkpoint {folder}: {err}") from None
     return model, optimizer, state
