@@ -95,3 +95,17 @@ def test_a_language_model_folder_that_does_not_load_says_so(tmp_path):
                       f"data.model={tmp_path / 'lm'}"])
     assert failed.code != 0 and "language model folder" in failed.err and "does not load" in failed.err
     assert "Traceback" not in failed.err
+
+
+def test_checkpoints_write_tied_weights_once_and_read_them_back_under_both_names(tmp_path):
+    from openjepa.runs.checkpoint import load_checkpoint, save_checkpoint
+
+    embedding = torch.randn(5, 3)
+    state = {"wte.weight": embedding, "lm_head.weight": embedding, "bias": torch.zeros(3)}
+    folder = save_checkpoint(tmp_path, 1, state, {}, {})
+    from safetensors import safe_open
+
+    with safe_open(folder / "model.safetensors", "pt") as f:
+        assert sorted(f.keys()) == ["bias", "wte.weight"]
+    model, _, _ = load_checkpoint(folder)
+    assert torch.equal(model["lm_head.weight"], embedding) and torch.equal(model["wte.weight"], embedding)

@@ -288,3 +288,15 @@ def test_vljepa_on_a_frozen_hf_ijepa_encoder_keeps_its_features(tmp_path):
         theirs = hf(pixel_values=x).last_hidden_state
         ours = method.encoder(x)
     torch.testing.assert_close(ours, theirs, atol=1e-4, rtol=1e-4)  # trained 3 steps, the encoder did not move
+
+
+def test_numbered_classes_take_their_names_for_the_captions(tmp_path):
+    from openjepa.modalities.image_text import ImageTextDataConfig, ImageTextModality
+
+    cfg = ImageTextDataConfig(dataset="digits", captions="the digit {}", class_names=[
+        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
+    data = ImageTextModality().load(cfg)
+    label = int(data.test.labels[0])
+    assert data.test.captions[0] == (f"the digit {cfg.class_names[label]}",) and data.test.prompts[3] == "the digit three"
+    with pytest.raises(ConfigError, match="has 2 names but digits has 10 classes"):
+        ImageTextModality().load(ImageTextDataConfig(dataset="digits", captions="a {}", class_names=["a", "b"]))

@@ -7,11 +7,11 @@ for any image dataset, built-in or a folder.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from openjepa.core.errors import DataError
+from openjepa.core.errors import ConfigError, DataError
 from openjepa.core.spec import InputSpec
 from openjepa.data.caption_folder import captions_file, load_caption_folder
 from openjepa.data.captions import CaptionedImages, check_template, template_captions
@@ -28,18 +28,30 @@ class ImageTextDataConfig(ImageDataConfig):
     one ``{}`` (e.g. ``a photo of a {}``) that captions every image by its class name, for data without captions
     of their own (None: the data's own captions);
     ``prompt``: the template of the class prompts of zero-shot classification, for folders captioned by
-    ``captions.csv``."""
+    ``captions.csv``; ``class_names``: the classes' names in label order, for data that numbers its classes
+    (MNIST IDX files), read by ``captions`` and ``prompt``."""
 
     modality: Literal["image_text"] = "image_text"
     dataset: str = "shapes_captions"
     captions: str | None = None
     prompt: str = "a photo of a {}"
+    class_names: list[str] | None = None
 
     def validate(self) -> None:
         super().validate()
+        if self.class_names is not None and (not self.class_names or not all(n.strip() for n in self.class_names)):
+            raise ConfigError("data.class_names must name every class (non-empty names, in label order)")
         check_template(self.prompt, "data.prompt")
         if self.captions is not None:
             check_template(self.captions, "data.captions")
+
+
+def named(data: ImageData, names: list[str]) -> ImageData:
+    """``data`` with its classes called ``names`` (as many, in label order)."""
+    if len(names) != len(data.train.classes):
+        raise ConfigError(f"data.class_names has {len(names)} names but {data.name} has {len(data.train.classes)} "
+                          f"classes ({', '.join(data.train.classes[:5])}{' ...' if len(data.train.classes) > 5 else ''})")
+    return ImageData(data.name, *(replace(s, classes=list(names)) for s in (data.train, data.test)))
 
 
 @MODALITIES.register("image_text")
@@ -55,6 +67,8 @@ class ImageTextModality(ImageModality):
             return load_caption_folder(root, prompt=cfg.prompt, image_size=size, test_fraction=cfg.test_fraction,
                                        seed=cfg.split_seed, skip_corrupt=cfg.skip_corrupt)
         data = super().load(cfg, spec)
+        if cfg.class_names is not None:
+            data = named(data, cfg.class_names)
         if cfg.captions is not None:
             return ImageData(data.name, *(template_captions(s, cfg.captions) for s in (data.train, data.test)))
         if not isinstance(data.train, CaptionedImages):
