@@ -297,6 +297,34 @@ def test_numbered_classes_take_their_names_for_the_captions(tmp_path):
         "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
     data = ImageTextModality().load(cfg)
     label = int(data.test.labels[0])
-    assert data.test.captions[0] == (f"the digit {cfg.class_names[label]}",) and data.test.prompts[3] == "the digit three"
+    assert data.test.captions[0] == (f"the digit {cfg.class_names[label]}",)
+    assert data.test.prompts[3] == "the digit three"
     with pytest.raises(ConfigError, match="has 2 names but digits has 10 classes"):
         ImageTextModality().load(ImageTextDataConfig(dataset="digits", captions="a {}", class_names=["a", "b"]))
+
+
+def test_vljepa_reads_images_through_a_frozen_hf_vjepa2_clip_encoder(tmp_path):
+    wordllama_or_skip()
+    import transformers
+
+    torch.manual_seed(0)
+    config = transformers.VJEPA2Config(hidden_size=48, num_hidden_layers=2, num_attention_heads=4, pred_hidden_size=32,
+                                       pred_num_hidden_layers=1, pred_num_attention_heads=4, crop_size=16,
+                                       frames_per_clip=4, patch_size=4, tubelet_size=2)
+    hf = transformers.VJEPA2Model(config).eval()
+    hf.save_pretrained(tmp_path / "hf")
+    rows = [(f"{cls}/{i}.png", f"a {cls}") for cls in ("cat", "dog") for i in range(20)]
+    data, run = write_captioned_folder(tmp_path / "pets", rows), tmp_path / "run"
+    done = run_cli(["train", "vljepa_tiny", "--data", str(data), "--encoder", str(tmp_path / "hf"), "--out", str(run),
+                    "--steps", "2", "--quiet", "method.freeze_encoder=true", "eval.tasks=[zero_shot]",
+                    "method.predictor.width=32", "method.predictor.depth=1", "method.predictor.heads=2",
+                    "train.batch_size=16"])
+    assert done.code == 0, done.err
+    from openjepa.runs.build import load_trained_method
+
+    _, method = load_trained_method(run)
+    x = torch.rand(2, 3, 16, 16)
+    with torch.no_grad():
+        theirs = hf(pixel_values_videos=x[:, None].expand(-1, 2, -1, -1, -1)).last_hidden_state
+        ours = method.encoder(method.encoder.as_input(x))
+    torch.testing.assert_close(ours, theirs, atol=1e-4, rtol=1e-4)

@@ -12,7 +12,6 @@ import torch
 
 from openjepa.core.errors import ConfigError, DataError, TrainingError
 from openjepa.core.protocols import EmbedsText, PredictsTargets
-from openjepa.core.spec import InputSpec
 from openjepa.data.text import MASK, SPECIAL
 from openjepa.data.tokenizer import WordTokenizer
 from openjepa.eval.clips import StepwiseEncoder
@@ -29,7 +28,7 @@ from openjepa.interop.hf_ijepa import (
     is_hf_ijepa_folder,
     load_hf_ijepa,
 )
-from openjepa.interop.hf_vjepa2 import is_hf_vjepa2_folder, load_hf_vjepa2, predict_like_hf
+from openjepa.interop.hf_vjepa2 import hf_vjepa2_input_spec, is_hf_vjepa2_folder, load_hf_vjepa2, predict_like_hf
 from openjepa.masks.tubes import future_split
 from openjepa.modalities.registry import MODALITIES, load_data
 from openjepa.nn.normalize import Normalize
@@ -59,7 +58,7 @@ def load(path: str | Path, *, encoder: str | None = None) -> ViT:
     if is_hf_vjepa2_folder(path):
         vit, _ = load_hf_vjepa2(path)
         vit.input_mean, vit.input_std = None, None
-        vit.input_spec = InputSpec("video", vit.in_chans, tuple(vit.image_size), frames=vit.input_size[0])
+        vit.input_spec = hf_vjepa2_input_spec(vit)
         return vit
     if is_hf_ijepa_folder(path):
         vit = load_hf_ijepa(path)
@@ -174,7 +173,7 @@ def predict(model: str | Path, videos: list[str | Path] | torch.Tensor, context:
     hf = is_hf_vjepa2_folder(path)
     if hf:
         vit, predictor = load_hf_vjepa2(path)
-        vit.input_spec = InputSpec("video", vit.in_chans, tuple(vit.image_size), frames=vit.input_size[0])
+        vit.input_spec = hf_vjepa2_input_spec(vit)
         normalize = _normalize_for(vit)
     else:
         cfg, method = load_trained_method(path)

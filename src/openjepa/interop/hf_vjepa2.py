@@ -18,6 +18,7 @@ import torch
 from safetensors.torch import save_file
 
 from openjepa.core.errors import WeightsError
+from openjepa.core.spec import InputSpec
 from openjepa.interop.safetensors_io import read_hf_config, read_safetensors_folder, weights_fit_config
 from openjepa.modalities.tubelets import TubeletEmbed3d
 from openjepa.nn.predictor import MaskTokenPredictor, PredictorConfig, gather_tokens
@@ -40,6 +41,11 @@ def hf_mask_index(predictor: MaskTokenPredictor) -> int:
 
 def is_hf_vjepa2_folder(folder: Path) -> bool:
     return (read_hf_config(folder) or {}).get("model_type") == "vjepa2"
+
+
+def hf_vjepa2_input_spec(vit: ViT) -> InputSpec:
+    """What an HF V-JEPA 2 encoder reads: clips of its channels, frames and size."""
+    return InputSpec("video", vit.in_chans, tuple(vit.image_size), frames=vit.input_size[0])
 
 
 def configs_from_hf(hf: dict) -> tuple[ViTConfig, PredictorConfig, int, tuple[int, int, int], int]:

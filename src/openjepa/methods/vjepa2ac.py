@@ -109,10 +109,7 @@ class ACWorldModel(Method):
             return self.embed(frames.transpose(1, 2).reshape(B * T, C, H, W)).unflatten(0, (B, T))
         if frames.ndim != 4:
             raise ValueError(f"frames must be (B, C, H, W) or (B, C, T, H, W), got {tuple(frames.shape)}")
-        x = self.normalize(frames)
-        if self.encoder.reads_clips:  # a video encoder reads the frame repeated into one tubelet
-            x = x[:, :, None].expand(-1, -1, self.encoder.config.tubelet, -1, -1)
-        tokens = self.encoder(x)  # (B, gh gw, Dz)
+        tokens = self.encoder(self.encoder.as_input(self.normalize(frames)))  # (B, gh gw, Dz)
         if self.config.pool > 1:
             p = self.config.pool
             gh, gw = self.grid[0] * p, self.grid[1] * p

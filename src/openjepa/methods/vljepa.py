@@ -1,6 +1,8 @@
 """VL-JEPA: from an image, predict the embedding of its caption, as a frozen text encoder gives it.
 
-X-encoder: the run's vision encoder (trained, or another run's frozen with ``freeze_encoder`` and ``--encoder``).
+X-encoder: the run's vision encoder (trained, or another's frozen with ``freeze_encoder`` and ``--encoder``: an
+openjepa run, an HF I-JEPA folder, or an HF V-JEPA 2 folder, whose clip encoder reads each image repeated into one
+tubelet).
 Predictor: learned queries read the encoder's tokens and give one vector in the text encoder's space.
 Y-encoder: a frozen text encoder (:mod:`openjepa.interop.text_embedders`). Loss: bidirectional InfoNCE between the
 predictions and the captions' embeddings with a learned temperature; images that share a caption are not each
@@ -95,7 +97,7 @@ class VLJepa(Method):
 
     def _tokens(self, images: torch.Tensor) -> torch.Tensor:
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.config.freeze_encoder):
-            return self.encoder(self.normalize(images))
+            return self.encoder(self.encoder.as_input(self.normalize(images)))
 
     def _head(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.head(tokens if self.config.head == "predictor" else tokens.mean(1))

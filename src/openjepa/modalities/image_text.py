@@ -48,9 +48,10 @@ class ImageTextDataConfig(ImageDataConfig):
 
 def named(data: ImageData, names: list[str]) -> ImageData:
     """``data`` with its classes called ``names`` (as many, in label order)."""
-    if len(names) != len(data.train.classes):
-        raise ConfigError(f"data.class_names has {len(names)} names but {data.name} has {len(data.train.classes)} "
-                          f"classes ({', '.join(data.train.classes[:5])}{' ...' if len(data.train.classes) > 5 else ''})")
+    classes = data.train.classes
+    if len(names) != len(classes):
+        raise ConfigError(f"data.class_names has {len(names)} names but {data.name} has {len(classes)} classes "
+                          f"({', '.join(classes[:5])}{' ...' if len(classes) > 5 else ''})")
     return ImageData(data.name, *(replace(s, classes=list(names)) for s in (data.train, data.test)))
 
 

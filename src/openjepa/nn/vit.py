@@ -111,6 +111,13 @@ class ViT(nn.Module):
         """Whether inputs have a time axis, ``(B, C, T, H, W)``."""
         return len(self.input_size) == 3
 
+    def as_input(self, images: torch.Tensor) -> torch.Tensor:
+        """Images ``(B, C, H, W)`` as this encoder reads them: as they are, or each repeated into one tubelet
+        ``(B, C, tubelet, H, W)`` for a clip encoder."""
+        if not self.reads_clips:
+            return images
+        return images[:, :, None].expand(-1, -1, self.config.tubelet, -1, -1)
+
     def input_grid(self, x: torch.Tensor) -> tuple[int, ...]:
         """Token grid of an input batch ``(B, C, [T,] H, W)``."""
         return self.patch_embed.grid(*x.shape[2:])

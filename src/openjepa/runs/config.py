@@ -77,10 +77,10 @@ class TrainConfig:
 
 @dataclass
 class InitConfig:
-    """Start from another openjepa run. ``run``: its folder (or an HF I-JEPA folder, an encoder only); ``what``:
-    ``encoder`` (its evaluated encoder: this run takes its encoder settings, input spec, normalisation and weights)
-    or ``all`` (every weight of the same method). Read when the run starts; a resumed run needs the other run no
-    more."""
+    """Start from another openjepa run. ``run``: its folder (or an HF I-JEPA or V-JEPA 2 folder, an encoder
+    only); ``what``: ``encoder`` (its evaluated encoder: this run takes its encoder settings, input spec,
+    normalisation and weights) or ``all`` (every weight of the same method). Read when the run starts; a resumed
+    run needs the other run no more."""
 
     run: str = ""
     what: Literal["encoder", "all"] = "encoder"

@@ -18,6 +18,7 @@ from openjepa.interop.hf_ijepa import (
     is_hf_ijepa_folder,
     load_hf_ijepa,
 )
+from openjepa.interop.hf_vjepa2 import hf_vjepa2_input_spec, is_hf_vjepa2_folder, load_hf_vjepa2
 from openjepa.methods.registry import METHODS
 from openjepa.modalities.registry import MODALITIES
 from openjepa.nn.pyramid import backbone_of
@@ -62,8 +63,8 @@ def _take_from_run(cfg: RunConfig, spec: Any) -> Init:
     source = Path(cfg.init.run).expanduser()
     if not source.is_dir():
         raise TrainingError(f"--encoder {cfg.init.run}: no such run folder")
-    if is_hf_ijepa_folder(source):
-        return _take_from_hf_ijepa(cfg, spec, source)
+    if is_hf_ijepa_folder(source) or is_hf_vjepa2_folder(source):
+        return _take_from_hf(cfg, spec, source)
     source_cfg, source_method = load_trained_method(source)
     if cfg.init.what == "all":
         if source_cfg.spec != spec:
@@ -76,20 +77,24 @@ def _take_from_run(cfg: RunConfig, spec: Any) -> Init:
                          backbone_of(encoder).state_dict())
 
 
-def _take_from_hf_ijepa(cfg: RunConfig, spec: InputSpec, source: Path) -> Init:
-    """``--encoder`` an HF I-JEPA folder: its ViT, its normalisation (``preprocessor_config.json``, else
-    ImageNet's for RGB)."""
+def _take_from_hf(cfg: RunConfig, spec: InputSpec, source: Path) -> Init:
+    """``--encoder`` an HF I-JEPA or V-JEPA 2 folder: its encoder, its normalisation (``preprocessor_config.json``,
+    else ImageNet's for RGB)."""
     if cfg.init.what == "all":
-        raise TrainingError(f"--encoder {source} is an HF I-JEPA folder: it holds an encoder only (init.what: "
-                            f"encoder)")
-    vit = load_hf_ijepa(source)
+        raise TrainingError(f"--encoder {source} is an HF folder: it gives an encoder only (init.what: encoder)")
+    if is_hf_ijepa_folder(source):
+        vit = load_hf_ijepa(source)
+        encoder_spec = hf_input_spec(vit)
+    else:
+        vit = load_hf_vjepa2(source)[0]
+        encoder_spec = hf_vjepa2_input_spec(vit)
     mean, std = hf_normalisation(source)
     if mean is None or std is None:
         if vit.in_chans != 3:
             raise TrainingError(f"{source} has no preprocessor_config.json (image_mean, image_std) and is not RGB: "
                                 f"its normalisation is unknown")
         mean, std = IMAGENET_MEAN, IMAGENET_STD
-    return _take_encoder(cfg, spec, vit.config, hf_input_spec(vit), (list(mean), list(std)), vit.state_dict())
+    return _take_encoder(cfg, spec, vit.config, encoder_spec, (list(mean), list(std)), vit.state_dict())
 
 
 def _take_encoder(cfg: RunConfig, spec: InputSpec, encoder_cfg: Any, encoder_spec: InputSpec,
