@@ -24,8 +24,8 @@ def _train_parser(sub) -> None:
                                   "(class folders or ModelNet's layout of meshes and point files) or a trajectory "
                                   "store (openjepa collect)")
     p.add_argument("--encoder", metavar="RUN", help="start from another encoder (sets init.run): an openjepa run, or "
-                                                   "an HF I-JEPA or V-JEPA 2 folder; frozen in recipes on a frozen encoder "
-                                                   "(vjepa2ac_*, vljepa with method.freeze_encoder=true)")
+                                                   "an HF I-JEPA or V-JEPA 2 folder; frozen in recipes on a frozen "
+                                                   "encoder (vjepa2ac_*, vljepa with method.freeze_encoder=true)")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--minutes", type=_positive_float, help="time budget: the schedule is fitted to it after "
                                                                 "timing the first steps (sets train.minutes)")

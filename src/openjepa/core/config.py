@@ -155,6 +155,14 @@ def check_minimums(section: str, obj: Any, **minimums: float) -> None:
             raise ValueError(f"{section}.{name} must be >= {low}, got {value}")
 
 
+def absolute_if_exists(value: str | None) -> str | None:
+    """A path a run reads, made absolute when it names something that exists (so the run folder works from any
+    directory); anything else (a built-in name, nothing) as given."""
+    if value and not Path(value).is_absolute() and Path(value).expanduser().exists():
+        return str(Path(value).expanduser().resolve())
+    return value
+
+
 def to_dict(obj: Any) -> Any:
     """Plain nested dicts/lists (tuples become lists), ready for YAML or JSON."""
     if dataclasses.is_dataclass(obj):

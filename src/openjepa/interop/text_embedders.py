@@ -20,6 +20,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from openjepa.core.config import absolute_if_exists
 from openjepa.core.errors import ConfigError, MissingExtraError
 from openjepa.nn.hf_models import load_hf_folder
 
@@ -37,8 +38,7 @@ class TextEncoderConfig:
     max_length: int = 64
 
     def __post_init__(self) -> None:
-        if self.path and Path(self.path).expanduser().exists():  # a run is read later from anywhere
-            self.path = str(Path(self.path).expanduser().resolve())
+        self.path = absolute_if_exists(self.path)
 
     def validate(self) -> None:
         if self.kind == "wordllama" and self.path:
@@ -59,11 +59,11 @@ class TextEmbedder:
 
     def __call__(self, texts: list[str], device: torch.device | str = "cpu") -> torch.Tensor:
         """``(N, dim)`` embeddings on ``device`` (where a model-based encoder also runs)."""
+        if not texts:
+            return torch.zeros(0, self.dim, device=device)
         new = list(dict.fromkeys(t for t in texts if t not in self._cache))
         if new:
             self._cache.update(zip(new, self.encode(new, torch.device(device)).float().cpu()))
-        if not texts:
-            return torch.zeros(0, self.dim, device=device)
         return torch.stack([self._cache[t] for t in texts]).to(device)
 
     def encode(self, texts: list[str], device: torch.device) -> torch.Tensor:
@@ -75,8 +75,8 @@ def wordllama_folder() -> Path:
     """The installed ``wordllama`` package's folder (found without importing it)."""
     found = importlib.util.find_spec("wordllama")
     if found is None or not found.submodule_search_locations:
-        raise MissingExtraError("text_encoder.kind wordllama needs the wordllama package (a 256-d text embedding table "
-                          "inside its wheel): pip install 'openjepa[vl]'")
+        raise MissingExtraError("text_encoder.kind wordllama needs the wordllama package (a 256-d text embedding "
+                                "table inside its wheel): pip install 'openjepa[vl]'")
     return Path(next(iter(found.submodule_search_locations)))
 
 

@@ -92,7 +92,7 @@ class LLMJepa(Method):
     def predict_view(self, ids: torch.Tensor) -> torch.Tensor:
         """Pred: ``(B, D)`` last hidden state of each first view followed by the [PRED] embeddings."""
         ids = with_ends(ids, self.begin, None)
-        embeds = torch.cat([self.encoder.embed_ids(ids), self.pred.expand(len(ids), -1, -1).to(ids.device)], 1)
+        embeds = torch.cat([self.encoder.embed_ids(ids), self.pred.expand(len(ids), -1, -1)], 1)
         real = torch.cat([ids >= 0, torch.ones(len(ids), self.pred.shape[1], dtype=torch.bool, device=ids.device)], 1)
         embeds, real = real_first(embeds, real)
         return last_real(self.encoder.hidden(embeds, real), real)
@@ -100,6 +100,8 @@ class LLMJepa(Method):
     def forward(self, batch: Batch) -> StepOutput:
         first, second = batch["inputs"][:, 0], batch["inputs"][:, 1]
         ce = self.generation_loss(first, second)
+        if not self.config.weight:  # plain fine-tuning: no passes for the JEPA term
+            return StepOutput(ce, {"next_token": ce.detach()})
         cos = F.cosine_similarity(self.predict_view(first).float(), self.embed_view(second).float(), dim=-1).mean()
         loss = ce + self.config.weight * (1 - cos)
         return StepOutput(loss, {"next_token": ce.detach(), "cosine": cos.detach()})

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from openjepa.core.config import check_minimums
+from openjepa.core.config import absolute_if_exists, check_minimums
 from openjepa.core.errors import ConfigError, DataError
 from openjepa.core.spec import InputSpec
 from openjepa.data.text_pairs import TextPairs, read_text_pairs
@@ -41,8 +41,7 @@ class TextPairsDataConfig:
     std: list[float] | None = None
 
     def __post_init__(self) -> None:
-        if self.model and Path(self.model).expanduser().exists():  # a run is read later from anywhere
-            self.model = str(Path(self.model).expanduser().resolve())
+        self.model = absolute_if_exists(self.model)
 
     def validate(self) -> None:
         check_minimums("data", self, length=2)

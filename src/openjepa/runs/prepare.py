@@ -36,7 +36,7 @@ def prepare_run(cfg: RunConfig, data: Any = None, *, resume: bool = False) -> tu
     if METHODS.get(cfg.method.name).freezes_encoder(cfg.method) and not cfg.init.run and not resume:
         raise TrainingError(f"{cfg.method.name} trains on the frozen encoder of another run: pass --encoder RUN "
                             f"(an openjepa run, e.g. lewm_tworoom_tiny or I-JEPA on images of the data's size, or "
-                            f"an HF I-JEPA folder)")
+                            f"an HF I-JEPA or V-JEPA 2 folder)")
     data = data if data is not None else modality.load(cfg.data)
     if len(data.train) < cfg.train.batch_size:
         raise DataError(f"{data.name}: {len(data.train)} training samples, fewer than one batch of "

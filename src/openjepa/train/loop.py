@@ -22,6 +22,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from openjepa.core.config import absolute_if_exists
 from openjepa.core.device import native_bf16, uses_bf16
 from openjepa.core.errors import ConfigError, TrainingError, WorkFailed
 from openjepa.core.protocols import Batch, Method
@@ -160,9 +161,7 @@ def absolute_paths(cfg: RunConfig) -> None:
     """Paths the run reads (its data, the run it starts from) made absolute, so that the run folder works from any
     directory."""
     for section, key in ((cfg.data, "dataset"), (cfg.init, "run")):
-        value = getattr(section, key)
-        if value and not Path(value).is_absolute() and Path(value).expanduser().exists():
-            setattr(section, key, str(Path(value).expanduser().resolve()))
+        setattr(section, key, absolute_if_exists(getattr(section, key)))
 
 
 def _train(cfg: RunConfig, run_dir: Path, resume: bool, progress: bool, info: DistInfo, data: Any) -> None:
