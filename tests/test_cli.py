@@ -29,7 +29,8 @@ def _main(capsys, *args) -> tuple[int, str, str]:
 def test_recipes_are_grouped_by_modality_and_member_and_print_their_yaml(capsys):
     lines = _main(capsys, "recipes")[1].splitlines()
     groups = [line for line in lines if line and not line.startswith(" ")]
-    assert groups == ["audio", "image", "image_text", "objects", "points", "text", "text_pairs", "trajectory", "video"]
+    assert groups == ["audio", "image", "image_text", "objects", "points", "text", "text_pairs", "tracks", "trajectory",
+                      "video"]
     for name, member in (("ijepa_tiny", "I-JEPA"), ("lejepa_tiny", "LeJEPA"), ("vjepa2ac_tworoom_tiny", "V-JEPA 2-AC")):
         line = next(line for line in lines if f" {name} " in line)
         assert len(line) > len(name) + 30

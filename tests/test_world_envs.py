@@ -15,7 +15,7 @@ def rollout(env, policy, seed: int, steps: int, options: dict | None = None) -> 
     policy.reset(env, np.random.default_rng(seed))
     states = [env.state]
     for _ in range(steps):
-        env.step(policy.act(env))
+        env.step(policy.act(env, {}))
         states.append(env.state)
     return np.stack(states)
 
@@ -188,7 +188,7 @@ def test_policy_actions_are_valid():
         policy = make_policy(name)
         env.reset(seed=0)
         policy.reset(env, np.random.default_rng(0))
-        action = policy.act(env)
+        action = policy.act(env, {})
         assert action.shape == (2,) and action.dtype == np.float32 and np.abs(action).max() <= 1
     with pytest.raises(ValueError, match="noisy_expert"):
         make_policy("expert", noise=0.1)

@@ -113,7 +113,7 @@ def test_reacher_goal_success_and_expert(name, envs):
     with pytest.raises(ValueError, match="reach"):
         env.reset(options={"goal": [0.5, 0.0]})
     expert = [run_episode(env, make_policy("expert", env=name), 100 + e) for e in range(5)]
-    assert all(success for success, _ in expert) and max(steps for _, steps in expert) < 50
+    assert all(run.success for run in expert) and max(run.steps for run in expert) < 50
 
 
 # a reset option for collection, and where the first state shows it

@@ -283,7 +283,7 @@ class FakePolicy:
     def reset(self, env, rng):
         self.rng = rng
 
-    def act(self, env):
+    def act(self, env, observation):
         return np.sign(self.rng.uniform(-1, 1, A)).astype(np.float32)
 
 

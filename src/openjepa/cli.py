@@ -288,8 +288,23 @@ def _cmd_collect(args) -> int:
     store = collect(args.env, args.episodes, args.policy, args.out, seed=args.seed, image_size=args.image_size,
                     max_steps=args.max_steps, overwrite=args.overwrite, progress=not args.quiet)
     recipe = f"lewm_{args.env}_tiny" if f"lewm_{args.env}_tiny" in recipe_files() else "lewm_tworoom_tiny"
-    print(f"wrote {args.out}: {store.num_episodes} episodes, {store.num_steps} frames "
-          f"(train with: openjepa train {recipe} --data {args.out} --out RUN)")
+    print(f"wrote {args.out}: {store.num_episodes} episodes, {store.num_steps} frames (train a world model with: "
+          f"openjepa train {recipe} --data {args.out} --out RUN; a policy from expert demonstrations with: "
+          f"openjepa train actjepa_tiny --data {args.out} --out RUN)")
+    return 0
+
+
+def _cmd_rollout(args) -> int:
+    from openjepa.eval.rollout import rollout_run
+
+    execution = {key: getattr(args, key) for key in ("execute",) if getattr(args, key) is not None}
+    if args.no_ensemble:
+        execution["ensemble"] = None
+    elif args.ensemble is not None:
+        execution["ensemble"] = args.ensemble
+    report = rollout_run(args.run, env=args.env, episodes=args.episodes, out=args.out, seed=args.seed,
+                         max_steps=args.max_steps, beside=args.beside, execution=execution, progress=not args.quiet)
+    print(json.dumps({k: v for k, v in report.items() if not isinstance(v, dict)}, indent=2))
     return 0
 
 
@@ -497,6 +512,26 @@ def _world_parsers(sub) -> None:
     p.add_argument("--out", type=Path, help="report file (default RUN/plan.json)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_plan)
+
+    p = sub.add_parser("rollout", help="run a learned policy closed loop in an environment", description=(
+        "Roll a policy run (actjepa) out on seeded episodes of the environment's planning tasks (TwoRoom: start "
+        "and goal in different rooms): success rate and mean steps, beside a random policy and the environment's "
+        "expert on the same episodes, and other policy runs given with --beside (e.g. the same recipe with "
+        "method.latent_weight=0). Writes the report (default RUN/rollout.json) and RUN/plots/rollouts.png."))
+    p.add_argument("run", type=Path, help="policy run folder")
+    p.add_argument("--env", help="environment (default: the one the run's trajectory store was collected in)")
+    p.add_argument("--episodes", type=_positive_int, default=50, help="episodes (default 50)")
+    p.add_argument("--beside", type=Path, nargs="*", default=[], metavar="RUN", help="other policy runs to roll out "
+                                                                                   "on the same episodes")
+    p.add_argument("--execute", type=_positive_int, help="actions executed per query without temporal ensembling")
+    ensemble = p.add_mutually_exclusive_group()
+    ensemble.add_argument("--ensemble", type=float, help="temporal ensembling weight m (a query per step)")
+    ensemble.add_argument("--no-ensemble", action="store_true", help="execute chunks open loop (see --execute)")
+    p.add_argument("--max-steps", type=_positive_int, default=200, help="environment steps per episode (default 200)")
+    p.add_argument("--seed", type=int, default=1000, help="episode e uses seed + e (default 1000)")
+    p.add_argument("--out", type=Path, help="report file (default RUN/rollout.json)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_rollout)
 
 
 def _use_parsers(sub) -> None:

@@ -15,31 +15,6 @@ from openjepa.data.trajectories.store import TrajectoryStore, TrajectoryWriter, 
 log = logging.getLogger("openjepa")
 
 
-def _rollout(env: Any, policy: Any, seed: int, rng: np.random.Generator, max_steps: int, retarget: bool,
-             options: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """One episode: frames (L+1, H, W, C) uint8, actions (L, A) float32, state (L+1, S) float32, goals reached.
-
-    The env resets with ``options``. With ``retarget`` a reached goal is replaced by a new one drawn from where the
-    agent stands (a seeded ``reset`` adding the ``start`` option) and the episode goes on until ``max_steps``."""
-    obs, _ = env.reset(seed=seed, options=options) if options else env.reset(seed=seed)
-    policy.reset(env, rng)
-    frames, states, actions = [obs["pixels"]], [obs["state"]], []
-    reached = 0
-    for _ in range(max_steps):
-        action = np.asarray(policy.act(env), dtype=np.float32)
-        obs, _, terminated, truncated, info = env.step(action)
-        actions.append(action)
-        frames.append(obs["pixels"])
-        states.append(obs["state"])
-        reached += bool(info.get("success", False))
-        if retarget and terminated and not truncated:
-            env.reset(seed=int(rng.integers(2**31)), options={**options, "start": obs["state"]})
-            policy.reset(env, rng)
-        elif terminated or truncated:
-            break
-    return np.stack(frames), np.stack(actions), np.stack(states).astype(np.float32), reached
-
-
 def collect(env: str | Any, episodes: int, policy: str | Any = "random", out: str | Path | None = None, *,
             seed: int = 0, image_size: int = 32, max_steps: int = 200, retarget: bool = True, overwrite: bool = False,
             progress: bool = True, env_kwargs: dict[str, Any] | None = None,
@@ -55,8 +30,9 @@ def collect(env: str | Any, episodes: int, policy: str | Any = "random", out: st
     on TwoRoom) and the policy with ``default_rng([seed, e])``, so the store is a function of ``seed``. An episode
     ends when truncated or after ``max_steps`` actions; when its goal is reached it ends too, unless ``retarget``
     (the default: world models learn from long, varied episodes), which gives the policy a new goal from where the
-    agent stands (not for an env whose goal never moves, ``env.fixed_goal``: PushT). The store's ``extra`` records
-    goals reached per episode.
+    agent stands (not for an env whose goal never moves, ``env.fixed_goal``: PushT). The store records the goal of
+    every row (the env's ``info["goal"]``: what goal-conditioned policies learn from) and, in ``extra``, goals
+    reached per episode.
     """
     if out is None:
         raise ConfigError("collect() needs out=PATH, the folder to write the trajectory store to")
@@ -66,7 +42,7 @@ def collect(env: str | Any, episodes: int, policy: str | Any = "random", out: st
     check_store_target(Path(out), overwrite)
     env_name = env if isinstance(env, str) else getattr(getattr(env, "spec", None), "id", None)
     policy_name = policy if isinstance(policy, str) else type(policy).__name__
-    from openjepa.control.envs import make_env, make_policy
+    from openjepa.control.envs import make_env, make_policy, run_episode
 
     if isinstance(policy, str):
         policies = [make_policy(name.strip(), env=env if isinstance(env, str) else "tworoom")
@@ -85,16 +61,20 @@ def collect(env: str | Any, episodes: int, policy: str | Any = "random", out: st
     with tqdm(disable=not progress, unit="step", desc=f"collect {env_name or 'env'}", dynamic_ncols=True) as bar:
         try:
             for e in range(episodes):
-                frames, actions, state, goals = _rollout(env, policies[e % len(policies)], seed + e,
-                                                         np.random.default_rng([seed, e]), max_steps, retarget,
-                                                         reset_options)
+                episode = run_episode(env, policies[e % len(policies)], seed + e, reset_options,
+                                      rng=np.random.default_rng([seed, e]), max_steps=max_steps, retarget=retarget,
+                                      record=True)
+                if not episode.steps:
+                    continue  # the task was solved at reset: nothing to learn from
                 if writer is None:
-                    writer = TrajectoryWriter(out, image_size=frames.shape[1:3], channels=frames.shape[3],
-                                              action_dim=actions.shape[1], state_dim=state.shape[1], env=env_name,
-                                              extra=extra, overwrite=overwrite)
-                writer.add_episode(frames, actions, state)
-                reached.append(goals)
-                bar.update(len(actions))
+                    writer = TrajectoryWriter(out, image_size=episode.frames.shape[1:3],
+                                              channels=episode.frames.shape[3], action_dim=episode.actions.shape[1],
+                                              state_dim=episode.states.shape[1], env=env_name, extra=extra,
+                                              overwrite=overwrite, goal_dim=episode.goals.shape[1])
+                writer.add_episode(episode.frames, episode.actions, episode.states,
+                                   episode.goals if writer.goal_dim else None)
+                reached.append(episode.goals_reached)
+                bar.update(episode.steps)
                 bar.set_postfix(episode=f"{e + 1}/{episodes}")
         except BaseException:
             if writer is not None:

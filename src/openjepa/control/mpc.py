@@ -18,6 +18,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from openjepa.control.envs.episodes import run_episode
 from openjepa.control.planners import make_planner
 from openjepa.core.errors import ConfigError
 from openjepa.core.protocols import WorldModel
@@ -99,48 +100,66 @@ class Episode:
     latents: list[np.ndarray]
 
 
-@torch.no_grad()
+class MPCPolicy:
+    """Model-predictive control as a policy of the control stack (``reset(env, rng)``, ``act(env, observation)``):
+    plans toward the latent of the observation's ``goal_pixels`` from the last ``model.history`` observed latents,
+    executes ``config.execute`` chunks of ``frameskip`` env actions, then plans again from what the env shows. It
+    keeps, per plan call, the time taken, the chosen plan's rolled-out latents and the observed latent."""
+
+    def __init__(self, model: WorldModel, config: PlanConfig, frameskip: int):
+        self.model, self.config, self.frameskip = model, config, frameskip
+        self.planner = make_planner(config.planner, **config.planner_args)
+        self.cost = LatentGoalCost(model, config.cost, config.energy)
+
+    def reset(self, env, rng: np.random.Generator) -> None:
+        self.env_dim = env.action_space.shape[0]
+        self.generator = torch.Generator().manual_seed(int(rng.integers(2**63)))
+        self.goal = None  # the goal latent, set from the first observation
+        self.plan = None  # the warm start: the last plan shifted by the chunks executed
+        self.chunks: list[torch.Tensor] = []  # planned chunks (k A,) still to execute
+        self.actions: list[np.ndarray] = []  # env actions (A,) of the chunk being executed
+        self.chunk = None  # the chunk being executed
+        self.plan_seconds, self.predicted, self.latents = [], [], []
+
+    @torch.no_grad()
+    def act(self, env, observation: dict[str, np.ndarray]) -> np.ndarray:
+        model, h = self.model, self.model.history
+        if self.goal is None:
+            self.goal = model.embed(frames_tensor(observation["goal_pixels"])[None])
+            self.history, self.states, self.past = [], [], []
+        if not self.actions:  # a chunk just ended (or the episode began): the observation joins the history
+            self.history = (self.history + [model.embed(frames_tensor(observation["pixels"])[None])])[-h:]
+            self.states = (self.states + [_state(observation)])[-h:]
+            if self.chunk is not None:
+                self.past = (self.past + [self.chunk])[-(h - 1):] if h > 1 else []
+            if not self.chunks:
+                self._replan()
+            self.chunk = self.chunks.pop(0)
+            self.actions = list(self.chunk.reshape(self.frameskip, self.env_dim).numpy())
+        return self.actions.pop(0)
+
+    def _replan(self) -> None:
+        config, width = self.config, self.frameskip * self.env_dim
+        started = time.perf_counter()
+        self.cost.set(torch.stack(self.history, 1), _past_actions(self.past, len(self.history), width), self.goal,
+                      torch.stack(self.states, 1))
+        plan = self.planner.plan(self.cost, 1, config.horizon, width, init=self.plan, generator=self.generator).actions
+        self.plan_seconds.append(time.perf_counter() - started)
+        self.latents.append(self.history[-1][0].flatten().numpy())
+        self.predicted.append(self.cost.rollout(plan)[0].flatten(1).numpy())
+        self.chunks = list(plan[0, : config.execute])
+        self.plan = torch.cat([plan[:, config.execute :], torch.zeros_like(plan[:, : config.execute])], 1)
+
+
 def run_mpc_episode(model: WorldModel, env, seed: int, config: PlanConfig, frameskip: int,
                     reset_options: dict | None = None) -> Episode:
-    """One episode of model-predictive control on a gymnasium env whose observations hold ``pixels`` and
-    ``state`` and whose reset info holds ``goal_pixels`` and ``goal``."""
-    planner = make_planner(config.planner, **config.planner_args)
-    gen = torch.Generator().manual_seed(seed)
-    obs, info = env.reset(seed=seed, options=reset_options)
-    goal_frame = info["goal_pixels"]
-    goal = model.embed(frames_tensor(goal_frame)[None])
-    env_dim = env.action_space.shape[0]
-    cost = LatentGoalCost(model, config.cost, config.energy)
-    h = model.history
-    # the last h observations: latents (1, *Z), states (1, S); chunks (A,) executed between them
-    history, observed_states, past = [model.embed(frames_tensor(obs["pixels"])[None])], [_state(obs)], []
-    frames, states, seconds, predicted, latents = [obs["pixels"]], [obs["state"]], [], [], []
-    plan, steps, done = None, 0, bool(info["success"])
-    while not done and steps < config.max_steps:
-        started = time.perf_counter()
-        cost.set(torch.stack(history, 1), _past_actions(past, len(history), frameskip * env_dim), goal,
-                 torch.stack(observed_states, 1))
-        plan = planner.plan(cost, 1, config.horizon, frameskip * env_dim, init=plan, generator=gen).actions
-        seconds.append(time.perf_counter() - started)
-        latents.append(history[-1][0].flatten().numpy())
-        predicted.append(cost.rollout(plan)[0].flatten(1).numpy())
-        for chunk in plan[0, : config.execute]:
-            for action in chunk.reshape(frameskip, env_dim).numpy():
-                obs, _, terminated, truncated, info = env.step(action)
-                frames.append(obs["pixels"])
-                states.append(obs["state"])
-                steps += 1
-                done = terminated or truncated or steps >= config.max_steps
-                if done:
-                    break
-            if done:
-                break
-            history = (history + [model.embed(frames_tensor(obs["pixels"])[None])])[-h:]
-            observed_states = (observed_states + [_state(obs)])[-h:]
-            past = (past + [chunk])[-(h - 1):] if h > 1 else []
-        plan = torch.cat([plan[:, config.execute :], torch.zeros_like(plan[:, : config.execute])], 1)
-    return Episode(bool(info["success"]), steps, np.stack(states), np.stack(frames), goal_frame, seconds, predicted,
-                   latents)
+    """One episode of model-predictive control (:class:`MPCPolicy`) through the control stack's episode loop, on
+    a gymnasium env whose observations hold ``pixels`` and ``state`` and whose infos hold ``goal_pixels``."""
+    policy = MPCPolicy(model, config, frameskip)
+    record = run_episode(env, policy, seed, reset_options, rng=np.random.default_rng(seed),
+                         max_steps=config.max_steps, record=True)
+    return Episode(record.success, record.steps, record.states, record.frames, record.goal_frame,
+                   policy.plan_seconds, policy.predicted, policy.latents)
 
 
 def _state(obs: dict) -> torch.Tensor:

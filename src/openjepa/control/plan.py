@@ -51,6 +51,6 @@ def plan_report(model: WorldModel, env_factory, config: PlanConfig, frameskip: i
     }
     for name, make_policy in baselines.items():
         runs = [run_episode(env, make_policy(), seed + e, reset_options) for e in range(episodes)]
-        report[f"{name}_success_rate"] = float(np.mean([success for success, _ in runs]))
-        report[f"{name}_mean_steps"] = float(np.mean([steps for _, steps in runs]))
+        report[f"{name}_success_rate"] = float(np.mean([run.success for run in runs]))
+        report[f"{name}_mean_steps"] = float(np.mean([run.steps for run in runs]))
     return report, planned

@@ -1,5 +1,6 @@
-"""Pictures of planning: a few episodes (frames, goal, observed versus predicted latent paths) and the
-energy landscape of the plan cost over a 2-D slice of action space."""
+"""Pictures of control: a few episodes of a policy (frames along the way, the goal), of planning (the same, with
+observed versus predicted latent paths) and the energy landscape of the plan cost over a 2-D slice of action
+space."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from openjepa.control.envs.episodes import EpisodeRecord
 from openjepa.control.mpc import Episode, LatentGoalCost, PlanConfig, frames_tensor
 from openjepa.core.protocols import WorldModel
 
@@ -21,6 +23,32 @@ def _pyplot():
     return plt
 
 
+def _frame_strip(axes, frames: np.ndarray, goal_frame: np.ndarray, success: bool) -> None:
+    """Frames ``(L + 1, H, W, C)`` at even times along an episode on all axes but the last, the goal on the last."""
+    for ax, t in zip(axes[:-1], np.linspace(0, len(frames) - 1, len(axes) - 1).round().astype(int)):
+        ax.imshow(frames[t])
+        ax.set_title(f"step {t}", fontsize=8)
+    axes[-1].imshow(goal_frame)
+    axes[-1].set_title("goal " + ("reached" if success else "missed"), fontsize=8)
+    for ax in axes:
+        ax.axis("off")
+
+
+def save_rollouts(episodes: list[EpisodeRecord], path: Path, title: str = "", frames_shown: int = 6) -> Path:
+    """One row per recorded episode of a policy: frames along the way and the goal frame."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(episodes), frames_shown + 1, figsize=(1.8 * (frames_shown + 1),
+                                                                       1.9 * len(episodes)), squeeze=False)
+    for row, ep in zip(axes, episodes):
+        _frame_strip(row, ep.frames, ep.goal_frame, ep.success)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def save_plan_episodes(episodes: list[Episode], model: WorldModel, path: Path, frames_shown: int = 5) -> Path:
     """One row per episode: frames along the way, the goal, and the observed latent path beside the first
     plans' predicted rollouts, in the plane of the path's two principal components."""
@@ -28,11 +56,7 @@ def save_plan_episodes(episodes: list[Episode], model: WorldModel, path: Path, f
     fig, axes = plt.subplots(len(episodes), frames_shown + 2, figsize=(2 * (frames_shown + 2), 2.1 * len(episodes)),
                              squeeze=False)
     for row, ep in zip(axes, episodes):
-        for ax, t in zip(row, np.linspace(0, len(ep.frames) - 1, frames_shown).round().astype(int)):
-            ax.imshow(ep.frames[t])
-            ax.set_title(f"step {t}", fontsize=8)
-        row[frames_shown].imshow(ep.goal_frame)
-        row[frames_shown].set_title("goal " + ("reached" if ep.success else "missed"), fontsize=8)
+        _frame_strip(row[: frames_shown + 1], ep.frames, ep.goal_frame, ep.success)
         with torch.no_grad():
             goal = model.embed(frames_tensor(ep.goal_frame)[None])[0].flatten().numpy()
         observed = np.stack(ep.latents + [goal])
@@ -48,8 +72,6 @@ def save_plan_episodes(episodes: list[Episode], model: WorldModel, path: Path, f
         ax.plot(g[0], g[1], "*", ms=12, color="tab:green", label="goal")
         ax.set_title("latents (PCA)", fontsize=8)
         ax.legend(fontsize=6)
-        for a in row[:-1]:
-            a.axis("off")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

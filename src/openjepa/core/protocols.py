@@ -3,7 +3,8 @@
 A :class:`Method` trains from a :class:`Batch` and names the encoder evaluation reads. Capabilities are
 protocols checked with ``isinstance``: :class:`PredictsTargets` (a predictor of target features: surprise, and
 any energy of a pair), :class:`EmbedsText` (images and texts in one space: zero-shot, captions),
-:class:`WorldModel` (embed frames, roll actions out: planning and world-model evaluation).
+:class:`WorldModel` (embed frames, roll actions out: planning and world-model evaluation), :class:`ActsInChunks`
+(observations to action chunks: closed-loop rollouts).
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ class Batch(TypedDict, total=False):
     ``inputs``: the samples stacked and prepared by their modality (images ``(B, C, H, W)`` or clips and
     trajectory windows ``(B, C, T, H, W)`` in [0, 1]); ``index`` ``(B,)`` their dataset indices; ``step``,
     ``epoch``; ``seed``: seeds the batch's random draws (augmentations); ``label`` ``(B,)`` class labels, or, for
-    trajectory windows, ``actions`` ``(B, T, A)`` and ``state`` ``(B, T, S)``; for captioned images ``caption``, a
-    list of B texts. A method's
+    trajectory windows, ``actions`` ``(B, T, A)``, ``state`` ``(B, T, S)`` and, where the store records them,
+    ``goal`` ``(B, T, G)``; for captioned images ``caption``, a list of B texts. A method's
     :meth:`Method.sample_extras` adds its own keys (masks: ``ctx_idx``, ``tgt_idx`` ...)."""
 
     inputs: torch.Tensor
@@ -33,6 +34,7 @@ class Batch(TypedDict, total=False):
     label: torch.Tensor
     actions: torch.Tensor
     state: torch.Tensor
+    goal: torch.Tensor
     caption: list[str]
 
 
@@ -151,3 +153,32 @@ class WorldModel(Protocol):
     def rollout(self, z: torch.Tensor, actions: torch.Tensor, states: torch.Tensor | None = None) -> torch.Tensor:
         """Predicted latents ``(B, H, *Z)`` after ``H`` planned action chunks (see the methods' docstrings)."""
 
+
+
+@runtime_checkable
+class ActsInChunks(Protocol):
+    """A learned policy (ACT-JEPA): an observation (frame, proprioceptive state, goal) -> the next ``chunk`` actions.
+    ``execution``: how rollouts act with it (the recipe's settings: actions executed per query, temporal
+    ensembling)."""
+
+    chunk: int
+    execution: object
+
+    def predict_chunk(self, frames: torch.Tensor, state: torch.Tensor | None,
+                      goal: torch.Tensor | None) -> torch.Tensor:
+        """Frames ``(B, C, H, W)`` in [0, 1], states ``(B, S)`` and goals ``(B, G)`` (None for a model that reads
+        none) -> actions ``(B, chunk, A)``."""
+
+
+@runtime_checkable
+class Forecasts(Protocol):
+    """A forecaster of a tracked agent's path (ThinkJEPA): from the first ``observed`` frames of a clip, its
+    positions over the ``horizon`` frames after them, from the trained model and from the ablations trained beside
+    it in the same run."""
+
+    observed: int
+    horizon: int
+
+    def forecast(self, clips: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Clips ``(B, C, T, H, W)`` in [0, 1], ``T >= observed`` -> positions ``(B, horizon, 2)`` by model
+        (``trained`` first)."""

@@ -10,8 +10,8 @@ from typing import Any
 class InputSpec:
     """``modality``: the registered modality that reads, tokenizes and evaluates the inputs. ``channels``, ``size``
     (spatial ``(H, W)``) and ``frames`` (time steps of a clip or of a trajectory window; None for images) fix the
-    encoder's input shape; ``action_dim`` (the environment's action size times the frameskip) and ``state_dim``
-    describe trajectory data; ``reader``: what the modality needs to read users' files as this data (audio: the
+    encoder's input shape; ``action_dim`` (the environment's action size times the frameskip), ``state_dim`` and
+    ``goal_dim`` (the goal recorded with each row; 0 or None when there is none) describe trajectory data; ``reader``: what the modality needs to read users' files as this data (audio: the
     sample rate, clip length and spectrogram front end; point clouds: the points per cloud). Methods build
     themselves from it; nothing writes these facts into method configs."""
 
@@ -21,4 +21,5 @@ class InputSpec:
     frames: int | None = None
     action_dim: int | None = None
     state_dim: int | None = None
+    goal_dim: int | None = None
     reader: dict[str, Any] | None = None

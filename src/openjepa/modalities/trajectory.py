@@ -78,7 +78,7 @@ class TrajectoryModality(Modality):
 
     def spec(self, data: TrajectoryData) -> InputSpec:
         return InputSpec(modality=self.name, channels=data.channels, size=tuple(data.image_size), frames=data.frames,
-                         action_dim=data.action_dim, state_dim=data.store.state_dim)
+                         action_dim=data.action_dim, state_dim=data.store.state_dim, goal_dim=data.store.goal_dim)
 
     def build_encoder(self, config: ViTConfig, spec: InputSpec) -> ViT:
         """An image encoder for single frames (a video encoder comes frozen from another run, ``--encoder RUN``)."""

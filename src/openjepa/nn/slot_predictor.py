@@ -26,7 +26,7 @@ class SlotPredictorConfig:
 
     def validate(self) -> None:
         if min(self.width, self.depth, self.heads) < 1 or self.width % self.heads or self.width % 2:
-            raise ValueError(f"slot predictor: width, depth and heads must be >= 1, width even and divisible by "
+            raise ValueError(f"predictor: width, depth and heads must be >= 1, width even and divisible by "
                              f"heads, got {self.width}, {self.depth}, {self.heads}")
 
 

@@ -4,7 +4,8 @@
     obs, info = env.reset(seed=0, options=plan_options("tworoom"))
     policy = make_policy("noisy_expert", env="tworoom")
     policy.reset(env, np.random.default_rng(0))
-    obs, reward, terminated, truncated, info = env.step(policy.act(env))
+    record = run_episode(env, policy, seed=0, options=plan_options("tworoom"), record=True)  # or step by hand:
+    obs, reward, terminated, truncated, info = env.step(policy.act(env, observation(obs, info)))
 
 Every env observes ``{"pixels": uint8 (S, S, 3), "state": float32 (D,)}``, takes actions in [-1, 1]^A, and puts
 ``goal`` (the goal state), ``goal_pixels`` (the goal as a frame) and ``success`` in its infos. ``tworoom`` and
@@ -21,15 +22,8 @@ from typing import Any, Callable
 
 import gymnasium
 
-from openjepa.control.envs.policies import (
-    POLICIES,
-    NoisyExpert,
-    Policy,
-    RandomPolicy,
-    StraightLine,
-    run_episode,
-    success_rate,
-)
+from openjepa.control.envs.episodes import EpisodeRecord, observation, run_episode, success_rate
+from openjepa.control.envs.policies import POLICIES, NoisyExpert, Policy, RandomPolicy, StraightLine
 from openjepa.control.envs.tworoom import ReachEnv, TwoRoomEnv
 from openjepa.control.registry import ENVS
 from openjepa.core.errors import ConfigError, suggest
@@ -75,6 +69,6 @@ def plan_options(env: str) -> dict[str, Any]:
 
 
 __all__ = [
-    "GYM_IDS", "POLICIES", "NoisyExpert", "Policy", "RandomPolicy", "ReachEnv", "StraightLine", "TwoRoomEnv",
-    "env_policies", "make_env", "make_policy", "plan_options", "run_episode", "success_rate",
+    "GYM_IDS", "POLICIES", "EpisodeRecord", "NoisyExpert", "Policy", "RandomPolicy", "ReachEnv", "StraightLine", "TwoRoomEnv",
+    "env_policies", "make_env", "make_policy", "observation", "plan_options", "run_episode", "success_rate",
 ]

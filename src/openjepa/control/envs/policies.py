@@ -1,8 +1,10 @@
 """Scripted policies for TwoRoom and the open arena: data collection and baselines for world-model planning.
 
-One interface: ``policy.reset(env, rng)`` at the start of an episode, then ``policy.act(env)`` each step returns a
-float32 action in [-1, 1] of the env's action shape (``(2,)`` here) from ``env.state`` and ``env.goal``. The random
-policy serves every env.
+One interface for every policy of the control stack (scripted, learned, model-predictive control): ``policy.reset(env,
+rng)`` at the start of an episode, then ``policy.act(env, observation)`` each step returns a float32 action in
+[-1, 1] of the env's action shape; ``observation`` holds the env's ``pixels`` and ``state`` and the ``goal`` and
+``goal_pixels`` of its info (:mod:`openjepa.control.envs.episodes` runs the loop). The scripted policies here read
+``env.state`` and ``env.goal`` instead. The random policy serves every env.
 
 Success rates on TwoRoom different-room episodes (defaults: 32 px, max_steps 200, success_radius 0.08; 50 episodes,
 episode e seeded ``seed + e``): seed 0: expert 1.00, noisy_expert (noise 0.3) 1.00, straight_line 0.56, random (actions held 1-8 steps) 0.14;
@@ -29,11 +31,12 @@ ALIGN = 0.5  # share of the doorway's free half-height within which the expert c
 
 
 class Policy(Protocol):
-    """``reset(env, rng)`` once per episode, then ``act(env)`` -> float32 action ``(A,)`` each step."""
+    """``reset(env, rng)`` once per episode (and after a new goal), then ``act(env, observation)`` -> float32 action
+    ``(A,)`` each step; ``observation``: ``{"pixels", "state", "goal", "goal_pixels"}`` arrays."""
 
-    def reset(self, env: TwoRoomEnv, rng: np.random.Generator) -> None: ...
+    def reset(self, env: Any, rng: np.random.Generator) -> None: ...
 
-    def act(self, env: TwoRoomEnv) -> np.ndarray: ...
+    def act(self, env: Any, observation: dict[str, np.ndarray]) -> np.ndarray: ...
 
 
 def _toward(state: np.ndarray, target: np.ndarray, max_step: float) -> np.ndarray:
@@ -84,7 +87,7 @@ class RandomPolicy:
     def reset(self, env: TwoRoomEnv, rng: np.random.Generator) -> None:
         self._rng, self._left = rng, 0
 
-    def act(self, env: TwoRoomEnv) -> np.ndarray:
+    def act(self, env: TwoRoomEnv, observation: dict | None = None) -> np.ndarray:
         if self._left == 0:
             self._action = self._rng.uniform(-1.0, 1.0, env.action_space.shape).astype(np.float32)
             self._left = int(self._rng.integers(1, self.max_hold + 1))
@@ -105,7 +108,7 @@ class NoisyExpert:
     def reset(self, env: TwoRoomEnv, rng: np.random.Generator) -> None:
         self._rng = rng
 
-    def act(self, env: TwoRoomEnv) -> np.ndarray:
+    def act(self, env: TwoRoomEnv, observation: dict | None = None) -> np.ndarray:
         state = env.state.astype(np.float64)
         action = _toward(state, _waypoint(env, state, env.goal), env.max_step)
         action = action + self.noise * self._rng.standard_normal(2)
@@ -118,7 +121,7 @@ class StraightLine:
     def reset(self, env: TwoRoomEnv, rng: np.random.Generator) -> None:
         pass
 
-    def act(self, env: TwoRoomEnv) -> np.ndarray:
+    def act(self, env: TwoRoomEnv, observation: dict | None = None) -> np.ndarray:
         return _toward(env.state.astype(np.float64), env.goal, env.max_step).astype(np.float32)
 
 
@@ -138,22 +141,3 @@ POLICIES: dict[str, Callable[..., Policy]] = {
     "random": RandomPolicy, "noisy_expert": NoisyExpert, "expert": noise_free(NoisyExpert),
     "straight_line": StraightLine,
 }
-
-
-def run_episode(env: TwoRoomEnv, policy: Policy, seed: int, options: dict | None = None) -> tuple[bool, int]:
-    """One episode of ``policy`` on ``env`` reset with ``seed`` (and reset ``options``), until terminated or
-    truncated: whether it reached the goal, and its steps. The policy draws from ``default_rng([seed, 1])``."""
-    _, info = env.reset(seed=seed, options=options)
-    policy.reset(env, np.random.default_rng([seed, 1]))
-    steps, done = 0, bool(info["success"])
-    while not done:
-        _, _, terminated, truncated, info = env.step(policy.act(env))
-        steps += 1
-        done = terminated or truncated
-    return bool(info["success"]), steps
-
-
-def success_rate(env: TwoRoomEnv, policy: Policy, episodes: int, seed: int, different_rooms: bool = True) -> float:
-    """Share of ``episodes`` (episode e seeded ``seed + e``) that reach the goal within ``env.max_steps``."""
-    options = {"different_rooms": different_rooms}
-    return float(np.mean([run_episode(env, policy, seed + e, options)[0] for e in range(episodes)]))

@@ -192,7 +192,7 @@ class ReacherExpert:
     def reset(self, env: ReacherEnv, rng: np.random.Generator) -> None:
         self._rng = rng
 
-    def act(self, env: ReacherEnv) -> np.ndarray:
+    def act(self, env: ReacherEnv, observation: dict | None = None) -> np.ndarray:
         state, goal = env.state.astype(np.float64), env.goal.astype(np.float64)
         error = np.array([_wrap(goal[0] - state[0]), goal[1] - state[1]])  # the shoulder turns freely, the wrist not
         torque = self.kp * error - self.kd * state[2:4] + self.noise * self._rng.standard_normal(2)

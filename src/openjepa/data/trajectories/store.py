@@ -9,12 +9,14 @@ Format (version 1). A store is a folder::
     PATH/has_action.npy      bool    (N,)          False on the last row of each episode (its action row is zeros)
     PATH/episode_starts.npy  int64   (E + 1,)      episode e is rows starts[e]:starts[e + 1]; starts[0] = 0,
                                                    strictly increasing, starts[E] = N
+    PATH/goal.npy            float32 (N, G)        optional (G = ``goal_dim`` > 0): the goal the agent was after
+                                                   when it observed each row (the env's ``info["goal"]``)
 
 Rows are flat over episodes: an episode of L actions has L + 1 rows (the frame after the last action is
 recorded, the action after it is not). ``meta.json`` holds::
 
     {"format": "openjepa-trajectories", "version": 1, "env": str | null, "episodes": E, "steps": N,
-     "image_size": [H, W], "channels": C, "action_dim": A, "state_dim": S,
+     "image_size": [H, W], "channels": C, "action_dim": A, "state_dim": S, "goal_dim": G (absent: 0),
      "fields": {"frames": {"dtype": "uint8", "shape": [N, H, W, C]}, ...one entry per file above...},
      "extra": {...free JSON...}}
 
@@ -47,15 +49,18 @@ class TrajectoryStoreError(DataError):
 
 
 def _expected_fields(meta: dict) -> dict[str, tuple[str, tuple[int, ...]]]:
-    """``{field: (dtype name, shape)}`` that the sizes in ``meta`` imply."""
+    """``{field: (dtype name, shape)}`` that the sizes in ``meta`` imply (``goal`` only with ``goal_dim`` > 0)."""
     n, (h, w) = meta["steps"], meta["image_size"]
-    return {
+    fields = {
         "frames": ("uint8", (n, h, w, meta["channels"])),
         "state": ("float32", (n, meta["state_dim"])),
         "actions": ("float32", (n, meta["action_dim"])),
         "has_action": ("bool", (n,)),
         "episode_starts": ("int64", (meta["episodes"] + 1,)),
     }
+    if meta.get("goal_dim", 0):
+        fields["goal"] = ("float32", (n, meta["goal_dim"]))
+    return fields
 
 
 def _fields_meta(meta: dict) -> dict[str, dict]:
@@ -73,6 +78,7 @@ class TrajectoryStore:
         self.state: np.ndarray = arrays["state"]
         self.actions: np.ndarray = arrays["actions"]
         self.has_action: np.ndarray = arrays["has_action"]
+        self.goal: np.ndarray | None = arrays.get("goal")
         self.starts = np.asarray(arrays["episode_starts"])
         self._check_offsets()
 
@@ -93,7 +99,8 @@ class TrajectoryStore:
             raise TrajectoryStoreError(f"{meta_path}: expected version {VERSION}, found {meta.get('version')!r} "
                                        f"(this openjepa reads version {VERSION} only)")
         sizes = {"episodes": meta.get("episodes"), "steps": meta.get("steps"), "channels": meta.get("channels"),
-                 "action_dim": meta.get("action_dim"), "state_dim": meta.get("state_dim")}
+                 "action_dim": meta.get("action_dim"), "state_dim": meta.get("state_dim"),
+                 "goal_dim": meta.get("goal_dim", 0)}
         image_size = meta.get("image_size")
         if not (isinstance(image_size, list) and len(image_size) == 2):
             raise TrajectoryStoreError(f"{meta_path}: expected 'image_size': [H, W], found {image_size!r}")
@@ -172,6 +179,11 @@ class TrajectoryStore:
         return int(self.meta["state_dim"])
 
     @property
+    def goal_dim(self) -> int:
+        """Size G of the goal recorded with each row; 0 when the store has none."""
+        return int(self.meta.get("goal_dim", 0))
+
+    @property
     def env(self) -> str | None:
         return self.meta.get("env")
 
@@ -185,13 +197,17 @@ class TrajectoryStore:
         return np.diff(self.starts) - 1
 
     def episode(self, e: int) -> dict[str, np.ndarray]:
-        """Episode ``e`` as memory-mapped views: frames (L+1, H, W, C), actions (L, A), state (L+1, S)."""
+        """Episode ``e`` as memory-mapped views: frames (L+1, H, W, C), actions (L, A), state (L+1, S) and, when
+        the store has goals, goal (L+1, G)."""
         if not -self.num_episodes <= e < self.num_episodes:
             raise IndexError(f"episode {e} out of range for a store of {self.num_episodes} episodes")
         e %= self.num_episodes
         begin, end = int(self.starts[e]), int(self.starts[e + 1])
-        return {"frames": self.frames[begin:end], "actions": self.actions[begin:end - 1],
-                "state": self.state[begin:end]}
+        episode = {"frames": self.frames[begin:end], "actions": self.actions[begin:end - 1],
+                   "state": self.state[begin:end]}
+        if self.goal is not None:
+            episode["goal"] = self.goal[begin:end]
+        return episode
 
 
 def _npy_header(dtype: np.dtype, shape: tuple[int, ...]) -> bytes:
@@ -246,17 +262,19 @@ class TrajectoryWriter:
 
     ``path`` must not exist unless ``overwrite=True``; an existing store (or empty folder) is then replaced only
     once the new one is complete. Inside ``with``, an exception discards the temp folder and leaves ``path`` as it
-    was. ``extra`` (a JSON-able dict, editable until ``close``) goes to ``meta.json``.
+    was. ``extra`` (a JSON-able dict, editable until ``close``) goes to ``meta.json``. With ``goal_dim`` > 0 every
+    episode comes with the goal of each row.
     """
 
     def __init__(self, path: str | Path, *, image_size: int | tuple[int, int], channels: int, action_dim: int,
                  state_dim: int, env: str | None = None, extra: dict[str, Any] | None = None,
-                 overwrite: bool = False):
+                 overwrite: bool = False, goal_dim: int = 0):
         self.path = Path(path)
         self.overwrite = overwrite
         self._check_target()
         h, w = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
         self.image_size, self.channels, self.action_dim, self.state_dim = (h, w), channels, action_dim, state_dim
+        self.goal_dim = goal_dim
         self.env, self.extra = env, dict(extra or {})
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".partial", dir=self.path.parent))
@@ -266,6 +284,8 @@ class TrajectoryWriter:
             "actions": _RowFile(self._tmp / "actions.npy", "float32", (action_dim,)),
             "has_action": _RowFile(self._tmp / "has_action.npy", "bool", ()),
         }
+        if goal_dim:
+            self._files["goal"] = _RowFile(self._tmp / "goal.npy", "float32", (goal_dim,))
         self._starts = [0]
         self._open = True
 
@@ -276,8 +296,10 @@ class TrajectoryWriter:
     def num_episodes(self) -> int:
         return len(self._starts) - 1
 
-    def add_episode(self, frames: np.ndarray, actions: np.ndarray, state: np.ndarray) -> None:
-        """Append one episode: frames (L+1, H, W, C) uint8, actions (L, A), state (L+1, S), L >= 1."""
+    def add_episode(self, frames: np.ndarray, actions: np.ndarray, state: np.ndarray,
+                    goal: np.ndarray | None = None) -> None:
+        """Append one episode: frames (L+1, H, W, C) uint8, actions (L, A), state (L+1, S), L >= 1, and goal
+        (L+1, G) exactly when the writer has ``goal_dim`` G > 0."""
         if not self._open:
             raise RuntimeError(f"writer for {self.path} is closed")
         frames, actions, state = np.asarray(frames), np.asarray(actions), np.asarray(state)
@@ -293,6 +315,11 @@ class TrajectoryWriter:
         if state.shape != (steps + 1, s) or not np.issubdtype(state.dtype, np.number):
             raise ValueError(f"state must be numeric with shape ({steps + 1}, {s}) for {steps + 1} frames, "
                              f"got {state.dtype} {state.shape}")
+        if (goal is None) != (not self.goal_dim) or (goal is not None and np.shape(goal) != (steps + 1, self.goal_dim)):
+            want = f"goal of shape ({steps + 1}, {self.goal_dim})" if self.goal_dim else "no goal (goal_dim is 0)"
+            raise ValueError(f"this store takes {want}, got {None if goal is None else np.shape(goal)}")
+        if goal is not None:
+            self._files["goal"].append(goal)
         self._files["frames"].append(frames)
         self._files["state"].append(state)
         self._files["actions"].append(np.concatenate([actions, np.zeros((1, a))]))
@@ -329,6 +356,8 @@ class TrajectoryWriter:
         meta = {"format": FORMAT, "version": VERSION, "env": self.env, "episodes": self.num_episodes,
                 "steps": self._starts[-1], "image_size": list(self.image_size), "channels": self.channels,
                 "action_dim": self.action_dim, "state_dim": self.state_dim}
+        if self.goal_dim:
+            meta["goal_dim"] = self.goal_dim
         meta["fields"] = _fields_meta(meta)
         meta["extra"] = self.extra
         (self._tmp / "meta.json").write_text(json.dumps(meta, indent=2))

@@ -34,7 +34,8 @@ class TrajectoryWindows(Dataset):
     the ``frameskip`` actions from that row on, so it needs ``steps * frameskip`` actions: windows exist for
     ``0 <= o <= L - steps * frameskip`` (every offset, not only multiples of ``frameskip``), ordered by episode
     then offset. Item: ``{"frames": uint8 (C, steps, H, W), "actions": float32 (steps, frameskip * A) with the
-    chunk's actions concatenated in time order, "state": float32 (steps, S)}``, read from the memory maps.
+    chunk's actions concatenated in time order, "state": float32 (steps, S)}`` and, when the store records goals,
+    ``"goal": float32 (steps, G)``, read from the memory maps.
     """
 
     def __init__(self, store: TrajectoryStore, steps: int, frameskip: int = 1, episodes: Sequence[int] | None = None):
@@ -72,8 +73,11 @@ class TrajectoryWindows(Dataset):
         frames = np.ascontiguousarray(self.store.frames[t:t + span:k].transpose(3, 0, 1, 2))
         actions = np.array(self.store.actions[t:t + span], dtype=np.float32).reshape(self.steps, -1)
         state = np.array(self.store.state[t:t + span:k], dtype=np.float32)
-        return {"frames": torch.from_numpy(frames), "actions": torch.from_numpy(actions),
+        item = {"frames": torch.from_numpy(frames), "actions": torch.from_numpy(actions),
                 "state": torch.from_numpy(state)}
+        if self.store.goal is not None:
+            item["goal"] = torch.from_numpy(np.array(self.store.goal[t:t + span:k], dtype=np.float32))
+        return item
 
 
 def frames_states(store: TrajectoryStore, max_frames: int | None = None, seed: int = 0,

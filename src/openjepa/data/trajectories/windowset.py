@@ -26,7 +26,7 @@ def is_trajectory_store(path: str | Path) -> bool:
 
 
 class WindowSet(Dataset):
-    """``set[i] -> (frames uint8 (C, T, H, W), {"actions": (T, k A), "state": (T, S)})``."""
+    """``set[i] -> (frames uint8 (C, T, H, W), {"actions": (T, k A), "state": (T, S)[, "goal": (T, G)]})``."""
 
     def __init__(self, windows: TrajectoryWindows):
         self.windows = windows
@@ -36,7 +36,7 @@ class WindowSet(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         item = self.windows[i]
-        return item["frames"], {"actions": item["actions"], "state": item["state"]}
+        return item.pop("frames"), item
 
 
 @dataclass

@@ -1,0 +1,102 @@
+"""``openjepa rollout``: how often a learned policy run (ACT-JEPA) reaches its goals closed loop, beside the
+baseline policies its environment has and, optionally, other policy runs, on the same seeded tasks."""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from openjepa.control.chunk_policy import ChunkExecution, ChunkPolicy
+from openjepa.control.envs import env_policies, make_env, make_policy, plan_options, run_episode
+from openjepa.control.plan import BASELINES
+from openjepa.control.plots import save_rollouts
+from openjepa.core.errors import ConfigError, TrainingError
+from openjepa.core.protocols import ActsInChunks
+from openjepa.data.trajectories.windowset import is_trajectory_store
+from openjepa.data.trajectories.store import TrajectoryStore
+from openjepa.runs.build import load_trained_method
+from openjepa.runs.files import check_report_target, write_json_atomic
+
+log = logging.getLogger("openjepa")
+SHOWN = 4  # episodes recorded for the picture
+
+
+def load_policy(run_dir: Path, execution: dict | None = None) -> tuple[ChunkPolicy, object]:
+    """The policy of a run (its recipe's execution settings, changed by ``execution``) and the run's config."""
+    cfg, model = load_trained_method(run_dir, "cpu")
+    if not isinstance(model, ActsInChunks):
+        raise TrainingError(f"{run_dir} is a '{cfg.method.name}' run; rollouts need a policy run (actjepa recipes)")
+    model.eval().requires_grad_(False)
+    settings = {**vars(model.execution), **(execution or {})}
+    return ChunkPolicy(model, ChunkExecution(**settings)), cfg
+
+
+def run_env(cfg, env: str | None) -> str:
+    """The env to roll out in: ``env``, else the one the run's demonstrations were collected in."""
+    if env:
+        return env
+    store = Path(cfg.data.dataset)
+    recorded = TrajectoryStore(store).env if is_trajectory_store(store) else None
+    if not recorded:
+        raise ConfigError(f"the env of {store} is not known (no store there, or it records none): pass --env")
+    return recorded
+
+
+def success(policy, env, episodes: int, seed: int, options: dict, max_steps: int, desc: str,
+            progress: bool) -> list:
+    """Episodes ``seed + e`` of ``policy`` (the first :data:`SHOWN` recorded)."""
+    runs = []
+    bar = tqdm(range(episodes), desc=desc, unit="episode", disable=not progress)
+    for e in bar:
+        runs.append(run_episode(env, policy, seed + e, options, max_steps=max_steps, record=e < SHOWN))
+        bar.set_postfix(success=f"{np.mean([r.success for r in runs]):.2f}")
+    return runs
+
+
+def rollout_run(run_dir: str | Path, *, env: str | None = None, episodes: int = 50, out: str | Path | None = None,
+                seed: int = 1000, max_steps: int = 200, beside: list[str | Path] = (), execution: dict | None = None,
+                progress: bool = True) -> dict:
+    """Roll the run's policy out on ``episodes`` seeded tasks of ``env`` (its planning tasks, ``plan_options``),
+    beside the env's baselines (random always) and the policies of the ``beside`` runs on the same tasks; writes
+    ``out`` (default ``RUN/rollout.json``) and ``RUN/plots/rollouts.png``. ``execution``: settings of the run's
+    chunk execution to change (``execute``, ``ensemble``)."""
+    run_dir = Path(run_dir)
+    out = Path(out) if out else run_dir / "rollout.json"
+    check_report_target(out, ("success_rate",), "rollout")
+    policy, cfg = load_policy(run_dir, execution)
+    name = run_env(cfg, env)
+    environment = make_env(name, image_size=cfg.spec.size[0], max_steps=max_steps)
+    if environment.action_space.shape[0] != cfg.spec.action_dim:
+        raise ConfigError(f"{run_dir} acts with {cfg.spec.action_dim} values per step, {name} takes "
+                          f"{environment.action_space.shape[0]} (train on a store of {name} with data.frame_step=1)")
+    options = plan_options(name)
+    runs = success(policy, environment, episodes, seed, options, max_steps, "rollout", progress)
+    report = {"success_rate": float(np.mean([r.success for r in runs])), "episodes": episodes, "env": name,
+              "mean_steps": float(np.mean([r.steps for r in runs])), "seed": seed, "max_steps": max_steps,
+              "execution": vars(policy.execution)}
+    has = env_policies(name)
+    for baseline, kwargs in BASELINES.items():
+        if baseline in has:
+            make = partial(make_policy, baseline, env=name, **kwargs)
+            done = [run_episode(environment, make(), seed + e, options, max_steps=max_steps) for e in range(episodes)]
+            report[f"{baseline}_success_rate"] = float(np.mean([r.success for r in done]))
+    if beside:
+        report["beside"] = {}
+        for other in beside:
+            other_policy, _ = load_policy(Path(other), execution)
+            done = success(other_policy, environment, episodes, seed, options, max_steps, f"rollout {other}",
+                           progress)
+            report["beside"][str(other)] = float(np.mean([r.success for r in done]))
+    plots = run_dir / "plots"
+    plots.mkdir(exist_ok=True)
+    save_rollouts([r for r in runs if r.frames is not None], plots / "rollouts.png",
+                  f"{cfg.method.name} on {name}: success {report['success_rate']:.2f} over {episodes} episodes")
+    write_json_atomic(out, report)
+    others = ", ".join(f"{key[:-13].replace('_', ' ')} {value:.2f}" for key, value in report.items()
+                       if key.endswith("_success_rate") and key != "success_rate")
+    log.info("success %.2f (%s); %s", report["success_rate"], others, out)
+    return report
