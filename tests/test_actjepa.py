@@ -107,7 +107,7 @@ def test_latent_term_trains_the_decoder_and_off_it_skips_the_target(runs):
     _, jepa = load_trained_method(runs / "jepa")
     _, plain = load_trained_method(runs / "plain")
     batch = {"inputs": torch.rand(4, 3, 5, 32, 32), "actions": torch.rand(4, 5, 2) * 2 - 1,
-             "state": torch.rand(4, 5, 2), "goal": torch.rand(4, 5, 2), "step": 0}
+             "state": torch.rand(4, 5, 2), "goal": torch.rand(4, 1, 2).expand(4, 5, 2), "step": 0}
     jepa.train()
     out = jepa(batch)
     assert set(out.logs) >= {"action_l1", "latent_loss"}
@@ -116,6 +116,14 @@ def test_latent_term_trains_the_decoder_and_off_it_skips_the_target(runs):
     assert all(p.grad is None for p in jepa.target.parameters())  # the EMA target takes no gradient
     plain.train()
     assert "latent_loss" not in plain(batch).logs
+    # a goal that changes at row 2 (a retargeted demonstration): the actions after it are not its demonstration
+    changed = dict(batch, goal=batch["goal"].clone())
+    changed["goal"][:, 2:] += 1
+    plain.eval()
+    with torch.no_grad():
+        predicted = plain.predict_chunk(batch["inputs"][:, :, 0], batch["state"][:, 0], batch["goal"][:, 0])
+        expected = (predicted[:, :2] - batch["actions"][:, :2]).abs().mean()
+        assert plain(changed).logs["action_l1"] == pytest.approx(expected.item(), rel=1e-5)
     with torch.no_grad():
         plain_target = next(plain.target.parameters()).clone()
     plain.after_step(1, 10)

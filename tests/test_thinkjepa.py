@@ -95,7 +95,9 @@ def test_the_forecaster_is_causal_in_time():
 @pytest.mark.parametrize(("setting", "message"), [
     ("method.thinker.frames=20", r"method.thinker.frames=20 exceeds the 16 observed frames"),
     ("method.dense_window=17", r"method.dense_window=17 exceeds the 16 observed frames"),
+    ("method.dense_window=15", r"method.dense_window=15 reaches the first 2 frames, which alone show the goal"),
     ("data.cue_frames=16", r"data.cue_frames \(16\) must be fewer than data.observed"),
+    ("method.thinker.source=run", r"method.thinker.run \(a run or HF folder\) is needed exactly when"),
 ])
 def test_bad_settings_are_refused_in_one_line(setting, message):
     with pytest.raises(ConfigError, match=message) as err:
@@ -144,3 +146,22 @@ def test_a_video_runs_encoder_is_the_frozen_dense_stream(tmp_path):
         assert torch.equal(model.encoder.state_dict()[k], v), k  # taken, and left as it was by training
     clips = torch.rand(2, 3, 24, 16, 16)
     assert model.forecast(clips)["trained"].shape == (2, 8, 2)
+
+
+def test_another_runs_encoder_is_the_frozen_thinker(tmp_path):
+    cli("train", "vjepa_tiny", "--out", tmp_path / "video", "--steps", 1, "--quiet", *TINY_VIDEO,
+        "data.train_size=16")
+    cli("train", "thinkjepa_tiny", "--out", tmp_path / "think", "--steps", 2, "--quiet", *SMALL,
+        "method.thinker.source=run", f"method.thinker.run={tmp_path / 'video'}")
+    source_cfg, source = load_trained_method(tmp_path / "video")
+    cfg, model = load_trained_method(tmp_path / "think")
+    thinker = cfg.method.thinker
+    assert thinker.encoder == source_cfg.encoder and thinker.spec == source_cfg.spec and model.thinker.reads_clips
+    assert (thinker.mean, thinker.std) == (source_cfg.data.mean, source_cfg.data.std)
+    assert model.thinker_normalize.mean.tolist() == pytest.approx(source_cfg.data.mean)
+    for k, v in source.eval_encoder(source_cfg.eval.encoder).state_dict().items():
+        assert torch.equal(model.thinker.state_dict()[k], v), k  # taken, and left as it was by training
+    assert not model.encoder.reads_clips  # the dense stream is still the run's own encoder
+    cli("train", "thinkjepa_tiny", "--out", tmp_path / "missing", "--steps", 1, "--quiet", *SMALL,
+        "method.thinker.source=run", f"method.thinker.run={tmp_path / 'nothing'}", code=2)
+    assert not (tmp_path / "missing").exists()

@@ -298,7 +298,7 @@ def _cmd_rollout(args) -> int:
     from openjepa.eval.rollout import rollout_run
 
     execution = {key: getattr(args, key) for key in ("execute",) if getattr(args, key) is not None}
-    if args.no_ensemble:
+    if args.no_ensemble or (args.execute and args.ensemble is None):
         execution["ensemble"] = None
     elif args.ensemble is not None:
         execution["ensemble"] = args.ensemble
@@ -523,7 +523,8 @@ def _world_parsers(sub) -> None:
     p.add_argument("--episodes", type=_positive_int, default=50, help="episodes (default 50)")
     p.add_argument("--beside", type=Path, nargs="*", default=[], metavar="RUN", help="other policy runs to roll out "
                                                                                    "on the same episodes")
-    p.add_argument("--execute", type=_positive_int, help="actions executed per query without temporal ensembling")
+    p.add_argument("--execute", type=_positive_int, help="actions executed per query, open loop (no temporal "
+                                                          "ensembling)")
     ensemble = p.add_mutually_exclusive_group()
     ensemble.add_argument("--ensemble", type=float, help="temporal ensembling weight m (a query per step)")
     ensemble.add_argument("--no-ensemble", action="store_true", help="execute chunks open loop (see --execute)")

@@ -32,6 +32,9 @@ class ChunkExecution:
             raise ConfigError(f"execute must lie in [1, chunk={chunk}], got {self.execute}")
         if self.ensemble is not None and self.ensemble < 0:
             raise ConfigError(f"ensemble (temporal ensembling's m) must be >= 0 or null, got {self.ensemble}")
+        if self.ensemble is not None and self.execute > 1:
+            raise ConfigError(f"execute={self.execute} runs chunks open loop, which temporal ensembling (a query per "
+                              f"step) does not: set ensemble to null (--no-ensemble)")
 
 
 class ChunkPolicy:

@@ -25,7 +25,8 @@ def collect(env: str | Any, episodes: int, policy: str | Any = "random", out: st
     ``env_kwargs``) or an env object with the gymnasium API and ``{"pixels", "state"}`` observations; ``policy``
     is a name of the env's scripted policies (``make_policy(name, env=...)``; TwoRoom's for an env object), or
     several, comma-separated: episode ``e`` uses the ``e % k``-th (e.g. ``noisy_expert,random`` mixes purposeful
-    paths with wall bumps), or an object with ``reset(env, rng)`` and ``act(env)``. Episode ``e`` resets the env
+    paths with wall bumps), or an object with ``reset(env, rng)`` and ``act(env, observation)`` (the policy
+    protocol of :mod:`openjepa.control.envs.policies`). Episode ``e`` resets the env
     with ``seed + e`` and ``reset_options`` (none by default: the env's own tasks; e.g. ``{"different_rooms": True}``
     on TwoRoom) and the policy with ``default_rng([seed, e])``, so the store is a function of ``seed``. An episode
     ends when truncated or after ``max_steps`` actions; when its goal is reached it ends too, unless ``retarget``
@@ -80,8 +81,11 @@ def collect(env: str | Any, episodes: int, policy: str | Any = "random", out: st
             if writer is not None:
                 writer.abort()
             raise
+    if writer is None:
+        raise ConfigError(f"every one of the {episodes} episodes was solved at reset: nothing to record (nothing "
+                          f"written to {out})")
     writer.extra["goals_reached_per_episode"] = float(np.mean(reached))
     store = writer.close()
-    log.info("collected %d episodes (%d rows, %.2f goals reached per episode) into %s", episodes, store.num_steps,
-             writer.extra["goals_reached_per_episode"], store.path)
+    log.info("collected %d episodes (%d rows, %.2f goals reached per episode) into %s", store.num_episodes,
+             store.num_steps, writer.extra["goals_reached_per_episode"], store.path)
     return store

@@ -104,16 +104,17 @@ class MPCPolicy:
     """Model-predictive control as a policy of the control stack (``reset(env, rng)``, ``act(env, observation)``):
     plans toward the latent of the observation's ``goal_pixels`` from the last ``model.history`` observed latents,
     executes ``config.execute`` chunks of ``frameskip`` env actions, then plans again from what the env shows. It
-    keeps, per plan call, the time taken, the chosen plan's rolled-out latents and the observed latent."""
+    keeps, per plan call, the time taken, the chosen plan's rolled-out latents and the observed latent. ``seed``
+    seeds the planner's draws."""
 
-    def __init__(self, model: WorldModel, config: PlanConfig, frameskip: int):
-        self.model, self.config, self.frameskip = model, config, frameskip
+    def __init__(self, model: WorldModel, config: PlanConfig, frameskip: int, seed: int = 0):
+        self.model, self.config, self.frameskip, self.seed = model, config, frameskip, seed
         self.planner = make_planner(config.planner, **config.planner_args)
         self.cost = LatentGoalCost(model, config.cost, config.energy)
 
     def reset(self, env, rng: np.random.Generator) -> None:
         self.env_dim = env.action_space.shape[0]
-        self.generator = torch.Generator().manual_seed(int(rng.integers(2**63)))
+        self.generator = torch.Generator().manual_seed(self.seed)  # the planner's draws: repeatable per episode
         self.goal = None  # the goal latent, set from the first observation
         self.plan = None  # the warm start: the last plan shifted by the chunks executed
         self.chunks: list[torch.Tensor] = []  # planned chunks (k A,) still to execute
@@ -155,9 +156,8 @@ def run_mpc_episode(model: WorldModel, env, seed: int, config: PlanConfig, frame
                     reset_options: dict | None = None) -> Episode:
     """One episode of model-predictive control (:class:`MPCPolicy`) through the control stack's episode loop, on
     a gymnasium env whose observations hold ``pixels`` and ``state`` and whose infos hold ``goal_pixels``."""
-    policy = MPCPolicy(model, config, frameskip)
-    record = run_episode(env, policy, seed, reset_options, rng=np.random.default_rng(seed),
-                         max_steps=config.max_steps, record=True)
+    policy = MPCPolicy(model, config, frameskip, seed)
+    record = run_episode(env, policy, seed, reset_options, max_steps=config.max_steps, record=True)
     return Episode(record.success, record.steps, record.states, record.frames, record.goal_frame,
                    policy.plan_seconds, policy.predicted, policy.latents)
 

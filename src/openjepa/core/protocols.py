@@ -73,6 +73,24 @@ class Method(nn.Module):
         required); default: the class fact ``frozen_encoder``."""
         return cls.frozen_encoder
 
+    @classmethod
+    def frozen_sources(cls, config: object) -> dict[str, str]:
+        """Other runs (or HF folders) whose encoders the method reads frozen beside its own, by name (default:
+        none). When a run starts each is loaded, :meth:`take_frozen` records its settings in ``config``, and its
+        weights go into :meth:`frozen_source`; a resumed run reads them from its checkpoint."""
+        return {}
+
+    @classmethod
+    def take_frozen(cls, config: object, name: str, encoder: object, spec: object,
+                    normalisation: tuple[list[float], list[float]]) -> None:
+        """Record in ``config`` what building the frozen encoder ``name`` needs: its ViT settings, input spec and
+        normalisation (mean, std)."""
+        raise NotImplementedError
+
+    def frozen_source(self, name: str) -> nn.Module:
+        """The module the weights of the frozen source ``name`` load into."""
+        raise NotImplementedError
+
     def sample_extras(self) -> SampleExtras | None:
         """Per-sample draws the loader adds to each batch (masks), or None."""
         return None

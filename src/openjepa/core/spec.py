@@ -11,9 +11,10 @@ class InputSpec:
     """``modality``: the registered modality that reads, tokenizes and evaluates the inputs. ``channels``, ``size``
     (spatial ``(H, W)``) and ``frames`` (time steps of a clip or of a trajectory window; None for images) fix the
     encoder's input shape; ``action_dim`` (the environment's action size times the frameskip), ``state_dim`` and
-    ``goal_dim`` (the goal recorded with each row; 0 or None when there is none) describe trajectory data; ``reader``: what the modality needs to read users' files as this data (audio: the
-    sample rate, clip length and spectrogram front end; point clouds: the points per cloud). Methods build
-    themselves from it; nothing writes these facts into method configs."""
+    ``goal_dim`` (the goal recorded with each row; 0 or None when there is none) describe trajectory data;
+    ``reader``: what the modality needs to read users' files as this data (audio: the sample rate, clip length and
+    spectrogram front end; point clouds: the points per cloud). Methods build themselves from it; nothing writes
+    these facts into method configs."""
 
     modality: str = "image"
     channels: int = 3

@@ -120,4 +120,4 @@ def goal_agents_dataset(cfg) -> TrackData:
     ``cfg.cue_frames``."""
     settings = (cfg.observed, cfg.horizon, cfg.goals, cfg.cue_frames, cfg.image_size)
     return TrackData("goal_agents", make_goal_agents(cfg.train_size, *settings, seed=1),
-                     make_goal_agents(cfg.test_size, *settings, seed=2), cfg.observed)
+                     make_goal_agents(cfg.test_size, *settings, seed=2), cfg.observed, cfg.cue_frames)

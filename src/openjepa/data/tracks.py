@@ -12,9 +12,11 @@ from openjepa.data.clips import VideoData
 class TrackData(VideoData):
     """Clips whose splits are sequences of ``(clip uint8 (C, T, H, W), {"positions": float32 (T, 2)})`` with
     ``positions``, all of a split's ``(N, T, 2)``, in fractions of the frame's side (x right, y down); ``observed``:
-    the frames a forecaster reads, the ``T - observed`` after them are the horizon."""
+    the frames a forecaster reads, the ``T - observed`` after them are the horizon; ``cue_frames``: the first frames,
+    which alone show where the agent heads (0: none), so a window over recent frames must not reach them."""
 
     observed: int
+    cue_frames: int = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()

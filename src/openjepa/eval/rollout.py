@@ -16,8 +16,8 @@ from openjepa.control.plan import BASELINES
 from openjepa.control.plots import save_rollouts
 from openjepa.core.errors import ConfigError, TrainingError
 from openjepa.core.protocols import ActsInChunks
-from openjepa.data.trajectories.windowset import is_trajectory_store
 from openjepa.data.trajectories.store import TrajectoryStore
+from openjepa.data.trajectories.windowset import is_trajectory_store
 from openjepa.runs.build import load_trained_method
 from openjepa.runs.files import check_report_target, write_json_atomic
 
@@ -35,6 +35,15 @@ def load_policy(run_dir: Path, execution: dict | None = None) -> tuple[ChunkPoli
     return ChunkPolicy(model, ChunkExecution(**settings)), cfg
 
 
+def check_acts_in(run_dir: Path, cfg, env) -> None:
+    """Refuse a policy whose frames or actions are not the env's."""
+    pixels, actions = env.observation_space["pixels"].shape[:2], env.action_space.shape[0]
+    if actions != cfg.spec.action_dim or pixels != tuple(cfg.spec.size):
+        raise ConfigError(f"{run_dir} reads {tuple(cfg.spec.size)} frames and acts with {cfg.spec.action_dim} values "
+                          f"per step; this env shows {pixels} and takes {actions} (train on its store with "
+                          f"data.frame_step=1)")
+
+
 def run_env(cfg, env: str | None) -> str:
     """The env to roll out in: ``env``, else the one the run's demonstrations were collected in."""
     if env:
@@ -44,6 +53,18 @@ def run_env(cfg, env: str | None) -> str:
     if not recorded:
         raise ConfigError(f"the env of {store} is not known (no store there, or it records none): pass --env")
     return recorded
+
+
+def warn_if_seen(cfg, seed: int, episodes: int) -> None:
+    """Warn when the rollout's episode seeds overlap those the run's demonstrations were collected with (the same
+    starts and goals)."""
+    store = Path(cfg.data.dataset)
+    extra = TrajectoryStore(store).extra if is_trajectory_store(store) else {}
+    if "seed" in extra:
+        first, last = int(extra["seed"]), int(extra["seed"]) + TrajectoryStore(store).num_episodes
+        if seed < last and first < seed + episodes:
+            log.warning("episode seeds %d-%d overlap the demonstrations' (%d-%d): these tasks were seen in "
+                        "training; pass --seed %d", seed, seed + episodes - 1, first, last - 1, last)
 
 
 def success(policy, env, episodes: int, seed: int, options: dict, max_steps: int, desc: str,
@@ -70,9 +91,8 @@ def rollout_run(run_dir: str | Path, *, env: str | None = None, episodes: int = 
     policy, cfg = load_policy(run_dir, execution)
     name = run_env(cfg, env)
     environment = make_env(name, image_size=cfg.spec.size[0], max_steps=max_steps)
-    if environment.action_space.shape[0] != cfg.spec.action_dim:
-        raise ConfigError(f"{run_dir} acts with {cfg.spec.action_dim} values per step, {name} takes "
-                          f"{environment.action_space.shape[0]} (train on a store of {name} with data.frame_step=1)")
+    check_acts_in(run_dir, cfg, environment)
+    warn_if_seen(cfg, seed, episodes)
     options = plan_options(name)
     runs = success(policy, environment, episodes, seed, options, max_steps, "rollout", progress)
     report = {"success_rate": float(np.mean([r.success for r in runs])), "episodes": episodes, "env": name,
@@ -87,7 +107,8 @@ def rollout_run(run_dir: str | Path, *, env: str | None = None, episodes: int = 
     if beside:
         report["beside"] = {}
         for other in beside:
-            other_policy, _ = load_policy(Path(other), execution)
+            other_policy, other_cfg = load_policy(Path(other), execution)
+            check_acts_in(Path(other), other_cfg, environment)
             done = success(other_policy, environment, episodes, seed, options, max_steps, f"rollout {other}",
                            progress)
             report["beside"][str(other)] = float(np.mean([r.success for r in done]))

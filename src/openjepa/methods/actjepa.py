@@ -2,9 +2,10 @@
 
 A context encoder reads the current observation (the frame's patch tokens, a token of the proprioceptive state) and
 a token of the goal; a decoder's learned queries read them: ``chunk`` action queries give the next actions (ACT's
-chunking) and ``chunk`` latent queries give the latents of the next ``chunk`` observations, which an EMA copy of the
-context encoder computes from the demonstration's future frames and states (mean of their tokens, layer-normed;
-``latent_stride`` s keeps every s-th of them).
+chunking) and ``chunk / s`` latent queries give the latents of the observations s, 2s, ..., ``chunk`` steps ahead
+(s = ``latent_stride``), which an EMA copy of the context encoder computes from the demonstration's future frames
+and states (mean of their tokens, layer-normed). Rows after the goal changes inside a window (a retargeted
+demonstration heading for its next goal) are left out of both terms.
 Loss: L1 of the actions + ``latent_weight`` x the squared error of the latents; ``latent_weight=0`` is plain action
 chunking with the same networks. Trained on windows of ``chunk + 1`` steps of a trajectory store (``openjepa
 collect``, frame_step 1); ``openjepa rollout`` acts with it closed loop.
@@ -34,8 +35,8 @@ from openjepa.objectives.diagnostics import rankme
 class ACTJEPAConfig:
     """``chunk``: actions per prediction, and future observations whose latents are predicted. ``latent_weight``:
     weight of the latent term (0: plain action chunking); ``latent_stride``: predict the latents of every s-th future
-    observation of the chunk (s, 2s, ..., chunk; 1: all of them), which saves target-encoder work. ``decoder``: the query decoder (its ``queries`` are set to
-    2 x chunk). ``use_state`` / ``use_goal``: read the proprioceptive state / the goal when the data has them.
+    observation of the chunk (s, 2s, ..., chunk; 1: all of them), which saves target-encoder work. ``decoder``: the
+    query decoder (its ``queries`` are set to chunk + chunk / s). ``use_state`` / ``use_goal``: read the proprioceptive state / the goal when the data has them.
     ``execution``: how ``openjepa rollout`` acts (temporal ensembling or open-loop chunks)."""
 
     name: Literal["actjepa"] = "actjepa"
@@ -132,13 +133,23 @@ class ACTJEPA(Method):
                              "(which records them) or set method.use_goal=false")
         pred_actions, pred_latents = self.decode(frames[:, :, 0], None if state is None else state[:, 0],
                                                  None if goal is None else goal[:, 0])
-        action_loss = F.l1_loss(pred_actions.float(), actions[:, :k].float())
+        # an action is a demonstration of reaching the first row's goal only while the goal has not changed (a
+        # retargeted episode goes on toward a new one): later actions, and the observations they lead to, are left out
+        kept = torch.ones(actions.shape[:2], dtype=torch.bool, device=actions.device)[:, :k]
+        if goal is not None:
+            kept = (goal[:, :k] == goal[:, :1]).all(-1).cumprod(1).bool()
+        weights = kept.float()
+        action_error = (pred_actions.float() - actions[:, :k].float()).abs().mean(-1)
+        action_loss = (action_error * weights).sum() / weights.sum()
         loss, logs = action_loss, {"action_l1": action_loss.detach()}
         if self.config.latent_weight > 0:
-            ahead = slice(self.config.latent_stride, k + 1, self.config.latent_stride)
+            stride = self.config.latent_stride
+            ahead = slice(stride, k + 1, stride)
             future_state = None if state is None or not self.observation.state_dim else state[:, ahead]
             target = self.future_latents(frames[:, :, ahead], future_state)
-            latent_loss = F.mse_loss(pred_latents.float(), target.float())
+            reached = weights[:, stride - 1 :: stride]  # observation j follows actions 0..j-1
+            latent_error = (pred_latents.float() - target.float()).square().mean(-1)
+            latent_loss = (latent_error * reached).sum() / reached.sum().clamp_min(1)
             loss = loss + self.config.latent_weight * latent_loss
             logs["latent_loss"] = latent_loss.detach()
             logs["rankme"] = rankme(target[:, 0].float())

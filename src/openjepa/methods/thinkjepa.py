@@ -35,9 +35,10 @@ from torch import nn
 from openjepa.core.protocols import Batch, Method, StepOutput
 from openjepa.core.spec import InputSpec
 from openjepa.methods.registry import METHODS
-from openjepa.modalities.image import ImageModality
+from openjepa.modalities.registry import MODALITIES
 from openjepa.nn.block import MLP
 from openjepa.nn.forecaster import CausalForecaster, ForecasterConfig
+from openjepa.nn.normalize import Normalize
 from openjepa.nn.vit import ViT, ViTConfig
 from openjepa.objectives.distances import Distance, token_distance
 
@@ -46,19 +47,28 @@ from openjepa.objectives.distances import Distance, token_distance
 class ThinkerConfig:
     """The slow stream. ``source``: ``own``, a frozen encoder of its own built from ``encoder`` (random init: a
     stand-in for the paper's frozen vision-language model; the pooling reads every token of its frames, so even a
-    random one tells which marker is lit), or ``encoder``, the run's frozen encoder (another run's with ``--encoder
-    RUN``). ``frames``: frames read, spread evenly over every observed frame, the first and the last included.
-    ``width``: the size of the pooled thinker state the FiLM maps read."""
+    random one tells which marker is lit); ``encoder``, the run's frozen encoder (another run's with ``--encoder
+    RUN``); or ``run``, the encoder of the openjepa run (VL-JEPA, video, image or world-model) or HF I-JEPA /
+    V-JEPA 2 folder at ``run``, frozen, whose settings, input spec and normalisation (``spec``, ``mean``, ``std``)
+    are copied in when the run starts. ``frames``: frames read, spread evenly over every observed frame, the first
+    and the last included. ``width``: the size of the pooled thinker state the FiLM maps read."""
 
-    source: Literal["own", "encoder"] = "own"
+    source: Literal["own", "encoder", "run"] = "own"
     frames: int = 4
     width: int = 128
     encoder: ViTConfig = field(default_factory=lambda: ViTConfig(patch_size=8, width=64, depth=2, heads=4))
+    run: str | None = None
+    spec: InputSpec | None = None
+    mean: list[float] | None = None
+    std: list[float] | None = None
 
     def validate(self) -> None:
         self.encoder.validate()
         if min(self.frames, self.width) < 1:
             raise ValueError(f"method.thinker.frames and width must be >= 1, got {self.frames}, {self.width}")
+        if (self.source == "run") != bool(self.run):
+            raise ValueError("method.thinker.run (a run or HF folder) is needed exactly when method.thinker.source "
+                             f"is run; got source {self.source} and run {self.run}")
 
 
 @dataclass
@@ -109,12 +119,20 @@ class ThinkJepa(Method):
         for key, value in (("dense_window", config.dense_window), ("thinker.frames", config.thinker.frames)):
             if value > observed:
                 raise ValueError(f"method.{key}={value} exceeds the {observed} observed frames (data.observed)")
+        cue = spec.reader.get("cue_frames", 0)
+        if config.dense_window > observed - cue:
+            raise ValueError(f"method.dense_window={config.dense_window} reaches the first {cue} frames, which alone "
+                             f"show the goal: the dense stream must see at most the last {observed - cue} frames")
         self.config, self.normalize, self.observed, self.horizon = config, normalize, observed, spec.frames - observed
         self.encoder = encoder.requires_grad_(False).eval()
-        self.thinker = None
-        if config.thinker.source == "own":
-            frame = InputSpec(channels=spec.channels, size=spec.size)
-            self.thinker = ImageModality().build_encoder(config.thinker.encoder, frame).requires_grad_(False).eval()
+        self.thinker, self.thinker_normalize = None, normalize
+        if config.thinker.source != "encoder":
+            thinker = config.thinker
+            frame = thinker.spec or InputSpec(channels=spec.channels, size=spec.size)
+            modality = MODALITIES.get(frame.modality)()
+            self.thinker = modality.build_encoder(thinker.encoder, frame).requires_grad_(False).eval()
+            if thinker.mean is not None and thinker.std is not None:
+                self.thinker_normalize = Normalize(thinker.mean, thinker.std)
         dense_dim, thinker_dim = latent_dim(self.encoder), latent_dim(self.thinker_encoder)
         self.register_buffer("window_times", torch.arange(observed - config.dense_window, observed), persistent=False)
         self.register_buffer("future_times", torch.arange(observed, spec.frames), persistent=False)
@@ -122,7 +140,20 @@ class ThinkJepa(Method):
         self.pool = MLP(config.thinker.frames * thinker_dim, config.thinker.width, config.thinker.width)
         self.predictor = CausalForecaster(config.predictor, dense_dim, spec.frames, guidance_dim=config.thinker.width)
         self.dense_only = CausalForecaster(config.predictor, dense_dim, spec.frames)
-        self.thinker_only = CausalForecaster(config.predictor, thinker_dim, spec.frames)
+        self.thinker_only = CausalForecaster(config.predictor, thinker_dim, spec.frames, out_dim=dense_dim)
+
+    @classmethod
+    def frozen_sources(cls, config: ThinkJepaConfig) -> dict[str, str]:
+        return {"thinker": config.thinker.run} if config.thinker.source == "run" else {}
+
+    @classmethod
+    def take_frozen(cls, config: ThinkJepaConfig, name: str, encoder: ViTConfig, spec: InputSpec,
+                    normalisation: tuple[list[float], list[float]]) -> None:
+        config.thinker.encoder, config.thinker.spec = encoder, spec
+        config.thinker.mean, config.thinker.std = normalisation
+
+    def frozen_source(self, name: str) -> ViT:
+        return self.thinker
 
     @property
     def thinker_encoder(self) -> ViT:
@@ -135,10 +166,11 @@ class ThinkJepa(Method):
         return self
 
     @torch.no_grad()
-    def latents(self, encoder: ViT, clips: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
-        """The frames at ``times`` of clips ``(B, C, T, H, W)`` in [0, 1], each encoded on its own: tokens
-        layer-normed and flattened, ``(B, len(times), N * D)``."""
-        frames = self.normalize(clips.index_select(2, times)).transpose(1, 2).flatten(0, 1)
+    def latents(self, encoder: ViT, clips: torch.Tensor, times: torch.Tensor,
+                normalize: nn.Module | None = None) -> torch.Tensor:
+        """The frames at ``times`` of clips ``(B, C, T, H, W)`` in [0, 1], each encoded on its own (normalised by
+        ``normalize``, default the run's): tokens layer-normed and flattened, ``(B, len(times), N * D)``."""
+        frames = (normalize or self.normalize)(clips.index_select(2, times)).transpose(1, 2).flatten(0, 1)
         tokens = encoder(encoder.as_input(frames))
         return F.layer_norm(tokens, tokens.shape[-1:]).flatten(1).unflatten(0, (len(clips), len(times)))
 
@@ -146,7 +178,7 @@ class ThinkJepa(Method):
         """Each forecaster's positions ``(B, L + horizon, 2)`` at the frames it reads and forecasts and future
         latents ``(B, horizon, Dz)``, by name: ``trained`` (guided), ``dense_only``, ``thinker_only``."""
         dense = self.latents(self.encoder, clips, self.window_times)
-        thought = self.latents(self.thinker_encoder, clips, self.thinker_times)
+        thought = self.latents(self.thinker_encoder, clips, self.thinker_times, self.thinker_normalize)
         future = self.future_times
         return {"trained": self.predictor(dense, self.window_times, future, self.pool(thought.flatten(1))),
                 "dense_only": self.dense_only(dense, self.window_times, future),

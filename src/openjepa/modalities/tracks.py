@@ -79,7 +79,7 @@ class TrackModality(Modality):
 
     def spec(self, data: TrackData) -> InputSpec:
         return InputSpec(modality=self.name, channels=data.channels, size=tuple(data.frame_size), frames=data.frames,
-                         reader={"observed": data.observed})
+                         reader={"observed": data.observed, "cue_frames": data.cue_frames})
 
     def build_encoder(self, config: ViTConfig, spec: InputSpec) -> ViT:
         """An image encoder for single frames (a video encoder can come frozen from another run, ``--encoder``)."""

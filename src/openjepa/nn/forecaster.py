@@ -27,10 +27,12 @@ class ForecasterConfig(SlotPredictorConfig):
 
 class CausalForecaster(nn.Module):
     """Latents ``(B, L, Dz)`` of seen frames at times ``(L,)`` and future times ``(H,)`` (all increasing, below
-    ``frames``) -> positions ``(B, L + H, 2)`` at every time and future latents ``(B, H, Dz)``. ``guidance_dim``:
-    the size of a per-sample condition ``(B, C)`` that FiLM-guides every layer (0: none)."""
+    ``frames``) -> positions ``(B, L + H, 2)`` at every time and future latents ``(B, H, Do)`` (``out_dim`` Do,
+    default Dz: another stream's latents may be the target). ``guidance_dim``: the size of a per-sample condition
+    ``(B, C)`` that FiLM-guides every layer (0: none)."""
 
-    def __init__(self, config: ForecasterConfig, latent_dim: int, frames: int, guidance_dim: int = 0):
+    def __init__(self, config: ForecasterConfig, latent_dim: int, frames: int, guidance_dim: int = 0,
+                 out_dim: int | None = None):
         super().__init__()
         config.validate()
         width = config.width
@@ -40,7 +42,7 @@ class CausalForecaster(nn.Module):
         self.blocks = nn.ModuleList(Block(width, config.heads, config.mlp_ratio) for _ in range(config.depth))
         self.norm = nn.LayerNorm(width, eps=1e-6)
         self.position_head = nn.Linear(width, 2)
-        self.latent_head = nn.Linear(width, latent_dim)
+        self.latent_head = nn.Linear(width, out_dim or latent_dim)
         self.apply(init_weights)
         nn.init.trunc_normal_(self.query, std=0.02)
         rescale_residual_branches(self.blocks)

@@ -4,6 +4,7 @@ starts from when it builds on another run (``init``)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,8 @@ def prepare_run(cfg: RunConfig, data: Any = None, *, resume: bool = False) -> tu
     if resume and spec != cfg.spec:
         raise TrainingError(f"the data's shape changed since the run started: now {spec}, then {cfg.spec}")
     init = _take_from_run(cfg, spec) if cfg.init.run and not resume else None
+    if not resume:
+        init = _take_frozen_sources(cfg, spec, init)
     fill_spec(cfg, data, spec)
     return data, init
 
@@ -58,54 +61,85 @@ def fill_spec(cfg: RunConfig, data: Any, spec: InputSpec | None = None) -> RunCo
     return cfg
 
 
+@dataclass
+class SourceEncoder:
+    """Another run's (or HF folder's) encoder: its ViT settings, input spec, normalisation and weights."""
+
+    config: Any
+    spec: InputSpec
+    normalisation: tuple[list[float], list[float]]
+    weights: dict
+
+
 def _take_from_run(cfg: RunConfig, spec: Any) -> Init:
     """Copy what ``cfg.init.what`` names of the run at ``cfg.init.run`` into ``cfg``; returns the weight loader."""
-    source = Path(cfg.init.run).expanduser()
-    if not source.is_dir():
-        raise TrainingError(f"--encoder {cfg.init.run}: no such run folder")
-    if is_hf_ijepa_folder(source) or is_hf_vjepa2_folder(source):
-        return _take_from_hf(cfg, spec, source)
-    source_cfg, source_method = load_trained_method(source)
+    source = _existing(cfg.init.run, "--encoder")
     if cfg.init.what == "all":
+        if is_hf_ijepa_folder(source) or is_hf_vjepa2_folder(source):
+            raise TrainingError(f"--encoder {source} is an HF folder: it gives an encoder only (init.what: encoder)")
+        source_cfg, source_method = load_trained_method(source)
         if source_cfg.spec != spec:
             raise TrainingError(f"{source} was trained on inputs {source_cfg.spec}; these data give {spec}")
         weights = source_method.state_dict()
         return lambda method: method.load_state_dict(weights)
-    encoder = source_method.eval_encoder(source_cfg.eval.encoder)
-    encoder_spec = source_cfg.encoder_spec or source_cfg.spec
-    return _take_encoder(cfg, spec, source_cfg.encoder, encoder_spec, (source_cfg.data.mean, source_cfg.data.std),
-                         backbone_of(encoder).state_dict())
+    encoder = source_encoder(source, spec, "--encoder")
+    cfg.encoder, cfg.encoder_spec = encoder.config, encoder.spec
+    cfg.data.mean, cfg.data.std = encoder.normalisation
+    return lambda method: method.encoder.load_state_dict(encoder.weights)
 
 
-def _take_from_hf(cfg: RunConfig, spec: InputSpec, source: Path) -> Init:
-    """``--encoder`` an HF I-JEPA or V-JEPA 2 folder: its encoder, its normalisation (``preprocessor_config.json``,
-    else ImageNet's for RGB)."""
-    if cfg.init.what == "all":
-        raise TrainingError(f"--encoder {source} is an HF folder: it gives an encoder only (init.what: encoder)")
-    if is_hf_ijepa_folder(source):
-        vit = load_hf_ijepa(source)
-        encoder_spec = hf_input_spec(vit)
+def _take_frozen_sources(cfg: RunConfig, spec: InputSpec, init: Init | None) -> Init | None:
+    """Load the encoders of the other runs the method reads frozen (:meth:`Method.frozen_sources`), record their
+    settings in ``cfg.method``; returns ``init`` extended by the loaders of their weights."""
+    method_cls = METHODS.get(cfg.method.name)
+    loaders = [init] if init else []
+    for name, path in method_cls.frozen_sources(cfg.method).items():
+        encoder = source_encoder(_existing(path, f"method.{name}"), spec, f"method.{name}")
+        method_cls.take_frozen(cfg.method, name, encoder.config, encoder.spec, encoder.normalisation)
+        loaders.append(lambda method, name=name, weights=encoder.weights: method.frozen_source(name).load_state_dict(
+            weights))
+    if not loaders:
+        return None
+
+    def load_all(method: Method) -> None:
+        for load in loaders:
+            load(method)
+
+    return load_all
+
+
+def _existing(path: str, what: str) -> Path:
+    source = Path(path).expanduser()
+    if not source.is_dir():
+        raise TrainingError(f"{what} {path}: no such run folder")
+    return source
+
+
+def source_encoder(source: Path, spec: InputSpec, what: str) -> SourceEncoder:
+    """The encoder of an openjepa run (the one its evaluation reads) or of an HF I-JEPA / V-JEPA 2 folder (its
+    normalisation from ``preprocessor_config.json``, else ImageNet's for RGB), checked to read the data's frames."""
+    if is_hf_ijepa_folder(source) or is_hf_vjepa2_folder(source):
+        if is_hf_ijepa_folder(source):
+            vit = load_hf_ijepa(source)
+            encoder_spec = hf_input_spec(vit)
+        else:
+            vit = load_hf_vjepa2(source)[0]
+            encoder_spec = hf_vjepa2_input_spec(vit)
+        mean, std = hf_normalisation(source)
+        if mean is None or std is None:
+            if vit.in_chans != 3:
+                raise TrainingError(f"{source} has no preprocessor_config.json (image_mean, image_std) and is not "
+                                    f"RGB: its normalisation is unknown")
+            mean, std = IMAGENET_MEAN, IMAGENET_STD
+        encoder = SourceEncoder(vit.config, encoder_spec, (list(mean), list(std)), vit.state_dict())
     else:
-        vit = load_hf_vjepa2(source)[0]
-        encoder_spec = hf_vjepa2_input_spec(vit)
-    mean, std = hf_normalisation(source)
-    if mean is None or std is None:
-        if vit.in_chans != 3:
-            raise TrainingError(f"{source} has no preprocessor_config.json (image_mean, image_std) and is not RGB: "
-                                f"its normalisation is unknown")
-        mean, std = IMAGENET_MEAN, IMAGENET_STD
-    return _take_encoder(cfg, spec, vit.config, encoder_spec, (list(mean), list(std)), vit.state_dict())
-
-
-def _take_encoder(cfg: RunConfig, spec: InputSpec, encoder_cfg: Any, encoder_spec: InputSpec,
-                  normalisation: tuple[list[float], list[float]], weights: dict) -> Init:
-    """Give ``cfg`` the encoder settings, input spec and normalisation of another encoder whose input size is the
-    data's; returns the loader of its weights."""
-    if (encoder_spec.channels, tuple(encoder_spec.size)) != (spec.channels, tuple(spec.size)):
-        raise TrainingError(f"--encoder {cfg.init.run} reads {encoder_spec.channels}-channel "
-                            f"{encoder_spec.size[1]}x{encoder_spec.size[0]} images but the data holds "
+        source_cfg, source_method = load_trained_method(source)
+        weights = backbone_of(source_method.eval_encoder(source_cfg.eval.encoder)).state_dict()
+        encoder = SourceEncoder(source_cfg.encoder, source_cfg.encoder_spec or source_cfg.spec,
+                                (source_cfg.data.mean, source_cfg.data.std), weights)
+    if (encoder.spec.channels, tuple(encoder.spec.size)) != (spec.channels, tuple(spec.size)):
+        raise TrainingError(f"{what} {source} reads {encoder.spec.channels}-channel "
+                            f"{encoder.spec.size[1]}x{encoder.spec.size[0]} images but the data holds "
                             f"{spec.channels}-channel {spec.size[1]}x{spec.size[0]} frames; pick an encoder trained "
                             f"at the data's frame size")
-    cfg.encoder, cfg.encoder_spec = encoder_cfg, encoder_spec
-    cfg.data.mean, cfg.data.std = normalisation
-    return lambda method: method.encoder.load_state_dict(weights)
+    return encoder

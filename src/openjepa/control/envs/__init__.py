@@ -69,6 +69,6 @@ def plan_options(env: str) -> dict[str, Any]:
 
 
 __all__ = [
-    "GYM_IDS", "POLICIES", "EpisodeRecord", "NoisyExpert", "Policy", "RandomPolicy", "ReachEnv", "StraightLine", "TwoRoomEnv",
-    "env_policies", "make_env", "make_policy", "observation", "plan_options", "run_episode", "success_rate",
+    "GYM_IDS", "POLICIES", "EpisodeRecord", "NoisyExpert", "Policy", "RandomPolicy", "ReachEnv", "StraightLine",
+    "TwoRoomEnv", "env_policies", "make_env", "make_policy", "observation", "plan_options", "run_episode", "success_rate",
 ]

@@ -66,7 +66,7 @@ def run_episode(env: Any, policy: Policy, seed: int, options: dict | None = None
         obs, _, terminated, truncated, info = env.step(action)
         steps += 1
         reached += bool(info.get("success", False))
-        if retarget and terminated and not truncated:
+        if retarget and terminated and not truncated and info.get("success", False):
             obs, info = env.reset(seed=int(rng.integers(2**31)), options={**options, "start": obs["state"]})
             policy.reset(env, rng)
         else:

@@ -19,16 +19,21 @@ from openjepa.modalities.registry import MODALITIES
 from openjepa.viz.forecasts import save_forecasts
 
 log = logging.getLogger("openjepa")
+CV_FRAMES = 4  # observed positions the constant-velocity baseline fits its line to
 ROWS = {"trained": "trained (guided)", "dense_only": "dense only", "thinker_only": "thinker only",
         "constant_velocity": "constant velocity"}
 COLOURS = {"past": (170, 170, 170), "true": (255, 255, 255), "trained": (60, 220, 110),
            "dense_only": (255, 150, 40), "constant_velocity": (80, 160, 255)}
 
 
-def constant_velocity(seen: torch.Tensor, horizon: int) -> torch.Tensor:
-    """Seen positions ``(B, T, 2)`` -> ``(B, horizon, 2)``: the last one moved on by the last step."""
-    step = seen[:, -1:] - seen[:, -2:-1]
-    return seen[:, -1:] + step * torch.arange(1, horizon + 1, dtype=seen.dtype)[None, :, None]
+def constant_velocity(seen: torch.Tensor, horizon: int, frames: int = CV_FRAMES) -> torch.Tensor:
+    """Seen positions ``(B, T, 2)`` -> ``(B, horizon, 2)``: a straight line fitted (least squares) to the last
+    ``frames`` positions, followed on at its speed; robust to the jitter that the last step alone would carry."""
+    recent = seen[:, -min(frames, seen.shape[1]) :]
+    t = torch.arange(recent.shape[1], dtype=seen.dtype) - (recent.shape[1] - 1) / 2
+    step = (t[None, :, None] * (recent - recent.mean(1, keepdim=True))).sum(1, keepdim=True) / t.square().sum()
+    end = recent.mean(1, keepdim=True) + step * t[-1]
+    return end + step * torch.arange(1, horizon + 1, dtype=seen.dtype)[None, :, None]
 
 
 @EVAL_TASKS.register("forecast")

@@ -1,6 +1,6 @@
 """What a policy's predicted latents know about the future: ridge readouts of the true states of the next ``chunk``
 observations from the latents it predicts for them, beside the same readout from the latent of the current
-observation alone; fitted on windows of training episodes, scored (R^2, mean over the chunk's steps and state
+observation and the goal (what the prediction is made from); fitted on windows of training episodes, scored (R^2, mean over the chunk's steps and state
 dimensions) on held-out episodes."""
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ log = logging.getLogger("openjepa")
 @torch.no_grad()
 def window_features(model: Any, windows: Any, count: int, seed: int,
                     batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """For ``count`` windows drawn from ``windows`` (seeded): predicted latents ``(N, k D)``, current latents
-    ``(N, D)`` and the true future states ``(N, k S)``."""
+    """For ``count`` windows drawn from ``windows`` (seeded): predicted latents ``(N, k / s D)``, the current
+    observation's latent with the goal ``(N, D + G)`` (what the prediction was made from) and the true future states
+    ``(N, k S)``."""
     k = model.chunk
     rows = np.sort(np.random.default_rng(seed).choice(len(windows), size=min(count, len(windows)), replace=False))
     predicted, current, future = [], [], []
@@ -35,7 +36,8 @@ def window_features(model: Any, windows: Any, count: int, seed: int,
         goal = torch.stack([extra["goal"] for _, extra in items])[:, 0] if "goal" in items[0][1] else None
         _, latents = model.decode(frames, state[:, 0], goal)
         predicted.append(latents.flatten(1))
-        current.append(model.observation.latent(model.normalize(frames), state[:, 0]))
+        latent = model.observation.latent(model.normalize(frames), state[:, 0])
+        current.append(latent if goal is None else torch.cat([latent, goal], 1))
         future.append(state[:, 1 : k + 1].flatten(1))  # every step of the chunk, whatever the latent stride
     return torch.cat(predicted).float(), torch.cat(current).float(), torch.cat(future)
 
@@ -61,7 +63,8 @@ class FutureState(EvalTask):
         log.info("future-state probe R^2: predicted latents %.3f, current latent %.3f",
                  results["future_state_r2"]["predicted"], results["future_state_r2"]["current"])
         results["meta"] = {"future_state": f"ridge readouts of the states of the next {model.chunk} observations "
-                                           f"from the predicted latents and from the current observation's latent; "
+                                           f"from the predicted latents and from the current observation's latent "
+                                           f"with the goal; "
                                            f"{len(train[0])} training windows, {len(test[0])} held-out"}
         return results
 
