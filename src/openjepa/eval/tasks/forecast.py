@@ -1,7 +1,7 @@
 """How well a forecaster (ThinkJEPA) forecasts a tracked agent's path on held-out clips: average and final
 displacement errors (ADE: the mean distance between forecast and true positions over the horizon; FDE: the distance
 at its last frame; fractions of the frame's side) of the trained model and of the ablations trained beside it in
-the same run, against constant velocity (the true last two observed positions extrapolated)."""
+the same run, against constant velocity (a line fitted to the true last 4 observed positions, followed on)."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ class Forecast(EvalTask):
         results["meta"] = {"clips": len(test), "observed": model.observed, "horizon": model.horizon,
                            "error": "ADE / FDE: mean distance over the horizon / at its last frame between forecast "
                                     "and true positions, in fractions of the frame's side; constant velocity "
-                                    "extrapolates the true last two observed positions"}
+                                    f"follows a line fitted to the true last {CV_FRAMES} observed positions"}
         return results
 
     def table(self, results: dict[str, Any]) -> str:
