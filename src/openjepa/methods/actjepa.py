@@ -36,8 +36,9 @@ class ACTJEPAConfig:
     """``chunk``: actions per prediction, and future observations whose latents are predicted. ``latent_weight``:
     weight of the latent term (0: plain action chunking); ``latent_stride``: predict the latents of every s-th future
     observation of the chunk (s, 2s, ..., chunk; 1: all of them), which saves target-encoder work. ``decoder``: the
-    query decoder (its ``queries`` are set to chunk + chunk / s). ``use_state`` / ``use_goal``: read the proprioceptive state / the goal when the data has them.
-    ``execution``: how ``openjepa rollout`` acts (temporal ensembling or open-loop chunks)."""
+    query decoder (its ``queries`` are set to chunk + chunk / s). ``use_state`` / ``use_goal``: read the
+    proprioceptive state / the goal when the data has them. ``execution``: how ``openjepa rollout`` acts (temporal
+    ensembling or open-loop chunks)."""
 
     name: Literal["actjepa"] = "actjepa"
     chunk: int = 8

@@ -70,5 +70,6 @@ def plan_options(env: str) -> dict[str, Any]:
 
 __all__ = [
     "GYM_IDS", "POLICIES", "EpisodeRecord", "NoisyExpert", "Policy", "RandomPolicy", "ReachEnv", "StraightLine",
-    "TwoRoomEnv", "env_policies", "make_env", "make_policy", "observation", "plan_options", "run_episode", "success_rate",
+    "TwoRoomEnv", "env_policies", "make_env", "make_policy", "observation", "plan_options", "run_episode",
+    "success_rate",
 ]

@@ -1,7 +1,7 @@
 """What a policy's predicted latents know about the future: ridge readouts of the true states of the next ``chunk``
 observations from the latents it predicts for them, beside the same readout from the latent of the current
-observation and the goal (what the prediction is made from); fitted on windows of training episodes, scored (R^2, mean over the chunk's steps and state
-dimensions) on held-out episodes."""
+observation and the goal (what the prediction is made from); fitted on windows of training episodes, scored (R^2,
+mean over the chunk's steps and state dimensions) on held-out episodes."""
 
 from __future__ import annotations
 
