@@ -500,17 +500,14 @@ def _world_parsers(sub) -> None:
         "(default RUN/plan.json), RUN/plots/plan_episodes.png and RUN/plots/energy_landscape.png."))
     p.add_argument("run", type=Path, help="world-model run folder")
     p.add_argument("--env", help="environment (default: the run's method.plan.env)")
-    p.add_argument("--episodes", type=_positive_int, default=50, help="episodes (default 50)")
     p.add_argument("--planner", help="a registered planner: cem, mppi or grad (default: the run's method.plan.planner)")
     p.add_argument("--planner-args", help='planner settings as JSON, e.g. \'{"samples": 300, "iterations": 30}\'')
     p.add_argument("--horizon", type=_positive_int, help="plan horizon in model steps")
     p.add_argument("--execute", type=_positive_int, help="model steps executed per plan")
     p.add_argument("--cost", choices=["sum", "terminal"], help="latent distance summed over the horizon or at its end")
     p.add_argument("--max-steps", type=_positive_int, help="environment steps per episode")
-    p.add_argument("--seed", type=int, default=1000, help="episode e uses seed + e (default 1000)")
     p.add_argument("--threads", type=_positive_int, help="torch threads (on a busy 2-core machine one can beat two)")
-    p.add_argument("--out", type=Path, help="report file (default RUN/plan.json)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _episode_options(p, "RUN/plan.json")
     p.set_defaults(func=_cmd_plan)
 
     p = sub.add_parser("rollout", help="run a learned policy closed loop in an environment", description=(
@@ -520,7 +517,6 @@ def _world_parsers(sub) -> None:
         "method.latent_weight=0). Writes the report (default RUN/rollout.json) and RUN/plots/rollouts.png."))
     p.add_argument("run", type=Path, help="policy run folder")
     p.add_argument("--env", help="environment (default: the one the run's trajectory store was collected in)")
-    p.add_argument("--episodes", type=_positive_int, default=50, help="episodes (default 50)")
     p.add_argument("--beside", type=Path, nargs="*", default=[], metavar="RUN", help="other policy runs to roll out "
                                                                                    "on the same episodes")
     p.add_argument("--execute", type=_positive_int, help="actions executed per query, open loop (no temporal "
@@ -529,10 +525,16 @@ def _world_parsers(sub) -> None:
     ensemble.add_argument("--ensemble", type=float, help="temporal ensembling weight m (a query per step)")
     ensemble.add_argument("--no-ensemble", action="store_true", help="execute chunks open loop (see --execute)")
     p.add_argument("--max-steps", type=_positive_int, default=200, help="environment steps per episode (default 200)")
-    p.add_argument("--seed", type=int, default=1000, help="episode e uses seed + e (default 1000)")
-    p.add_argument("--out", type=Path, help="report file (default RUN/rollout.json)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _episode_options(p, "RUN/rollout.json")
     p.set_defaults(func=_cmd_rollout)
+
+
+def _episode_options(p, report: str) -> None:
+    """The options of commands that run seeded episodes and write a report: --episodes, --seed, --out, --quiet."""
+    p.add_argument("--episodes", type=_positive_int, default=50, help="episodes (default 50)")
+    p.add_argument("--seed", type=int, default=1000, help="episode e uses seed + e (default 1000)")
+    p.add_argument("--out", type=Path, help=f"report file (default {report})")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _use_parsers(sub) -> None:

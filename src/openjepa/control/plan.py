@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict
+from functools import partial
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from openjepa.control.envs import run_episode
+from openjepa.control.envs import env_policies, make_policy, run_episode
 from openjepa.control.envs.policies import Policy
 from openjepa.control.mpc import Episode, PlanConfig, run_mpc_episode
 from openjepa.core.protocols import WorldModel
@@ -49,8 +50,22 @@ def plan_report(model: WorldModel, env_factory, config: PlanConfig, frameskip: i
         "plan": asdict(config),
         "frameskip": frameskip,
     }
-    for name, make_policy in baselines.items():
-        runs = [run_episode(env, make_policy(), seed + e, reset_options) for e in range(episodes)]
+    report.update(baseline_report(env, baselines, episodes, seed, reset_options))
+    return report, planned
+
+
+def env_baselines(env: str) -> dict[str, Callable[[], Policy]]:
+    """The :data:`BASELINES` the env ``env`` has (random always), as functions making the policy."""
+    has = env_policies(env)
+    return {name: partial(make_policy, name, env=env, **kwargs) for name, kwargs in BASELINES.items() if name in has}
+
+
+def baseline_report(env, baselines: dict[str, Callable[[], Policy]], episodes: int, seed: int, reset_options: dict,
+                    max_steps: int | None = None) -> dict[str, float]:
+    """``{NAME_success_rate, NAME_mean_steps}`` of each baseline over the episodes ``seed + e``."""
+    report = {}
+    for name, make in baselines.items():
+        runs = [run_episode(env, make(), seed + e, reset_options, max_steps=max_steps) for e in range(episodes)]
         report[f"{name}_success_rate"] = float(np.mean([run.success for run in runs]))
         report[f"{name}_mean_steps"] = float(np.mean([run.steps for run in runs]))
-    return report, planned
+    return report

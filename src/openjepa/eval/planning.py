@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from functools import partial
 from pathlib import Path
 
 import torch
 
-from openjepa.control.envs import env_policies, make_env, make_policy, plan_options
-from openjepa.control.plan import BASELINES, plan_report
+from openjepa.control.envs import make_env, plan_options
+from openjepa.control.plan import env_baselines, plan_report
 from openjepa.control.plots import save_energy_landscape, save_plan_episodes
 from openjepa.control.registry import ENVS
 from openjepa.core.errors import TrainingError
@@ -48,9 +47,7 @@ def plan_run(run_dir: str | Path, *, env: str | None = None, episodes: int = 50,
     config.validate()
     size = cfg.spec.size[0]
     factory = lambda: make_env(config.env, image_size=size, max_steps=config.max_steps)  # noqa: E731
-    has = env_policies(config.env)
-    baselines = {name: partial(make_policy, name, env=config.env, **kwargs) for name, kwargs in BASELINES.items()
-                 if name in has}
+    baselines = env_baselines(config.env)
     report, planned = plan_report(model, factory, config, cfg.data.frame_step, episodes, seed,
                                   plan_options(config.env), baselines, progress)
     plots = run_dir / "plots"

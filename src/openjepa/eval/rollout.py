@@ -4,15 +4,14 @@ baseline policies its environment has and, optionally, other policy runs, on the
 from __future__ import annotations
 
 import logging
-from functools import partial
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from openjepa.control.chunk_policy import ChunkExecution, ChunkPolicy
-from openjepa.control.envs import env_policies, make_env, make_policy, plan_options, run_episode
-from openjepa.control.plan import BASELINES
+from openjepa.control.envs import make_env, plan_options, run_episode
+from openjepa.control.plan import baseline_report, env_baselines
 from openjepa.control.plots import save_rollouts
 from openjepa.core.errors import ConfigError, TrainingError
 from openjepa.core.protocols import ActsInChunks
@@ -44,24 +43,26 @@ def check_acts_in(run_dir: Path, cfg, env) -> None:
                           f"data.frame_step=1)")
 
 
-def run_env(cfg, env: str | None) -> str:
-    """The env to roll out in: ``env``, else the one the run's demonstrations were collected in."""
-    if env:
-        return env
+def demonstrations(cfg) -> TrajectoryStore | None:
+    """The store the run learnt from, if it is still there."""
     store = Path(cfg.data.dataset)
-    recorded = TrajectoryStore(store).env if is_trajectory_store(store) else None
+    return TrajectoryStore(store) if is_trajectory_store(store) else None
+
+
+def run_env(store: TrajectoryStore | None, env: str | None, cfg) -> str:
+    """The env to roll out in: ``env``, else the one the run's demonstrations were collected in."""
+    recorded = env or (store.env if store else None)
     if not recorded:
-        raise ConfigError(f"the env of {store} is not known (no store there, or it records none): pass --env")
+        raise ConfigError(f"the env of {cfg.data.dataset} is not known (no store there, or it records none): pass "
+                          f"--env")
     return recorded
 
 
-def warn_if_seen(cfg, seed: int, episodes: int) -> None:
+def warn_if_seen(store: TrajectoryStore | None, seed: int, episodes: int) -> None:
     """Warn when the rollout's episode seeds overlap those the run's demonstrations were collected with (the same
     starts and goals)."""
-    store = Path(cfg.data.dataset)
-    extra = TrajectoryStore(store).extra if is_trajectory_store(store) else {}
-    if "seed" in extra:
-        first, last = int(extra["seed"]), int(extra["seed"]) + TrajectoryStore(store).num_episodes
+    if store is not None and "seed" in store.extra:
+        first, last = int(store.extra["seed"]), int(store.extra["seed"]) + store.num_episodes
         if seed < last and first < seed + episodes:
             log.warning("episode seeds %d-%d overlap the demonstrations' (%d-%d): these tasks were seen in "
                         "training; pass --seed %d", seed, seed + episodes - 1, first, last - 1, last)
@@ -89,21 +90,17 @@ def rollout_run(run_dir: str | Path, *, env: str | None = None, episodes: int = 
     out = Path(out) if out else run_dir / "rollout.json"
     check_report_target(out, ("success_rate",), "rollout")
     policy, cfg = load_policy(run_dir, execution)
-    name = run_env(cfg, env)
+    store = demonstrations(cfg)
+    name = run_env(store, env, cfg)
     environment = make_env(name, image_size=cfg.spec.size[0], max_steps=max_steps)
     check_acts_in(run_dir, cfg, environment)
-    warn_if_seen(cfg, seed, episodes)
+    warn_if_seen(store, seed, episodes)
     options = plan_options(name)
     runs = success(policy, environment, episodes, seed, options, max_steps, "rollout", progress)
     report = {"success_rate": float(np.mean([r.success for r in runs])), "episodes": episodes, "env": name,
               "mean_steps": float(np.mean([r.steps for r in runs])), "seed": seed, "max_steps": max_steps,
               "execution": vars(policy.execution)}
-    has = env_policies(name)
-    for baseline, kwargs in BASELINES.items():
-        if baseline in has:
-            make = partial(make_policy, baseline, env=name, **kwargs)
-            done = [run_episode(environment, make(), seed + e, options, max_steps=max_steps) for e in range(episodes)]
-            report[f"{baseline}_success_rate"] = float(np.mean([r.success for r in done]))
+    report.update(baseline_report(environment, env_baselines(name), episodes, seed, options, max_steps))
     if beside:
         report["beside"] = {}
         for other in beside:
