@@ -171,7 +171,8 @@ class TemporalHJepa(VJepa):
         distance, ahead = self.level2_distance(context, ctx_idx, ctx_valid, targets)
         # the mean over every window ahead in the batch (samples with more context have fewer)
         term = (distance * ahead).sum() / ahead.sum().clamp_min(1)
-        return {"level2_loss": (term, self.config.level2_weight)}
+        return {**super().further_terms(context, ctx_idx, ctx_valid, targets),
+                "level2_loss": (term, self.config.level2_weight)}
 
     def prediction_energy(self, clips: torch.Tensor, ctx: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
         """``(B, Lt)``: level 1's distance at each token of ``tgt`` plus ``level2_weight`` x level 2's distance of

@@ -10,7 +10,8 @@ supervision: the predictor also predicts intermediate encoder layers
 the change of the target features since the clip's first time step.
 ``objective: future`` trains on one task only: from the first half of each clip's time steps, predict the
 target features of the rest with the ``future`` mask token (what ``openjepa fit-predictor`` trains, encoders
-frozen, and what ``openjepa surprise`` scores).
+frozen, and what ``openjepa surprise`` scores). ``latent`` gives the predictor a latent variable z
+(:mod:`openjepa.nn.latent`): the loss and every energy are then the free energy, the minimum over z.
 """
 
 from __future__ import annotations
@@ -28,12 +29,15 @@ from openjepa.masks.multiblock import BlockMasks
 from openjepa.masks.tubes import TubeMaskConfig, TubeMasker, collate_tube_masks, future_split, vjepa_mask_configs
 from openjepa.methods.registry import METHODS
 from openjepa.methods.targets import TargetConfig, TargetEncoder
+from openjepa.nn.latent import LatentConfig, LatentVariable
 from openjepa.nn.predictor import MaskTokenPredictor, PredictorConfig, gather_tokens
 from openjepa.nn.rope import grid_coords
 from openjepa.nn.vit import ViT
 from openjepa.objectives.diagnostics import rankme, token_std
 from openjepa.objectives.distances import Distance, masked_mean, token_distance
+from openjepa.objectives.energy import PredictionProblem, free_energy, repeat_rows
 from openjepa.objectives.normalize import TargetNorm, normalize_targets
+from openjepa.objectives.vicreg import VarCovConfig, varcov_loss
 
 
 @dataclass
@@ -46,7 +50,10 @@ class VJepaConfig:
     (background, layout) drops out of the loss and what moves stays. ``flips``: each training clip
     mirrored left-right (``horizontal``, as V-JEPA's clip transform does) or put through a random one of
     the square's 8 symmetries (``dihedral``, for worlds without a preferred up), the same for all frames.
-    ``objective``: ``masks`` (the loss over ``masks``) or ``future`` (see the module docstring)."""
+    ``objective``: ``masks`` (the loss over ``masks``) or ``future`` (see the module docstring). ``latent``: the
+    predictor's latent variable (kind ``none``: without one). ``varcov``: VICReg's variance and covariance terms on
+    the clips' mean-pooled context encodings, which keep the encoders from collapse where the target is not an
+    EMA copy, and whatever the target, keep z from being the only thing that tells futures apart."""
 
     name: Literal["vjepa"] = "vjepa"
     predictor: PredictorConfig = field(default_factory=lambda: PredictorConfig(width=384, depth=12, heads=12))
@@ -59,10 +66,15 @@ class VJepaConfig:
     predict_change: bool = False
     flips: Flips = "none"
     objective: Literal["masks", "future"] = "masks"
+    latent: LatentConfig = field(default_factory=LatentConfig)
+    varcov: VarCovConfig = field(default_factory=VarCovConfig)
 
     def validate(self) -> None:
         if self.context_weight < 0:
             raise ValueError(f"method.context_weight must be >= 0, got {self.context_weight}")
+        if self.context_weight > 0 and self.latent.kind != "none":
+            raise ValueError("method.latent applies to the predictions of masked tokens; V-JEPA 2.1's dense loss "
+                             "(context_weight > 0) has none to choose between: set one of them off")
         if not self.masks:
             raise ValueError("method.masks needs at least one masking configuration")
 
@@ -118,6 +130,7 @@ class VJepa(Method):
         self.predictor = MaskTokenPredictor(config.predictor, encoder.width, encoder.grid,
                                             num_mask_tokens=len(config.masks), levels=self.levels)
         self.masker = TubeMasker(config.masks, encoder.grid)
+        self.latent = LatentVariable(config.latent, config.predictor.width)
 
     def sample_extras(self) -> TubeMaskExtras:
         return TubeMaskExtras(self.masker)
@@ -144,23 +157,31 @@ class VJepa(Method):
             targets = change_since_first_step(targets, self.encoder.grid)
         pred_loss = ctx_loss = 0.0
         further: dict[str, list] = {}
+        latent_logs: dict[str, torch.Tensor] = {}
         for m in range(len(cfg.masks)):
             ctx_idx, ctx_valid = batch[f"m{m}.ctx_idx"], batch[f"m{m}.ctx_valid"]
             tgt_idx, tgt_valid = batch[f"m{m}.tgt_idx"][:, 0], batch[f"m{m}.tgt_valid"][:, 0]  # (B, Lt)
             context = self.encoder.encode(tokens, ctx_idx, ctx_valid)
             for name, (term, weight) in self.further_terms(context, ctx_idx, ctx_valid, final).items():
                 further.setdefault(name, [0.0, weight])[0] += term / len(cfg.masks)
-            out = self.predictor(context, ctx_idx, tgt_idx[:, None], ctx_valid, tgt_valid[:, None], mask_index=m,
-                                 with_context=cfg.context_weight > 0)
-            pred, pred_ctx = out if cfg.context_weight > 0 else (out, None)
-            distance = token_distance(pred[:, 0].float(), gather_tokens(targets, tgt_idx).float(), cfg.distance)
-            pred_loss = pred_loss + masked_mean(distance, tgt_valid).mean()
-            if pred_ctx is not None:
+            if cfg.context_weight > 0:
+                pred, pred_ctx = self.predictor(context, ctx_idx, tgt_idx[:, None], ctx_valid, tgt_valid[:, None],
+                                                mask_index=m, with_context=True)
+                distance = token_distance(pred[:, 0].float(), gather_tokens(targets, tgt_idx).float(), cfg.distance)
                 weights = context_weights(self.encoder.grid, ctx_idx, tgt_idx, tgt_valid) * ctx_valid
-                distance = token_distance(pred_ctx.float(), gather_tokens(targets, ctx_idx).float(), cfg.distance)
-                ctx_loss = ctx_loss + ((distance * weights).sum(-1) / ctx_valid.sum(-1).clamp_min(1)).mean()
+                ctx_distance = token_distance(pred_ctx.float(), gather_tokens(targets, ctx_idx).float(), cfg.distance)
+                ctx_loss = ctx_loss + ((ctx_distance * weights).sum(-1) / ctx_valid.sum(-1).clamp_min(1)).mean()
+            else:
+                problem = self._problem(context, ctx_idx, tgt_idx, targets, m, ctx_valid, tgt_valid,
+                                        changes=cfg.predict_change, levels=self.levels)
+                choice = free_energy(self.latent, problem)
+                distance = choice.energy
+                for name, value in choice.logs.items():
+                    latent_logs[name] = latent_logs.get(name, 0.0) + value.detach() / len(cfg.masks)
+            pred_loss = pred_loss + masked_mean(distance, tgt_valid).mean()
         pred_loss = pred_loss / len(cfg.masks)
-        logs = {"pred_loss": pred_loss.detach(), "token_std": token_std(final), "rankme": rankme(final.mean(1))}
+        logs = {"pred_loss": pred_loss.detach(), "token_std": token_std(final), "rankme": rankme(final.mean(1)),
+                **latent_logs}
         loss = pred_loss
         if cfg.context_weight > 0:
             ctx_loss = ctx_loss / len(cfg.masks)
@@ -171,52 +192,91 @@ class VJepa(Method):
             logs[name] = term.detach()
         return StepOutput(loss, logs)
 
-    def further_terms(self, context: torch.Tensor, ctx_idx: torch.Tensor, ctx_valid: torch.Tensor,
+    def further_terms(self, context: torch.Tensor, ctx_idx: torch.Tensor, ctx_valid: torch.Tensor | None,
                       targets: torch.Tensor) -> dict[str, tuple[torch.Tensor, float]]:
-        """Loss terms a subclass adds on one mask's context encoding ``(B, Lc, D)`` (at ``ctx_idx``) and the
-        normalised final-layer target features ``(B, N, D)``: name -> (term, its weight in the loss); none here."""
-        return {}
+        """Loss terms on one mask's context encoding ``(B, Lc, D)`` (at ``ctx_idx``) and the normalised
+        final-layer target features ``(B, N, D)``: name -> (term, its weight in the loss). Here ``varcov`` on the
+        mean-pooled context when its weight is > 0; subclasses add theirs."""
+        if self.config.varcov.weight <= 0:
+            return {}
+        pooled = masked_mean(context.transpose(1, 2), None if ctx_valid is None else ctx_valid[:, None])
+        return {"varcov": (varcov_loss(pooled.float(), self.config.varcov), self.config.varcov.weight)}
 
     def future_step(self, batch: Batch) -> StepOutput:
-        """``objective: future``: the mean energy of predicting the second half of each clip from the first."""
+        """``objective: future``: the mean (free) energy of predicting the second half of each clip from the first."""
         clips = self.normalize(batch["inputs"])
         grid = self.encoder.grid
         ctx, tgt = (ids.to(clips.device) for ids in future_split(grid, grid[0] // 2))
-        loss = self.prediction_energy(clips, ctx, tgt).mean()
-        return StepOutput(loss, {"future_loss": loss.detach()})
+        ctx_idx, tgt_idx = ctx.expand(len(clips), -1), tgt.expand(len(clips), -1)
+        targets = self.target_features(clips)
+        context = self.encoder.encode(self.encoder.tokenize(clips), ctx_idx)
+        choice = free_energy(self.latent, self._problem(context, ctx_idx, tgt_idx, targets))
+        loss = choice.energy.mean()
+        logs = {"future_loss": loss.detach(), **choice.logs}
+        for name, (term, weight) in self.further_terms(context, ctx_idx, None, targets[..., : self.encoder.width]).items():
+            loss = loss + weight * term
+            logs[name] = term.detach()
+        return StepOutput(loss, logs)
 
-    def prediction_energy(self, clips: torch.Tensor, ctx: torch.Tensor, tgt: torch.Tensor,
-                          targets: torch.Tensor | None = None) -> torch.Tensor:
-        """``(B, Lt)``: the distance (``distance``, as in training) of the predictor's guess for the tokens
-        ``tgt (Lt,)`` of normalised clips ``(B, C, T, H, W)``, from the context encoder's view of the tokens
-        ``ctx (Lc,)``, to the target encoder's normalised features there (``targets``, the clips'
-        ``target_features``, when the caller has them already)."""
-        B = len(clips)
-        ctx_idx, tgt_idx = ctx.expand(B, -1), tgt.expand(B, -1)
+    def _problem(self, context: torch.Tensor, ctx_idx: torch.Tensor, tgt_idx: torch.Tensor, targets: torch.Tensor,
+                 mask_index: int | None = None, ctx_valid: torch.Tensor | None = None,
+                 tgt_valid: torch.Tensor | None = None, changes: bool = False, levels: int = 1) -> PredictionProblem:
+        """The prediction of the tokens ``tgt_idx (B, Lt)`` (real where ``tgt_valid``) from the context encoding
+        ``context (B, Lc, D)`` at ``ctx_idx``, scored against the last layer of ``targets``, the clips' normalised
+        target features ``(B, N, levels * D)``. Under ``predict_change`` the predictions are changes since step 0:
+        ``changes`` says ``targets`` are too; otherwise step 0's features are added to the predictions.
+        ``mask_index``: the mask token (default: the ``future`` one); ``levels``: score that many of the target
+        levels (the last layer, then ``deep_layers``)."""
+        B, Lt = tgt_idx.shape
+        width = self.encoder.width * levels
+        mask_index = self.future_mask_index() if mask_index is None else mask_index
+        first = None
+        if self.config.predict_change and not changes:
+            first = gather_tokens(first_step_features(targets[..., :width], self.encoder.grid), tgt_idx)
+
+        def predict(z: torch.Tensor | None) -> torch.Tensor:
+            R = 1 if z is None else z.shape[1]
+            pred = self.predictor(repeat_rows(context, R), repeat_rows(ctx_idx, R), repeat_rows(tgt_idx, R)[:, None],
+                                  repeat_rows(ctx_valid, R), repeat_rows(tgt_valid, R)[:, None]
+                                  if tgt_valid is not None else None, mask_index=mask_index,
+                                  condition=self.latent.condition(z))[:, 0, :, :width]
+            if first is not None:
+                pred = pred + repeat_rows(first, R)
+            return pred.view(B, R, Lt, width)
+
+        return PredictionProblem(predict, gather_tokens(targets[..., :width], tgt_idx), self.config.distance,
+                                 tgt_valid)
+
+    def prediction_problem(self, clips: torch.Tensor, ctx_idx: torch.Tensor, tgt_idx: torch.Tensor,
+                           targets: torch.Tensor | None = None) -> PredictionProblem:
+        """The prediction, from the context encoder's view of the tokens at ``ctx_idx (B, Lc)`` of normalised clips
+        ``(B, C, T, H, W)``, of the target encoder's normalised features at ``tgt_idx (B, Lt)`` (``targets``: the
+        clips' ``target_features`` when the caller has them already), with the ``future`` mask token when the
+        recipe has one. With ``predict_change`` the predicted change is added to the target features at the same
+        spatial position in time step 0."""
         if targets is None:
             with torch.no_grad():
                 targets = self.target_features(clips)
-        pred = self.predict_targets(clips, ctx_idx, tgt_idx, targets)
-        observed = gather_tokens(targets[..., : self.encoder.width], tgt_idx)
-        return token_distance(pred.float(), observed.float(), self.config.distance)
+        context = self.encoder.encode(self.encoder.tokenize(clips), ctx_idx)
+        return self._problem(context, ctx_idx, tgt_idx, targets)
+
+    def prediction_energy(self, clips: torch.Tensor, ctx: torch.Tensor, tgt: torch.Tensor,
+                          targets: torch.Tensor | None = None) -> torch.Tensor:
+        """``(B, Lt)``: the free energy's token distances (``distance``, as in training; the minimum over z with a
+        latent) of the predictor's guess for the tokens ``tgt (Lt,)`` of normalised clips ``(B, C, T, H, W)``,
+        from the context encoder's view of the tokens ``ctx (Lc,)``, to the target encoder's normalised features
+        there (``targets``, the clips' ``target_features``, when the caller has them already)."""
+        B = len(clips)
+        problem = self.prediction_problem(clips, ctx.expand(B, -1), tgt.expand(B, -1), targets)
+        return free_energy(self.latent, problem).energy
 
     def predict_targets(self, clips: torch.Tensor, ctx_idx: torch.Tensor, tgt_idx: torch.Tensor,
                         targets: torch.Tensor | None = None) -> torch.Tensor:
-        """Last-layer predictions ``(B, Lt, D)`` of the normalised target features at ``tgt_idx (B, Lt)`` from the
-        context encoder's view of the tokens at ``ctx_idx (B, Lc)`` of normalised clips, with the ``future`` mask
-        token when the recipe has one. With ``predict_change`` the predicted change is added to the target
-        features at the same spatial position in time step 0: ``targets``, the clips' ``target_features``
-        ``(B, N, levels * D)``, when the caller has them already."""
-        context = self.encoder.encode(self.encoder.tokenize(clips), ctx_idx)
-        pred = self.predictor(context, ctx_idx, tgt_idx[:, None], mask_index=self.future_mask_index())
-        pred = pred[:, 0, :, : self.encoder.width]
-        if self.config.predict_change:
-            if targets is None:
-                with torch.no_grad():
-                    targets = self.target_features(clips)
-            first = first_step_features(targets[..., : self.encoder.width], self.encoder.grid)
-            pred = pred + gather_tokens(first, tgt_idx)
-        return pred
+        """Last-layer predictions ``(B, Lt, D)`` of :meth:`prediction_problem`; with a latent, their mean over the
+        latent's starting points (its codes, or z = 0)."""
+        problem = self.prediction_problem(clips, ctx_idx, tgt_idx, targets)
+        z = self.latent.candidates(len(clips), clips.device)
+        return problem.predict(z).mean(1)
 
     @property
     def predicts_change(self) -> bool:

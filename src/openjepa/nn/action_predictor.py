@@ -97,14 +97,19 @@ class ActionPredictor(nn.Module):
         nn.init.zeros_(self.modulation[1].weight)
         nn.init.zeros_(self.modulation[1].bias)
 
-    def forward(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, actions: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        """``condition (B, width)`` or ``(B, W, width)``: added to the actions' embeddings (a latent variable's, see
+        :mod:`openjepa.nn.latent`: what happened that the actions do not say)."""
         B, W, _ = z.shape
         if actions.shape[:2] != (B, W):
             raise ValueError(f"need one action per latent: latents {tuple(z.shape)}, actions {tuple(actions.shape)}")
         if W > self.config.history:
             raise ValueError(f"a window of {W} latents exceeds predictor.history={self.config.history}")
         x = self.embed(z) + self.time_embed[:, self.config.history - W :]
-        modulation = self.modulation(self.action_encoder(actions)).chunk(len(self.blocks), dim=-1)
+        cond = self.action_encoder(actions)
+        if condition is not None:
+            cond = cond + (condition[:, None] if condition.ndim == 2 else condition)
+        modulation = self.modulation(cond).chunk(len(self.blocks), dim=-1)
         mask = None if W == 1 else torch.ones(W, W, dtype=torch.bool, device=z.device).tril()
         for block, mod in zip(self.blocks, modulation):
             x = block(x, mod, mask)

@@ -97,14 +97,19 @@ class MaskTokenPredictor(nn.Module):
         mask_index: int = 0,
         with_context: bool = False,
         positions: torch.Tensor | None = None,
+        condition: torch.Tensor | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Predictions ``(B, K, Lt, levels * D_enc)``; with ``with_context`` also ``(B, Lc, levels * D_enc)``
         at the context positions (V-JEPA 2.1's dense loss). ``positions (B, N, width)``: per-sample position
-        embeddings of every token id, used instead of the grid's (point clouds: embeddings of group centres)."""
+        embeddings of every token id, used instead of the grid's (point clouds: embeddings of group centres).
+        ``condition (B, width)``: added to every query (a latent variable's embedding, see
+        :mod:`openjepa.nn.latent`)."""
         B, K, Lt = tgt_idx.shape
         Lc = ctx.shape[1]
         idx = torch.cat([ctx_idx, tgt_idx.reshape(B, K * Lt)], dim=1)  # (B, Lc + K Lt)
         queries = self.mask_tokens[mask_index].expand(B, K * Lt, -1)
+        if condition is not None:
+            queries = queries + condition[:, None]
         x = torch.cat([self.embed(ctx), queries], dim=1)
         rope = None
         if positions is not None:
