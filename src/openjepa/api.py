@@ -1,5 +1,5 @@
 """The public Python API: ``train``, ``evaluate``, ``load``, ``embed``, ``predict``, ``fit_predictor``, ``flow``,
-``fill``, ``caption``."""
+``fill``, ``caption``, ``energy``, ``free_energy``."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from openjepa.core.protocols import EmbedsText, PredictsTargets
 from openjepa.data.text import MASK, SPECIAL
 from openjepa.data.tokenizer import WordTokenizer
 from openjepa.eval.clips import StepwiseEncoder
+from openjepa.eval.energy_report import pair_energies
 from openjepa.eval.evaluate import evaluate_run
 from openjepa.eval.features import as_unit_float, encoder_features
 from openjepa.eval.tasks.motion_content import method_flows
@@ -42,8 +43,8 @@ from openjepa.train.loop import fit
 
 log = logging.getLogger("openjepa")
 
-__all__ = ["caption", "embed", "evaluate", "export_hf", "fill", "fit_predictor", "flow", "load", "predict",
-           "read_inputs", "train"]
+__all__ = ["caption", "embed", "energy", "evaluate", "export_hf", "fill", "fit_predictor", "flow", "free_energy",
+           "load", "predict", "read_inputs", "train"]
 
 
 def load(path: str | Path, *, encoder: str | None = None) -> ViT:
@@ -191,6 +192,30 @@ def predict(model: str | Path, videos: list[str | Path] | torch.Tensor, context:
         with torch.no_grad():
             features, pred = method.eval_encoder("target")(clips), method.predict_targets(clips, ctx, tgt)
     return features.numpy(), pred.numpy(), context, target
+
+
+def _pair_inputs(run: str | Path, x, y) -> tuple[torch.Tensor, torch.Tensor]:
+    """x and y as tensors: given, or files read as the run's encoder reads them."""
+    if torch.is_tensor(x) and torch.is_tensor(y):
+        return x, y
+    vit = load(run)
+    return read_inputs(vit, x), read_inputs(vit, y)
+
+
+def energy(run: str | Path, x, y, *, actions: torch.Tensor | None = None) -> torch.Tensor:
+    """E(x, y, z) of pairs under a run's predictor, ``(B, R)``: one column per starting latent (every code of a
+    discrete z, z = 0 for a continuous one; one column without z). Low: compatible.
+
+    Image runs: x's left half of token columns predicts y's right half; video runs: x's first half of time steps
+    predicts y's second half (x and y: files or tensors of one shape, uint8 or floats in [0, 1]); world models:
+    frames ``x (B, C, H, W)`` (or histories ``(B, C, h, H, W)``) and ``actions (B, h, A)`` predict the next frames
+    ``y``."""
+    return pair_energies(run, *_pair_inputs(run, x, y), actions, free=False)
+
+
+def free_energy(run: str | Path, x, y, *, actions: torch.Tensor | None = None) -> torch.Tensor:
+    """F(x, y) = min_z E(x, y, z) per pair ``(B,)`` (E itself for a run without z); pairs as for :func:`energy`."""
+    return pair_energies(run, *_pair_inputs(run, x, y), actions, free=True)
 
 
 def train(recipe: str | RunConfig | None, out: str | Path, *, overrides: list[str] | None = None,

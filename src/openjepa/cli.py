@@ -193,6 +193,45 @@ def _cmd_surprise(args) -> int:
     return 0
 
 
+def _cmd_energy(args) -> int:
+    from openjepa.core.errors import ConfigError
+    from openjepa.runs.files import check_report_target, write_json_atomic
+
+    if (args.x is None) != (args.y is None):
+        raise ConfigError("give both X and Y (a pair to score), or neither (true against shuffled held-out pairs)")
+    if args.out is not None:
+        check_report_target(args.out, ("auroc", "free_energy"), "energy")
+    if args.x is None:
+        from openjepa.eval.energy_report import energy_report
+
+        report = energy_report(args.run, pairs=args.pairs)
+        print(f"true vs shuffled pairs ({report['pairs']}, latent {report['latent']}): AUROC {report['auroc']:.3f}, "
+              f"energy gap {report['energy_gap']:.4f} (true {report['true_energy']:.4f}, shuffled "
+              f"{report['shuffled_energy']:.4f}); random init AUROC {report['random_init']['auroc']:.3f}, gap "
+              f"{report['random_init']['energy_gap']:.4f}")
+    else:
+        import numpy as np
+        import torch
+
+        from openjepa.api import energy, free_energy
+
+        actions = None
+        if args.actions is not None:
+            actions = torch.from_numpy(np.load(args.actions)).float()
+            actions = actions.reshape(1, -1, actions.shape[-1])  # one pair: (1, h, A)
+        x, y = [args.x], [args.y]
+        report = {"x": str(args.x), "y": str(args.y), "free_energy": float(free_energy(args.run, x, y,
+                                                                                        actions=actions)[0]),
+                  "energy": energy(args.run, x, y, actions=actions)[0].tolist()}
+        print(f"F(x, y) = {report['free_energy']:.4f}; E under each starting latent: "
+              + ", ".join(f"{e:.4f}" for e in report["energy"]))
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(args.out, report)
+        print(f"wrote {args.out}")
+    return 0
+
+
 def _cmd_fill(args) -> int:
     from openjepa.api import fill
 
@@ -312,7 +351,7 @@ def _cmd_plan(args) -> int:
     from openjepa.eval.planning import plan_run
 
     overrides = {}
-    for key in ("horizon", "execute", "max_steps", "cost"):
+    for key in ("horizon", "execute", "max_steps", "cost", "latent"):
         if getattr(args, key) is not None:
             overrides[key] = getattr(args, key)
     if args.planner_args:
@@ -406,6 +445,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quadruplets", type=_positive_int, default=150,
                    help="number of built-in quadruplets (default 150)")
     p.set_defaults(func=_cmd_surprise)
+
+    p = sub.add_parser("energy", help="score pairs with a run's energy E(x, y, z) and free energy F = min_z E",
+                       description=(
+        "The energy of a pair under the run's predictor: the distance of its prediction of y's target features "
+        "from x to what the target encoder sees in y (min over the latent z when the predictor has one: the free "
+        "energy F). Image runs: X's left half predicts Y's right half; video runs: X's first half of time steps "
+        "predicts Y's second half; world models: frame X and the actions taken (--actions, an .npy of (h, A)) "
+        "predict frame Y. Without X and Y: F of held-out true pairs against shuffled ones (x of one sample, y of "
+        "another), with AUROC and the energy gap, for the trained model and its random init."))
+    p.add_argument("run", type=Path, help="run folder")
+    p.add_argument("x", type=Path, nargs="?", help="the first file of a pair (image, video or frame)")
+    p.add_argument("y", type=Path, nargs="?", help="the second file of a pair")
+    p.add_argument("--actions", type=Path, help="world models: an .npy of the actions taken after X, (h, A)")
+    p.add_argument("--pairs", type=_positive_int, default=500,
+                   help="held-out true and shuffled pairs to score without X and Y (default 500)")
+    p.add_argument("--out", type=Path, help="output .json")
+    p.set_defaults(func=_cmd_energy)
 
     p = sub.add_parser("flow", help="write the optical flow of a video with an MC-JEPA run", description=(
         "Estimate the flow between each pair of consecutive frames of a video (resized and centre-cropped to the "
@@ -505,6 +561,8 @@ def _world_parsers(sub) -> None:
     p.add_argument("--horizon", type=_positive_int, help="plan horizon in model steps")
     p.add_argument("--execute", type=_positive_int, help="model steps executed per plan")
     p.add_argument("--cost", choices=["sum", "terminal"], help="latent distance summed over the horizon or at its end")
+    p.add_argument("--latent", choices=["min", "mean"], help="a model with a latent z: each rolled step at the z "
+                   "that brings it nearest the goal (min: the free energy) or averaged over z (mean)")
     p.add_argument("--max-steps", type=_positive_int, help="environment steps per episode")
     p.add_argument("--threads", type=_positive_int, help="torch threads (on a busy 2-core machine one can beat two)")
     _episode_options(p, "RUN/plan.json")

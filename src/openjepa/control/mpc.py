@@ -7,12 +7,19 @@ predicted latents near the goal frame's latent, execute the first ``execute`` ch
 horizon (``cost="sum"``) or at its end only (``"terminal"``); the distance (``energy``) is the mean
 squared (``l2``, LeWorldModel) or absolute (``l1``, V-JEPA 2-AC) difference over all of a latent's
 values, whatever its shape (one vector per frame, or patch tokens).
+
+A model whose predictor has a latent variable z (``model.latent``, :mod:`openjepa.nn.latent`: what the actions do not
+decide, such as a push) is rolled out one step at a time through its ``transition_problem`` toward the goal. With
+``latent="min"`` each step keeps the z whose prediction lies nearest the goal (every code of a discrete z; ISTA
+steps toward the goal for a continuous one): the free energy min_z E inside the cost, optimistic about what the
+agent does not control. ``"mean"`` averages each step's prediction over z's candidates (every code; z = 0 for a
+continuous z) instead: risk-neutral.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -22,13 +29,15 @@ from openjepa.control.envs.episodes import run_episode
 from openjepa.control.planners import make_planner
 from openjepa.core.errors import ConfigError
 from openjepa.core.protocols import WorldModel
+from openjepa.objectives.energy import free_energy
 
 
 @dataclass
 class PlanConfig:
     """How ``openjepa plan`` plans: the planner and its settings (``planner_args``, e.g. CEM's samples,
     elites, iterations), the horizon in model steps, chunks executed per plan, the cost and its energy
-    (distance to the goal latent), and the episode length in environment steps."""
+    (distance to the goal latent), the episode length in environment steps, and for a model with a latent
+    variable how each rolled step treats z (``latent``: ``min`` or ``mean``, see the module docstring)."""
 
     planner: str = "cem"
     planner_args: dict[str, float] = field(default_factory=lambda: {"samples": 300, "elites": 30, "iterations": 30})
@@ -38,9 +47,12 @@ class PlanConfig:
     energy: Literal["l2", "l1"] = "l2"
     max_steps: int = 200
     env: str = "tworoom"
+    latent: Literal["min", "mean"] = "min"
 
     def validate(self) -> None:
         make_planner(self.planner, **self.planner_args)  # an unknown planner or setting: a ConfigError
+        if self.latent not in ("min", "mean"):
+            raise ConfigError(f"plan.latent must be min or mean, got {self.latent!r}")
         if not 1 <= self.execute <= self.horizon:
             raise ConfigError(f"plan.execute must lie in [1, plan.horizon={self.horizon}], got {self.execute}")
 
@@ -53,13 +65,19 @@ def frames_tensor(pixels: np.ndarray) -> torch.Tensor:
 
 class LatentGoalCost:
     """Cost of action chunks ``(B, S, H, A)`` for B problems: distance (``energy``) of the rolled-out latents to
-    each problem's goal latent. ``set(history, past_actions, goal, states)`` fixes the start of every problem."""
+    each problem's goal latent. ``set(history, past_actions, goal, states)`` fixes the start of every problem.
+    ``latent``: how a model with a latent variable rolls out (``min`` or ``mean``, see the module docstring)."""
 
-    def __init__(self, model: WorldModel, kind: Literal["sum", "terminal"], energy: Literal["l2", "l1"] = "l2"):
+    def __init__(self, model: WorldModel, kind: Literal["sum", "terminal"], energy: Literal["l2", "l1"] = "l2",
+                 latent: Literal["min", "mean"] = "min"):
         if energy not in ("l2", "l1"):
             raise ValueError(f"energy must be l2 or l1, got {energy!r}")
-        self.model, self.kind, self.energy = model, kind, energy
+        if latent not in ("min", "mean"):
+            raise ValueError(f"latent must be min or mean, got {latent!r}")
+        self.model, self.kind, self.energy, self.latent = model, kind, energy, latent
         self.reads_state = model.reads_state
+        variable = getattr(model, "latent", None)
+        self.variable = variable if variable is not None and variable.active else None
 
     def set(self, history: torch.Tensor, past_actions: torch.Tensor, goal: torch.Tensor,
             states: torch.Tensor | None = None) -> None:
@@ -71,10 +89,28 @@ class LatentGoalCost:
         self.states = states if self.reads_state else None
 
     def rollout(self, actions: torch.Tensor, candidates: int = 1) -> torch.Tensor:
-        """Latents ``(B C, H, *Z)`` after planned chunks ``(B C, H, A)``: C candidates per problem, problem by problem."""
+        """Latents ``(B C, H, *Z)`` after planned chunks ``(B C, H, A)``: C candidates per problem, problem by
+        problem."""
         rep = lambda x: x.repeat_interleave(candidates, 0)  # noqa: E731
+        if self.variable is not None:
+            return self._latent_rollout(rep(self.history), torch.cat([rep(self.past), actions], 1), rep(self.goal))
         extra = {} if self.states is None else {"states": rep(self.states)}
         return self.model.rollout(rep(self.history), torch.cat([rep(self.past), actions], 1), **extra)
+
+    def _latent_rollout(self, history: torch.Tensor, actions: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        """Latents ``(N, H, *Z)`` rolled one step at a time from ``history (N, h, *Z)`` under ``actions
+        (N, h - 1 + H, A)``, each step through the model's ``transition_problem`` toward ``goal (N, *Z)``."""
+        h = history.shape[1]
+        seq = list(history.unbind(1))
+        for end in range(h, actions.shape[1] + 1):  # the newest latent is seq[end - 1], its action actions[:, end - 1]
+            start = max(0, end - self.model.history)
+            problem = self.model.transition_problem(torch.stack(seq[start:end], 1), actions[:, start:end], goal)
+            if self.latent == "min":
+                z = free_energy(self.variable, replace(problem, distance=self.energy)).z[:, None]
+            else:
+                z = self.variable.candidates(len(goal), goal.device)
+            seq.append(problem.predict(z).mean(1)[:, 0])
+        return torch.stack(seq[h:], 1)
 
     def __call__(self, actions: torch.Tensor) -> torch.Tensor:
         B, S, H, A = actions.shape
@@ -110,7 +146,7 @@ class MPCPolicy:
     def __init__(self, model: WorldModel, config: PlanConfig, frameskip: int, seed: int = 0):
         self.model, self.config, self.frameskip, self.seed = model, config, frameskip, seed
         self.planner = make_planner(config.planner, **config.planner_args)
-        self.cost = LatentGoalCost(model, config.cost, config.energy)
+        self.cost = LatentGoalCost(model, config.cost, config.energy, config.latent)
 
     def reset(self, env, rng: np.random.Generator) -> None:
         self.env_dim = env.action_space.shape[0]

@@ -109,9 +109,17 @@ class Method(nn.Module):
 class PredictsTargets(Protocol):
     """A method whose predictor guesses the target encoder's features at hidden positions from visible ones.
     ``predicts_change``: its predictions are changes added to what the visible part shows (so even untrained it
-    carries the visible part forward)."""
+    carries the visible part forward). ``latent``: its predictor's latent variable z
+    (:class:`~openjepa.nn.latent.LatentVariable`, of kind ``none`` without one)."""
 
     predicts_change: bool
+    latent: nn.Module
+
+    def prediction_problem(self, inputs: torch.Tensor, ctx_idx: torch.Tensor, tgt_idx: torch.Tensor,
+                           targets: torch.Tensor | None = None) -> object:
+        """The :class:`~openjepa.objectives.energy.PredictionProblem` of predicting the target features at
+        ``tgt_idx (B, Lt)`` of normalised inputs from the tokens at ``ctx_idx (B, Lc)``: its predictions under
+        candidate latents, the targets and the distance that score them."""
 
     def target_features(self, inputs: torch.Tensor) -> torch.Tensor:
         """Normalised target features ``(B, N, levels * D)`` of normalised inputs."""
@@ -122,7 +130,8 @@ class PredictsTargets(Protocol):
 
     def prediction_energy(self, inputs: torch.Tensor, ctx: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
         """``(B, Lt)``: the method's distance from its prediction for the tokens ``tgt (Lt,)`` of normalised inputs,
-        given the tokens ``ctx (Lc,)``, to the target encoder's features there (low: compatible)."""
+        given the tokens ``ctx (Lc,)``, to the target encoder's features there (low: compatible); with a latent z,
+        at the z of least energy (the free energy)."""
 
 
 @runtime_checkable

@@ -34,8 +34,9 @@ def surprise(method: Method, clips: torch.Tensor, *, context_steps: int | None =
 
     The context encoder sees the first ``context_steps`` token time steps (default: half); the
     predictor (with the mask token of the method's ``future`` mask configuration if it has one)
-    predicts the rest; surprise is the method's distance to the target encoder's normalised
-    features there, averaged over tokens (:meth:`~openjepa.core.protocols.PredictsTargets.prediction_energy`).
+    predicts the rest; surprise is the free energy F = min_z E of that prediction (E itself for a predictor
+    without a latent z): the method's distance to the target encoder's normalised features there, averaged over
+    tokens (:meth:`~openjepa.core.protocols.PredictsTargets.prediction_energy`).
     """
     method.eval()
     grid = method.encoder.grid

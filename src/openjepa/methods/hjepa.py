@@ -57,12 +57,18 @@ class HJepaConfig(IJepaConfig):
         if self.target_norm == "batch":
             raise ValueError("hjepa normalises each level's targets per cell: method.target_norm must be layer or "
                              "none")
+        if self.latent.kind != "none":
+            raise ValueError("hjepa scores its predictions on pyramid cells, not tokens, and has no latent: "
+                             "method.latent.kind must be none")
 
 
 @METHODS.register("hjepa")
 class HJepa(IJepa):
     config_class = HJepaConfig
     eval_tasks = ("level_probes",)
+    # its predictions are scored on pyramid cells over each block, not token by token against the target tokens:
+    # no PredictsTargets (None opts a class out of a protocol)
+    target_features = prediction_problem = prediction_energy = predict_targets = None
 
     def __init__(self, config: HJepaConfig, encoder: ViT, normalize: nn.Module, spec: InputSpec):
         super().__init__(config, encoder, normalize, spec)

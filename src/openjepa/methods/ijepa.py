@@ -3,6 +3,9 @@
 With ``target.mode=shared`` and ``sigreg.weight > 0`` this is I-JEPA + SIGReg:
 masking only, no EMA, no augmentations, SIGReg keeping the embeddings from
 collapsing (what lejepa#31 asks for).
+
+``latent`` gives the predictor a latent variable z (:mod:`openjepa.nn.latent`), one per image, shared by its
+target blocks: the block loss and every energy are then the free energy, the minimum over z.
 """
 
 from __future__ import annotations
@@ -19,13 +22,16 @@ from openjepa.core.spec import InputSpec
 from openjepa.data.augment import ViewConfig, random_view
 from openjepa.masks.multiblock import MultiBlockConfig, collate_block_masks
 from openjepa.masks.registry import MASKERS
+from openjepa.methods.energies import PredictionEnergies
 from openjepa.methods.registry import METHODS
 from openjepa.methods.targets import TargetConfig, TargetEncoder
+from openjepa.nn.latent import LatentConfig, LatentVariable
 from openjepa.nn.predictor import MaskTokenPredictor, PredictorConfig, gather_tokens
 from openjepa.nn.projector import ProjectorConfig, build_projector
 from openjepa.nn.vit import ViT
 from openjepa.objectives.diagnostics import rankme, token_std
-from openjepa.objectives.distances import Distance, masked_mean, token_distance
+from openjepa.objectives.distances import Distance, masked_mean
+from openjepa.objectives.energy import PredictionProblem, free_energy, repeat_rows
 from openjepa.objectives.normalize import TargetNorm, normalize_targets
 from openjepa.objectives.sigreg import SIGRegConfig, sigreg
 from openjepa.objectives.vicreg import VarCovConfig, varcov_loss
@@ -58,6 +64,7 @@ class IJepaConfig:
     ``sigreg_on``: the embeddings SIGReg sees when its weight is > 0: ``context``/``target`` tokens
     (flattened over batch and positions) or their per-image means (projected when a projector is set);
     ``both_pooled``: the mean of SIGReg on every view of the whole-image term (as LeJEPA does over views).
+    ``latent``: the predictor's latent variable (kind ``none``: without one).
     """
 
     name: Literal["ijepa"] = "ijepa"
@@ -76,6 +83,7 @@ class IJepaConfig:
     sigreg_on: Literal["context_tokens", "context_pooled", "target_tokens", "target_pooled", "both_pooled"] = (
         "target_pooled")
     varcov: VarCovConfig = field(default_factory=VarCovConfig)
+    latent: LatentConfig = field(default_factory=LatentConfig)
 
     def validate(self) -> None:
         if self.global_weight > 0 and self.projector is None:
@@ -87,7 +95,8 @@ class IJepaConfig:
         if self.global_weight < 0:
             raise ValueError(f"method.global_weight must be >= 0, got {self.global_weight}")
         if self.sigreg_on == "both_pooled" and self.global_weight <= 0:
-            raise ValueError("sigreg_on=both_pooled regularizes both sides of the whole-image term: set global_weight > 0")
+            raise ValueError("sigreg_on=both_pooled regularizes both sides of the whole-image term: "
+                             "set global_weight > 0")
         if self.varcov.weight > 0 and self.sigreg_on == "both_pooled":
             raise ValueError("method.varcov regularizes one set of embeddings: set sigreg_on to a context_* or "
                              "target_* choice")
@@ -109,8 +118,9 @@ class BlockMaskExtras:
 
 
 @METHODS.register("ijepa")
-class IJepa(Method):
+class IJepa(PredictionEnergies, Method):
     config_class = IJepaConfig
+    predicts_change = False
 
     def __init__(self, config: IJepaConfig, encoder: ViT, normalize: nn.Module, spec: InputSpec):
         super().__init__()
@@ -119,6 +129,7 @@ class IJepa(Method):
         self.encoder = encoder
         self.target = TargetEncoder(config.target, encoder)
         self.predictor = MaskTokenPredictor(config.predictor, encoder.width, encoder.grid)
+        self.latent = LatentVariable(config.latent, config.predictor.width)
         self.masker = MASKERS.get(config.mask.name)(config.mask, encoder.grid)
         self.projector = build_projector(config.projector, encoder.width) if config.projector is not None else None
 
@@ -169,15 +180,48 @@ class IJepa(Method):
 
     def _block_loss(self, context: torch.Tensor, batch: Batch,
                     targets: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The mean distance of the predicted target blocks to the target encoder's tokens ``(B, N, D)``, and
-        logs."""
+        """The distance of the predicted target blocks to the target encoder's tokens ``targets (B, N, D)``, its
+        mean over each block's real tokens, then over blocks and images (with a latent: at each image's z of least
+        mean energy over its target tokens), and the latent's logs."""
         tgt_idx, tgt_valid = batch["tgt_idx"], batch["tgt_valid"]  # (B, K, Lt)
-        B, K, Lt = tgt_idx.shape
         targets = normalize_targets(targets, self.config.target_norm)
-        targets = gather_tokens(targets, tgt_idx.reshape(B, K * Lt)).reshape(B, K, Lt, -1)
-        pred = self.predictor(context, batch["ctx_idx"], tgt_idx, batch["ctx_valid"], tgt_valid)  # (B, K, Lt, D)
-        distance = token_distance(pred.float(), targets.float(), self.config.distance)  # (B, K, Lt)
-        return masked_mean(distance, tgt_valid).mean(), {}
+        problem = self._problem(context, batch["ctx_idx"], tgt_idx, targets, batch["ctx_valid"], tgt_valid)
+        choice = free_energy(self.latent, problem)  # energy (B, K Lt)
+        return masked_mean(choice.energy.reshape(tgt_valid.shape), tgt_valid).mean(), dict(choice.logs)
+
+    def _problem(self, context: torch.Tensor, ctx_idx: torch.Tensor, tgt_idx: torch.Tensor, targets: torch.Tensor,
+                 ctx_valid: torch.Tensor | None = None, tgt_valid: torch.Tensor | None = None) -> PredictionProblem:
+        """The prediction of ``K`` target blocks ``tgt_idx (B, K, Lt)`` (real where ``tgt_valid``) from the context
+        encoding ``context (B, Lc, D)`` at ``ctx_idx`` (real where ``ctx_valid``), as ``K Lt`` tokens block after
+        block, scored against the normalised target features ``targets (B, N, D)``. One z per image, shared by its
+        blocks; each block sees the context and itself only (:func:`~openjepa.nn.predictor.block_attention_mask`)."""
+        B, K, Lt = tgt_idx.shape
+
+        def predict(z: torch.Tensor | None) -> torch.Tensor:
+            R = 1 if z is None else z.shape[1]
+            pred = self.predictor(repeat_rows(context, R), repeat_rows(ctx_idx, R), repeat_rows(tgt_idx, R),
+                                  repeat_rows(ctx_valid, R), repeat_rows(tgt_valid, R),
+                                  condition=self.latent.condition(z))  # (B R, K, Lt, D)
+            return pred.reshape(B, R, K * Lt, -1)
+
+        valid = None if tgt_valid is None else tgt_valid.reshape(B, K * Lt)
+        return PredictionProblem(predict, gather_tokens(targets, tgt_idx.reshape(B, K * Lt)), self.config.distance,
+                                 valid)
+
+    def target_features(self, images: torch.Tensor) -> torch.Tensor:
+        """The target encoder's tokens ``(B, N, D)`` of normalised images, normalised per ``target_norm``."""
+        return normalize_targets(self._target(images, self.target.gives_gradients), self.config.target_norm)
+
+    def prediction_problem(self, images: torch.Tensor, ctx_idx: torch.Tensor, tgt_idx: torch.Tensor,
+                           targets: torch.Tensor | None = None) -> PredictionProblem:
+        """The prediction, from the context encoder's view of the tokens at ``ctx_idx (B, Lc)`` of normalised
+        images, of the target features at ``tgt_idx (B, Lt)``, one block (``targets``: the images'
+        :meth:`target_features` when the caller has them already)."""
+        if targets is None:
+            with torch.no_grad():
+                targets = self.target_features(images)
+        context = self.encoder.encode(self.encoder.tokenize(images), ctx_idx)
+        return self._problem(context, ctx_idx, tgt_idx[:, None], targets)
 
     def _masked_views(self, tokens: torch.Tensor, gen: torch.Generator) -> list[torch.Tensor]:
         """``global_views`` encodings ``(B, L, D)`` of random ``global_keep`` shares of ``tokens (B, N, D)``."""

@@ -27,6 +27,7 @@ from openjepa.core.spec import InputSpec
 from openjepa.data.augment import Flips, random_flips
 from openjepa.masks.multiblock import BlockMasks
 from openjepa.masks.tubes import TubeMaskConfig, TubeMasker, collate_tube_masks, future_split, vjepa_mask_configs
+from openjepa.methods.energies import PredictionEnergies
 from openjepa.methods.registry import METHODS
 from openjepa.methods.targets import TargetConfig, TargetEncoder
 from openjepa.nn.latent import LatentConfig, LatentVariable
@@ -113,7 +114,7 @@ def change_since_first_step(features: torch.Tensor, grid: tuple[int, int, int]) 
 
 
 @METHODS.register("vjepa")
-class VJepa(Method):
+class VJepa(PredictionEnergies, Method):
     config_class = VJepaConfig
 
     def __init__(self, config: VJepaConfig, encoder: ViT, normalize: nn.Module, spec: InputSpec):
@@ -213,7 +214,8 @@ class VJepa(Method):
         choice = free_energy(self.latent, self._problem(context, ctx_idx, tgt_idx, targets))
         loss = choice.energy.mean()
         logs = {"future_loss": loss.detach(), **choice.logs}
-        for name, (term, weight) in self.further_terms(context, ctx_idx, None, targets[..., : self.encoder.width]).items():
+        final = targets[..., : self.encoder.width]
+        for name, (term, weight) in self.further_terms(context, ctx_idx, None, final).items():
             loss = loss + weight * term
             logs[name] = term.detach()
         return StepOutput(loss, logs)
@@ -259,24 +261,6 @@ class VJepa(Method):
                 targets = self.target_features(clips)
         context = self.encoder.encode(self.encoder.tokenize(clips), ctx_idx)
         return self._problem(context, ctx_idx, tgt_idx, targets)
-
-    def prediction_energy(self, clips: torch.Tensor, ctx: torch.Tensor, tgt: torch.Tensor,
-                          targets: torch.Tensor | None = None) -> torch.Tensor:
-        """``(B, Lt)``: the free energy's token distances (``distance``, as in training; the minimum over z with a
-        latent) of the predictor's guess for the tokens ``tgt (Lt,)`` of normalised clips ``(B, C, T, H, W)``,
-        from the context encoder's view of the tokens ``ctx (Lc,)``, to the target encoder's normalised features
-        there (``targets``, the clips' ``target_features``, when the caller has them already)."""
-        B = len(clips)
-        problem = self.prediction_problem(clips, ctx.expand(B, -1), tgt.expand(B, -1), targets)
-        return free_energy(self.latent, problem).energy
-
-    def predict_targets(self, clips: torch.Tensor, ctx_idx: torch.Tensor, tgt_idx: torch.Tensor,
-                        targets: torch.Tensor | None = None) -> torch.Tensor:
-        """Last-layer predictions ``(B, Lt, D)`` of :meth:`prediction_problem`; with a latent, their mean over the
-        latent's starting points (its codes, or z = 0)."""
-        problem = self.prediction_problem(clips, ctx_idx, tgt_idx, targets)
-        z = self.latent.candidates(len(clips), clips.device)
-        return problem.predict(z).mean(1)
 
     @property
     def predicts_change(self) -> bool:

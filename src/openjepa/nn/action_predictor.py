@@ -115,13 +115,18 @@ class ActionPredictor(nn.Module):
             x = block(x, mod, mask)
         return self.out(self.norm(x))
 
+    def windows(self, z: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The full windows of ``h = history`` latents of ``z (B, T, Dz)`` and of their actions ``(B, T, A)``:
+        ``(B (T - h + 1), h, Dz)`` and ``(B (T - h + 1), h, A)``; row ``b (T - h + 1) + t`` ends at
+        ``z[b, t + h - 1]``."""
+        h = self.config.history
+        if z.shape[1] < h:
+            raise ValueError(f"{z.shape[1]} latents are fewer than predictor.history={h}")
+        return (z.unfold(1, h, 1).permute(0, 1, 3, 2).reshape(-1, h, z.shape[-1]),
+                actions.unfold(1, h, 1).permute(0, 1, 3, 2).reshape(-1, h, actions.shape[-1]))
+
     def next_latents(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """Teacher-forced predictions ``(B, T - h + 1, Dz)`` of ``z[h..T]`` for latents ``z (B, T, Dz)`` and
         actions ``(B, T, A)``, each from the full window of the ``h = history`` latents before it."""
-        h = self.config.history
-        B, T, D = z.shape
-        if T < h:
-            raise ValueError(f"{T} latents are fewer than predictor.history={h}")
-        windows = z.unfold(1, h, 1).permute(0, 1, 3, 2).reshape(-1, h, D)  # (B (T-h+1), h, D)
-        acts = actions.unfold(1, h, 1).permute(0, 1, 3, 2).reshape(-1, h, actions.shape[-1])
-        return self(windows, acts)[:, -1].reshape(B, T - h + 1, D)
+        windows, acts = self.windows(z, actions)
+        return self(windows, acts)[:, -1].reshape(len(z), -1, z.shape[-1])

@@ -6,9 +6,13 @@ the energy of a pair is E(x, y, z) and its free energy F(x, y) = min_z E(x, y, z
 - ``discrete``: one of ``codes`` learned vectors. F is the minimum over the codes; training takes, per sample, the
   code of least energy (winner takes all), with usage balancing: no code may take more than ``capacity`` times its
   fair share of a batch, so every code keeps learning a mode of its own.
-- ``continuous``: a vector of ``dim`` values found per sample by ``steps`` steps of ISTA from zero (a gradient step
-  on the energy, then soft-thresholding by ``sparsity``), detached before the weight update. The L1 penalty keeps
-  z sparse, so it carries little.
+- ``continuous``: a vector of ``dim`` values found per sample by ``steps`` proximal gradient steps from zero (ISTA
+  with normalised steps: a step of up to ``step_size`` per value, root mean square, down the energy's gradient,
+  then soft-thresholding by the step times ``sparsity``; the iterate of least energy is kept), detached before the
+  weight update. Normalised steps make the
+  search independent of how strongly the predictor reads z, which changes as it learns (plain ISTA at a fixed step
+  leaves z at zero while the predictor's gradient is weaker than the threshold, so z never starts to matter). The
+  L1 penalty keeps z sparse, so it carries little.
 
 ``regularize: false`` lifts the limit on z's capacity: z is then free in R^dim, refined by ``steps`` plain
 gradient steps with no penalty (from the best code for ``discrete``, from zero for ``continuous``), and can carry
@@ -43,8 +47,8 @@ class LatentConfig:
     dim: int = 16
     capacity: float = 1.5
     steps: int = 5
-    step_size: float = 1.0
-    sparsity: float = 0.02
+    step_size: float = 0.5
+    sparsity: float = 0.5
     regularize: bool = True
 
     def validate(self) -> None:
@@ -161,17 +165,27 @@ class LatentVariable(nn.Module):
         return LatentChoice(energy_fn(z[:, None])[:, 0], z, index, logs)
 
     def _infer(self, energy_fn: EnergyFn, z: torch.Tensor) -> torch.Tensor:
-        """``steps`` steps from ``z (B, dim)``: gradient steps on each sample's mean energy, soft-thresholded when
-        a continuous z is regularized; detached."""
+        """``steps`` normalised gradient steps on each sample's mean energy from ``z (B, dim)``, shrinking linearly
+        from ``step_size`` to ``step_size / steps`` (coarse to fine), each soft-thresholded when a continuous z is
+        regularized; per sample the iterate of least energy (the start included), detached."""
         cfg = self.config
-        shrink = cfg.step_size * cfg.sparsity if self.kind == "continuous" and cfg.regularize else 0.0
+        sparse = self.kind == "continuous" and cfg.regularize
         z = z.detach()
+        best, best_energy = z.clone(), None
         with torch.enable_grad():
-            for _ in range(cfg.steps):
-                z = z.requires_grad_(True)
-                energy = energy_fn(z[:, None]).flatten(1).mean(-1).sum()
-                (grad,) = torch.autograd.grad(energy, z)
-                z = (z - cfg.step_size * grad).detach()
-                if shrink:
-                    z = soft_threshold(z, shrink)
-        return z
+            for k in range(cfg.steps + 1):
+                z = z.requires_grad_(k < cfg.steps)
+                energy = energy_fn(z[:, None]).flatten(1).mean(-1)  # (B,)
+                found = energy.detach()
+                better = torch.ones_like(found, dtype=torch.bool) if best_energy is None else found < best_energy
+                best = torch.where(better[:, None], z.detach(), best)
+                best_energy = found if best_energy is None else torch.minimum(found, best_energy)
+                if k == cfg.steps:
+                    break
+                (grad,) = torch.autograd.grad(energy.sum(), z)
+                step = cfg.step_size * (cfg.steps - k) / cfg.steps
+                rms = grad.norm(dim=-1, keepdim=True) * cfg.dim ** -0.5
+                z = (z - step * grad / rms.clamp_min(1e-12)).detach()
+                if sparse:
+                    z = soft_threshold(z, step * cfg.sparsity)
+        return best.detach()

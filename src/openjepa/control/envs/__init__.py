@@ -8,8 +8,9 @@
     obs, reward, terminated, truncated, info = env.step(policy.act(env, observation(obs, info)))
 
 Every env observes ``{"pixels": uint8 (S, S, 3), "state": float32 (D,)}``, takes actions in [-1, 1]^A, and puts
-``goal`` (the goal state), ``goal_pixels`` (the goal as a frame) and ``success`` in its infos. ``tworoom`` and
-``reach`` are built in (numpy only; registered with gymnasium as ``openjepa/TwoRoom-v0`` and ``openjepa/Reach-v0``);
+``goal`` (the goal state), ``goal_pixels`` (the goal as a frame) and ``success`` in its infos. ``tworoom``,
+``tworoom_pushes`` (TwoRoom with random pushes: stochastic dynamics) and ``reach`` are built in (numpy only;
+registered with gymnasium as ``openjepa/TwoRoom-v0``, ``openjepa/TwoRoomPushes-v0`` and ``openjepa/Reach-v0``);
 ``pusht`` (gym-pusht) and ``reacher`` (dm_control) come with the pip extras of the same names and are imported on
 first use. Each is registered in ``ENVS`` with its scripted policies (an extra env's module defines ``POLICIES``)
 and the reset options of the tasks ``openjepa plan`` measures (none: the env's own task distribution).
@@ -24,15 +25,18 @@ import gymnasium
 
 from openjepa.control.envs.episodes import EpisodeRecord, observation, run_episode, success_rate
 from openjepa.control.envs.policies import POLICIES, NoisyExpert, Policy, RandomPolicy, StraightLine
-from openjepa.control.envs.tworoom import ReachEnv, TwoRoomEnv
+from openjepa.control.envs.tworoom import ReachEnv, TwoRoomEnv, TwoRoomPushesEnv
 from openjepa.control.registry import ENVS
 from openjepa.core.errors import ConfigError, suggest
 
 GYM_IDS = {"openjepa/TwoRoom-v0": "openjepa.control.envs.tworoom:TwoRoomEnv",
+           "openjepa/TwoRoomPushes-v0": "openjepa.control.envs.tworoom:TwoRoomPushesEnv",
            "openjepa/Reach-v0": "openjepa.control.envs.tworoom:ReachEnv"}
 
 # ``landscape``: the energy-landscape picture of ``openjepa plan`` reads its state as a 2-D position
 ENVS.register("tworoom", policies=POLICIES, plan_options={"different_rooms": True}, landscape=True)(TwoRoomEnv)
+ENVS.register("tworoom_pushes", policies=POLICIES, plan_options={"different_rooms": True},
+              landscape=True)(TwoRoomPushesEnv)
 ENVS.register("reach", policies=POLICIES, plan_options={"different_rooms": True}, landscape=True)(ReachEnv)
 ENVS.register_lazy("pusht", "openjepa.control.envs.pusht:PushTEnv", extra="pusht")
 ENVS.register_lazy("reacher", "openjepa.control.envs.reacher:ReacherEnv", extra="reacher")
@@ -43,7 +47,8 @@ for _id, _entry_point in GYM_IDS.items():
 
 
 def make_env(name: str, **kwargs: Any) -> gymnasium.Env:
-    """An environment by name (``tworoom``, ``reach``, ``pusht``, ``reacher``); ``kwargs`` go to its constructor."""
+    """An environment by name (``tworoom``, ``tworoom_pushes``, ``reach``, ``pusht``, ``reacher``); ``kwargs`` go to
+    its constructor."""
     return ENVS.get(name)(**kwargs)
 
 
@@ -70,6 +75,6 @@ def plan_options(env: str) -> dict[str, Any]:
 
 __all__ = [
     "GYM_IDS", "POLICIES", "EpisodeRecord", "NoisyExpert", "Policy", "RandomPolicy", "ReachEnv", "StraightLine",
-    "TwoRoomEnv", "env_policies", "make_env", "make_policy", "observation", "plan_options", "run_episode",
-    "success_rate",
+    "TwoRoomEnv", "TwoRoomPushesEnv", "env_policies", "make_env", "make_policy", "observation", "plan_options",
+    "run_episode", "success_rate",
 ]

@@ -12,6 +12,9 @@ stops up to ``0.41 * radius`` short of a door corner on a diagonal). A move is t
 box it enters it stops on the box's face and keeps the motion along that face (it slides), at most twice per step,
 then is clipped to the arena. Motion is exact for any step size: nothing tunnels through the wall or its corners.
 Positions are kept float32-representable, and so are the faces, so the float32 ``state`` is exactly the position.
+
+``TwoRoomPushesEnv`` makes TwoRoom stochastic: random pushes the actions do not decide, for world models with a
+latent variable.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ WALL_COLOUR = (45, 45, 55)
 AGENT_COLOUR = (250, 70, 40)
 OPTIONS = ("start", "goal", "different_rooms")
 REACH_APART = 0.4  # least start-goal distance for ``different_rooms`` in the open arena
+PUSHES = ((1.0, 0.0), (-1.0, 0.0), (0.0, 1.0), (0.0, -1.0))  # a push's directions: right, left, down, up (y down)
 
 
 def _f32(value: float) -> float:
@@ -158,8 +162,7 @@ class TwoRoomEnv(gymnasium.Env):
         return self._observation(), self._info()
 
     def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
-        action = check_action(action)
-        self._pos = self._move(self._pos, action * self.max_step)
+        self._pos = self._transition(self._pos, check_action(action))
         self._steps += 1
         info = self._info()
         return self._observation(), -info["distance"], info["success"], self._steps >= self.max_steps, info
@@ -212,6 +215,10 @@ class TwoRoomEnv(gymnasium.Env):
             alpha = (down[:, None] * across[None, :])[..., None]
             image = image + alpha * (np.array(WALL_COLOUR) - image)
         return np.rint(image).astype(np.uint8)
+
+    def _transition(self, pos: np.ndarray, action: np.ndarray) -> np.ndarray:
+        """Where one step's checked ``action`` (2,) takes the agent from ``pos``: float64 ``(2,)``."""
+        return self._move(pos, action * self.max_step)
 
     def _move(self, pos: np.ndarray, delta: np.ndarray) -> np.ndarray:
         """``pos + delta``, stopped and slid along the wall boxes, then clipped to the arena: float64 ``(2,)``."""
@@ -272,3 +279,34 @@ class ReachEnv(TwoRoomEnv):
                  success_radius: float = 0.08, max_steps: int = 200, render_mode: str | None = None) -> None:
         super().__init__(image_size=image_size, wall=False, radius=radius, max_step=max_step,
                          success_radius=success_radius, max_steps=max_steps, render_mode=render_mode)
+
+
+class TwoRoomPushesEnv(TwoRoomEnv):
+    """TwoRoom with random pushes: after each step's move, with probability ``push_prob`` the agent is pushed by
+    ``push_size`` right, left, down or up (equally likely), stopped and slid by the wall and clipped to the arena as
+    any move is. The draws come from the env's RNG, so an episode is a function of its reset seed and its actions.
+    ``info["push"]``: this step's push, an index into :data:`PUSHES` (-1: none). The frames, tasks and policies are
+    TwoRoom's; ``kwargs`` go to :class:`TwoRoomEnv`."""
+
+    def __init__(self, image_size: int = 32, push_prob: float = 0.1, push_size: float = 0.1, **kwargs: Any) -> None:
+        if not 0.0 <= push_prob <= 1.0 or push_size <= 0.0:
+            raise ValueError(f"push_prob must be in [0, 1] and push_size > 0, got {push_prob} and {push_size}")
+        super().__init__(image_size=image_size, **kwargs)
+        self.push_prob, self.push_size = push_prob, push_size
+        self._push = -1
+
+    def reset(self, *, seed: int | None = None,
+              options: dict[str, Any] | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        self._push = -1
+        return super().reset(seed=seed, options=options)
+
+    def _transition(self, pos: np.ndarray, action: np.ndarray) -> np.ndarray:
+        pos = super()._transition(pos, action)
+        self._push = -1
+        if self.np_random.random() < self.push_prob:
+            self._push = int(self.np_random.integers(len(PUSHES)))
+            pos = self._move(pos, self.push_size * np.array(PUSHES[self._push]))
+        return pos
+
+    def _info(self) -> dict[str, Any]:
+        return {**super()._info(), "push": self._push}
