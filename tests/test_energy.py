@@ -81,7 +81,7 @@ def _toy_problem(B=6, L=3, D=5, width=8, seed=0):
     def predict(z):
         if z is None:
             return base[:, None]
-        cond = latent_holder["latent"].condition(z).view(B, z.shape[1], -1)
+        cond = latent_holder["latent"].condition(z).embedding.view(B, z.shape[1], -1)
         return base[:, None] + (cond @ proj)[:, :, None]
 
     return PredictionProblem(predict, targets, "l2"), latent_holder
@@ -89,7 +89,7 @@ def _toy_problem(B=6, L=3, D=5, width=8, seed=0):
 
 def test_discrete_free_energy_is_the_minimum_over_codes_and_training_balances_them():
     problem, holder = _toy_problem()
-    latent = holder["latent"] = LatentVariable(LatentConfig(kind="discrete", codes=4, dim=3, capacity=1.0), 8)
+    latent = holder["latent"] = LatentVariable(LatentConfig(kind="discrete", codes=4, dim=3, capacity=1.0), 8, 5)
     per_code = latent_energies(latent, problem)  # (B, 4)
     latent.eval()
     choice = free_energy(latent, problem)
@@ -107,7 +107,7 @@ def test_continuous_z_is_searched_sparse_and_detached_and_a_free_z_fits_better()
     at_zero = {}
     for regularize in (True, False):
         latent = holder["latent"] = LatentVariable(LatentConfig(kind="continuous", dim=6, steps=10, step_size=0.3,
-                                                                regularize=regularize, sparsity=0.5), 8)
+                                                                regularize=regularize, sparsity=0.5), 8, 5)
         torch.manual_seed(0)
         latent.embed.weight.data = torch.randn_like(latent.embed.weight)
         choice = free_energy(latent, problem)

@@ -32,9 +32,9 @@ def _method_and_batch(overrides, recipe="ijepa_tiny"):
 
 
 def _block_losses(method, batch, condition=None):
-    """The block loss written out, per image and block ``(B, K)``: the predictor's outputs (under ``condition``,
-    a latent's embedding ``(B, width)``) against the normalised target tokens, averaged over each block's real
-    tokens."""
+    """The block loss written out, per image and block ``(B, K)``: the predictor's outputs (under ``condition``, a
+    latent's :class:`~openjepa.nn.latent.Conditioning` of B rows) against the normalised target tokens, averaged
+    over each block's real tokens."""
     images = method.normalize(batch["inputs"])
     ctx_idx, ctx_valid, tgt_idx, tgt_valid = (batch[k] for k in ("ctx_idx", "ctx_valid", "tgt_idx", "tgt_valid"))
     context = method.encoder.encode(method.encoder.tokenize(images), ctx_idx, ctx_valid)
@@ -68,10 +68,10 @@ def test_a_discrete_latent_takes_each_images_cheapest_code():
     method, batch = _method_and_batch(SAME_BLOCKS + ["method.latent={kind: discrete, codes: 3, capacity: 0}"])
     assert batch["tgt_valid"].all()
     with torch.no_grad():
-        method.latent.codes.mul_(3)  # codes far apart: images differ in their choice
+        method.latent.codes.mul_(0.3)  # codes near each other: images differ in their choice
         out = method(batch)
-        codes = method.latent.embed(method.latent.codes)  # (K, width)
-        per_code = torch.stack([_block_losses(method, batch, code.expand(16, -1)).mean(1) for code in codes])
+        per_code = torch.stack([_block_losses(method, batch, method.latent.condition(code.expand(16, 1, -1))).mean(1)
+                                for code in method.latent.codes])
     assert len(per_code.argmin(0).unique()) > 1
     torch.testing.assert_close(out.logs["pred_loss"], per_code.amin(0).mean())
     assert 1 <= out.logs["code_perplexity"] <= 3
@@ -91,7 +91,7 @@ def test_balancing_caps_each_codes_share_of_a_batch():
 
 
 def test_a_continuous_latent_is_searched_below_zero_and_detached():
-    method, batch = _method_and_batch(["method.latent={kind: continuous, steps: 5, step_size: 20, sparsity: 0.001}"])
+    method, batch = _method_and_batch(["method.latent={kind: continuous, steps: 5, step_size: 0.5, sparsity: 0.1}"])
     images = method.normalize(batch["inputs"])
     *_, problem = _halves(method, images)
     choice = free_energy(method.latent, problem)

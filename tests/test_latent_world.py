@@ -199,7 +199,7 @@ def test_mpc_episode_with_a_latent_on_the_pushes_env():
 
 
 def test_bad_latent_settings_are_one_clear_line():
-    with pytest.raises(ConfigError, match=r"method.latent.codes and dim must be >= 1"):
+    with pytest.raises(ConfigError, match=r"method.latent.codes, dim and rank must be >= 1"):
         build_config(recipe_dict("lewm_tworoom_pushes_tiny"), ["method.latent.codes=0"])
     with pytest.raises(ConfigError, match=r"plan.latent: expected one of \['min', 'mean'\]"):
         build_config(recipe_dict("lewm_tworoom_pushes_tiny"), ["method.plan.latent=max"])

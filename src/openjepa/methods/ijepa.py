@@ -129,7 +129,7 @@ class IJepa(PredictionEnergies, Method):
         self.encoder = encoder
         self.target = TargetEncoder(config.target, encoder)
         self.predictor = MaskTokenPredictor(config.predictor, encoder.width, encoder.grid)
-        self.latent = LatentVariable(config.latent, config.predictor.width)
+        self.latent = LatentVariable(config.latent, config.predictor.width, encoder.width)
         self.masker = MASKERS.get(config.mask.name)(config.mask, encoder.grid)
         self.projector = build_projector(config.projector, encoder.width) if config.projector is not None else None
 

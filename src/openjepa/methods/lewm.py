@@ -77,7 +77,7 @@ class LeWorldModel(Method):
         self.projector = build_projector(config.projector, encoder.width)
         self.latent_dim = config.projector.out
         self.predictor = ActionPredictor(config.predictor, self.latent_dim, spec.action_dim)
-        self.latent = LatentVariable(config.latent, config.predictor.width)
+        self.latent = LatentVariable(config.latent, config.predictor.width, self.latent_dim)
 
     @property
     def history(self) -> int:

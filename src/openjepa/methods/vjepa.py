@@ -131,7 +131,7 @@ class VJepa(PredictionEnergies, Method):
         self.predictor = MaskTokenPredictor(config.predictor, encoder.width, encoder.grid,
                                             num_mask_tokens=len(config.masks), levels=self.levels)
         self.masker = TubeMasker(config.masks, encoder.grid)
-        self.latent = LatentVariable(config.latent, config.predictor.width)
+        self.latent = LatentVariable(config.latent, config.predictor.width, encoder.width * self.levels)
 
     def sample_extras(self) -> TubeMaskExtras:
         return TubeMaskExtras(self.masker)

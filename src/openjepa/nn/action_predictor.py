@@ -11,6 +11,7 @@ from torch import nn
 
 from openjepa.nn.attention import Attention
 from openjepa.nn.block import MLP, init_weights
+from openjepa.nn.latent import Conditioning
 
 
 @dataclass
@@ -97,9 +98,9 @@ class ActionPredictor(nn.Module):
         nn.init.zeros_(self.modulation[1].weight)
         nn.init.zeros_(self.modulation[1].bias)
 
-    def forward(self, z: torch.Tensor, actions: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
-        """``condition (B, width)`` or ``(B, W, width)``: added to the actions' embeddings (a latent variable's, see
-        :mod:`openjepa.nn.latent`: what happened that the actions do not say)."""
+    def forward(self, z: torch.Tensor, actions: torch.Tensor, condition: Conditioning | None = None) -> torch.Tensor:
+        """``condition``: a latent variable's (:mod:`openjepa.nn.latent`: what happened that the actions do not
+        say): its embedding ``(B, width)`` is added to the actions' embeddings, its readout to the predictions."""
         B, W, _ = z.shape
         if actions.shape[:2] != (B, W):
             raise ValueError(f"need one action per latent: latents {tuple(z.shape)}, actions {tuple(actions.shape)}")
@@ -108,12 +109,13 @@ class ActionPredictor(nn.Module):
         x = self.embed(z) + self.time_embed[:, self.config.history - W :]
         cond = self.action_encoder(actions)
         if condition is not None:
-            cond = cond + (condition[:, None] if condition.ndim == 2 else condition)
+            cond = cond + condition.embedding[:, None]
         modulation = self.modulation(cond).chunk(len(self.blocks), dim=-1)
         mask = None if W == 1 else torch.ones(W, W, dtype=torch.bool, device=z.device).tril()
         for block, mod in zip(self.blocks, modulation):
             x = block(x, mod, mask)
-        return self.out(self.norm(x))
+        hidden = self.norm(x)
+        return self.out(hidden) if condition is None else self.out(hidden) + condition.readout(hidden)
 
     def windows(self, z: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The full windows of ``h = history`` latents of ``z (B, T, Dz)`` and of their actions ``(B, T, A)``:

@@ -9,18 +9,20 @@ the energy of a pair is E(x, y, z) and its free energy F(x, y) = min_z E(x, y, z
 - ``continuous``: a vector of ``dim`` values found per sample by ``steps`` proximal gradient steps from zero (ISTA
   with normalised steps: a step of up to ``step_size`` per value, root mean square, down the energy's gradient,
   then soft-thresholding by the step times ``sparsity``; the iterate of least energy is kept), detached before the
-  weight update. Normalised steps make the
-  search independent of how strongly the predictor reads z, which changes as it learns (plain ISTA at a fixed step
-  leaves z at zero while the predictor's gradient is weaker than the threshold, so z never starts to matter). The
-  L1 penalty keeps z sparse, so it carries little.
+  weight update. Normalised steps make the search independent of how strongly the predictor reads z, which changes
+  as it learns (plain ISTA at a fixed step leaves z at zero while the predictor's gradient is weaker than the
+  threshold, so z never starts to matter). The L1 penalty keeps z sparse, so it carries little.
 
-``regularize: false`` lifts the limit on z's capacity: z is then free in R^dim, refined by ``steps`` plain
+``regularize: false`` lifts the limit on z's capacity: z is then free in R^dim, refined by ``steps`` normalised
 gradient steps with no penalty (from the best code for ``discrete``, from zero for ``continuous``), and can carry
 the target itself, so that every y becomes compatible with every x: the energy gap closes. It is there to show
 why z must be held down, as the encoders must be held from collapse (SIGReg or VICReg next to it).
 
-z reaches the predictor as ``condition(z)``: an embedding ``(B R, width)`` that the predictor adds to its query
-tokens or to its conditioning. The search over z happens in :meth:`LatentVariable.choose`, on any energy function.
+z reaches the predictor as ``condition(z)``, a :class:`Conditioning`: an embedding that the predictor adds to its
+query tokens (or to its conditioning), and a readout that adds a z-dependent term to its output, a product of the
+predictor's last hidden states and z (``rank`` values wide), so that z changes the output directly, as the heads of
+multiple-hypothesis predictors do, and not only through the attention layers. The search over z happens in
+:meth:`LatentVariable.choose`, on any energy function.
 """
 
 from __future__ import annotations
@@ -39,13 +41,15 @@ class LatentConfig:
     """A predictor's latent variable (see the module docstring). ``kind``: ``none``, ``discrete`` or
     ``continuous``; ``codes``: how many codes a discrete z has (and how many draws best-of-K evaluations take of
     a continuous one); ``dim``: the size of z; ``capacity``: the most a code may take of a training batch, as a
-    multiple of its fair share ``1 / codes`` (0: no balancing); ``steps``, ``step_size``, ``sparsity``: the
+    multiple of its fair share ``1 / codes`` (0: no balancing); ``rank``: the width of the readout's product of
+    hidden states and z; ``steps``, ``step_size``, ``sparsity``: the
     inference of a continuous z (and of a free one); ``regularize``: hold z's capacity down."""
 
     kind: Literal["none", "discrete", "continuous"] = "none"
     codes: int = 4
     dim: int = 16
     capacity: float = 1.5
+    rank: int = 32
     steps: int = 5
     step_size: float = 0.5
     sparsity: float = 0.5
@@ -54,8 +58,9 @@ class LatentConfig:
     def validate(self) -> None:
         if self.kind not in ("none", "discrete", "continuous"):
             raise ValueError(f"method.latent.kind must be none, discrete or continuous, got {self.kind!r}")
-        if self.codes < 1 or self.dim < 1:
-            raise ValueError(f"method.latent.codes and dim must be >= 1, got {self.codes}, {self.dim}")
+        if min(self.codes, self.dim, self.rank) < 1:
+            raise ValueError(f"method.latent.codes, dim and rank must be >= 1, got {self.codes}, {self.dim}, "
+                             f"{self.rank}")
         if self.capacity != 0 and self.capacity < 1:
             raise ValueError(f"method.latent.capacity must be 0 (no balancing) or >= 1, got {self.capacity}")
         if self.steps < 0 or self.step_size <= 0 or self.sparsity < 0:
@@ -63,6 +68,21 @@ class LatentConfig:
                              f"{self.step_size}, {self.sparsity}")
         if self.kind == "continuous" and self.steps == 0:
             raise ValueError("a continuous z is found by gradient steps: set method.latent.steps >= 1")
+
+
+@dataclass
+class Conditioning:
+    """What latents ``z (B, dim)`` give a predictor: ``embedding (B, width)`` to add to its queries or conditioning,
+    and :meth:`readout` to add to its output."""
+
+    embedding: torch.Tensor
+    z: torch.Tensor
+    latent: LatentVariable
+
+    def readout(self, hidden: torch.Tensor) -> torch.Tensor | float:
+        """The z-dependent output term ``(B, L, out_dim)`` from the predictor's normalised last hidden states
+        ``(B, L, width)`` (0 for a latent built without an output size)."""
+        return self.latent.readout(hidden, self.z)
 
 
 @dataclass
@@ -100,10 +120,11 @@ def balanced_choice(energies: torch.Tensor, capacity: int) -> torch.Tensor:
 
 
 class LatentVariable(nn.Module):
-    """z for a predictor of width ``width``: its codes (discrete), the map from z to the predictor's width, and the
-    search over z (:meth:`choose`). ``kind == "none"``: no parameters; the energy function is called with None."""
+    """z for a predictor of width ``width`` whose outputs have ``out_dim`` values: its codes (discrete), the maps
+    from z to the predictor's width and to its output (:class:`Conditioning`), and the search over z
+    (:meth:`choose`). ``kind == "none"``: no parameters; the energy function is called with None."""
 
-    def __init__(self, config: LatentConfig, width: int):
+    def __init__(self, config: LatentConfig, width: int, out_dim: int):
         super().__init__()
         config.validate()
         self.config = config
@@ -113,6 +134,9 @@ class LatentVariable(nn.Module):
         self.embed = nn.Linear(config.dim, width)
         nn.init.normal_(self.embed.weight, std=config.dim ** -0.5)
         nn.init.zeros_(self.embed.bias)
+        self.read_hidden = nn.Linear(width, config.rank, bias=False)
+        self.read_z = nn.Linear(config.dim, config.rank)
+        self.read_out = nn.Linear(config.rank, out_dim, bias=False)
         if self.kind == "discrete":
             self.codes = nn.Parameter(torch.randn(config.codes, config.dim))
 
@@ -120,10 +144,17 @@ class LatentVariable(nn.Module):
     def active(self) -> bool:
         return self.kind != "none"
 
-    def condition(self, z: torch.Tensor | None) -> torch.Tensor | None:
-        """Latents ``(B, R, dim)`` -> the predictor's conditioning ``(B R, width)``, row ``b R + r`` for z[b, r];
-        None stays None."""
-        return None if z is None else self.embed(z.flatten(0, 1))
+    def condition(self, z: torch.Tensor | None) -> Conditioning | None:
+        """Latents ``(B, R, dim)`` -> the predictor's :class:`Conditioning` of ``B R`` rows, row ``b R + r`` for
+        z[b, r]; None stays None."""
+        if z is None:
+            return None
+        flat = z.flatten(0, 1)
+        return Conditioning(self.embed(flat), flat, self)
+
+    def readout(self, hidden: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """``hidden (B, L, width)``, ``z (B, dim)`` -> ``(B, L, out_dim)``: (hidden A) * (z C), mapped out."""
+        return self.read_out(self.read_hidden(hidden) * self.read_z(z)[:, None])
 
     def candidates(self, batch: int, device: torch.device) -> torch.Tensor | None:
         """Where the search starts: every code ``(B, K, dim)`` (discrete), zero ``(B, 1, dim)`` (continuous), or

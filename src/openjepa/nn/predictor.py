@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from openjepa.nn.block import Block, init_weights, rescale_residual_branches
+from openjepa.nn.latent import Conditioning
 from openjepa.nn.posembed import sincos_grid
 from openjepa.nn.rope import grid_coords, rope_tables
 
@@ -97,19 +98,19 @@ class MaskTokenPredictor(nn.Module):
         mask_index: int = 0,
         with_context: bool = False,
         positions: torch.Tensor | None = None,
-        condition: torch.Tensor | None = None,
+        condition: Conditioning | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Predictions ``(B, K, Lt, levels * D_enc)``; with ``with_context`` also ``(B, Lc, levels * D_enc)``
         at the context positions (V-JEPA 2.1's dense loss). ``positions (B, N, width)``: per-sample position
         embeddings of every token id, used instead of the grid's (point clouds: embeddings of group centres).
-        ``condition (B, width)``: added to every query (a latent variable's embedding, see
-        :mod:`openjepa.nn.latent`)."""
+        ``condition``: a latent variable's (:mod:`openjepa.nn.latent`): its embedding ``(B, width)`` is added to
+        every query, its readout to every prediction."""
         B, K, Lt = tgt_idx.shape
         Lc = ctx.shape[1]
         idx = torch.cat([ctx_idx, tgt_idx.reshape(B, K * Lt)], dim=1)  # (B, Lc + K Lt)
         queries = self.mask_tokens[mask_index].expand(B, K * Lt, -1)
         if condition is not None:
-            queries = queries + condition[:, None]
+            queries = queries + condition.embedding[:, None]
         x = torch.cat([self.embed(ctx), queries], dim=1)
         rope = None
         if positions is not None:
@@ -134,4 +135,6 @@ class MaskTokenPredictor(nn.Module):
         if with_context:
             out = self.proj(self.norm(x))
             return out[:, Lc:].reshape(B, K, Lt, -1), out[:, :Lc]
-        return self.proj(self.norm(x[:, Lc:])).reshape(B, K, Lt, -1)
+        hidden = self.norm(x[:, Lc:])
+        out = self.proj(hidden) if condition is None else self.proj(hidden) + condition.readout(hidden)
+        return out.reshape(B, K, Lt, -1)
