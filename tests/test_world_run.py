@@ -68,6 +68,16 @@ def test_collect_train_eval_plan(store, tmp_path, capsys):
     Image.fromarray(np.asarray(frame)).save(tmp_path / "frame.png")
     cli("embed", str(run), str(tmp_path / "frame.png"), "--out", str(tmp_path / "frame.npy"))
     assert np.load(tmp_path / "frame.npy").shape == (1, 32)  # encoder.width=32
+    # energies of transitions: held-out true against shuffled next frames, and one (frame, actions, next frame)
+    cli("energy", str(run), "--pairs", "12", "--out", str(tmp_path / "energy.json"))
+    found = json.loads((tmp_path / "energy.json").read_text())
+    assert 0 <= found["auroc"] <= 1 and found["pairs"] == 12 and found["latent"] == "none"
+    assert (run / "plots" / "energy_landscapes.png").stat().st_size > 0
+    Image.fromarray(np.asarray(TrajectoryStore(store).frames[1])).save(tmp_path / "next.png")
+    action_size = TrajectoryStore(store).actions.shape[-1] * 2  # frame_step=2 actions a model step
+    np.save(tmp_path / "a.npy", np.zeros((1, action_size), np.float32))
+    cli("energy", str(run), str(tmp_path / "frame.png"), str(tmp_path / "next.png"), "--actions",
+        str(tmp_path / "a.npy"))
 
 
 def test_resume_repeats_the_same_losses(store, tmp_path):

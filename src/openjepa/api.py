@@ -240,18 +240,20 @@ def fit_predictor(run: str | Path, out: str | Path, *, steps: int = 6000, data: 
                   batch_size: int = 64, seed: int = 0, progress: bool = True) -> Path:
     """A new run at ``out``: the video run at ``run`` with its predictor trained ``steps`` more steps on the future
     of clips from ``data`` (default: the run's dataset), encoders frozen (``method.objective: future``; AdamW,
-    ``lr`` after a warmup over the first 5% of the steps, then a cosine to 0). A recipe on the one training loop:
-    the new run's config is the old run's with these changes, and it resumes like any run."""
+    ``lr`` after a warmup over the first 5% of the steps, then a cosine to 0; a predictor's latent z learns with
+    it). A recipe on the one training loop: the new run's config is the old run's with these changes, and it
+    resumes like any run."""
     run = Path(run)
     source = load_run_config(run)
     method = build_method(source)
     if not isinstance(method, PredictsTargets) or not method.encoder.reads_clips:
         raise TrainingError(f"{run} is a '{source.method.name}' run; fit-predictor needs a video JEPA (vjepa recipes)")
     warmup = steps // 20
+    learns = ["predictor", "latent"] if method.latent.active else ["predictor"]
     overrides = {
         "init": {"run": str(run), "what": "all"},
         "method": {"objective": "future", "flips": "none", "target": {"mode": "frozen"}},
-        "train": {"trainable": ["predictor"], "steps": steps, "minutes": None, "stop_at": None, "seed": seed,
+        "train": {"trainable": learns, "steps": steps, "minutes": None, "stop_at": None, "seed": seed,
                   "batch_size": batch_size},
         "optim": {"lr": lr, "start_lr": lr / max(1, warmup), "final_lr": 0.0, "warmup_steps": warmup,
                   "schedule": "cosine", "weight_decay": [0.04, 0.04]},

@@ -65,10 +65,10 @@ def run_pairs(method: Method, cfg: RunConfig, count: int) -> Pairs:
         raise DataError(f"the run's held-out data holds {len(test)} samples; shuffled pairs need at least 2")
     if isinstance(method, WorldModel):
         step = max(1, len(test) // count)
-        items = [test[i * step] for i in range(count)]
+        items = [test[i * step] for i in range(count)]  # (frames (C, T, H, W), {"actions", "state", ...})
         h = method.history
-        frames = torch.stack([item["frames"] for item in items]).float().div(255)  # (N, C, T, H, W)
-        actions = torch.stack([item["actions"] for item in items])
+        frames = torch.stack([frames for frames, _ in items]).float().div(255)  # (N, C, T, H, W)
+        actions = torch.stack([extras["actions"] for _, extras in items])
         return Pairs(method, frames[:, :, :h], actions[:, :h], frames[:, :, h])
     if not isinstance(method, PredictsTargets):
         raise TrainingError(f"a '{cfg.method.name}' run has no predictor of target tokens to score pairs with "
