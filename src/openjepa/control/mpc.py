@@ -28,7 +28,7 @@ import torch
 from openjepa.control.envs.episodes import run_episode
 from openjepa.control.planners import make_planner
 from openjepa.core.errors import ConfigError
-from openjepa.core.protocols import WorldModel
+from openjepa.core.protocols import ScoresTransitions, WorldModel
 from openjepa.objectives.energy import free_energy
 
 
@@ -76,8 +76,8 @@ class LatentGoalCost:
             raise ValueError(f"latent must be min or mean, got {latent!r}")
         self.model, self.kind, self.energy, self.latent = model, kind, energy, latent
         self.reads_state = model.reads_state
-        variable = getattr(model, "latent", None)
-        self.variable = variable if variable is not None and variable.active else None
+        scored = isinstance(model, ScoresTransitions) and model.latent.active
+        self.variable = model.latent if scored else None
 
     def set(self, history: torch.Tensor, past_actions: torch.Tensor, goal: torch.Tensor,
             states: torch.Tensor | None = None) -> None:

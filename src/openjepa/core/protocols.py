@@ -3,7 +3,8 @@
 A :class:`Method` trains from a :class:`Batch` and names the encoder evaluation reads. Capabilities are
 protocols checked with ``isinstance``: :class:`PredictsTargets` (a predictor of target features: surprise, and
 any energy of a pair), :class:`EmbedsText` (images and texts in one space: zero-shot, captions),
-:class:`WorldModel` (embed frames, roll actions out: planning and world-model evaluation), :class:`ActsInChunks`
+:class:`WorldModel` (embed frames, roll actions out: planning and world-model evaluation),
+:class:`ScoresTransitions` (a world model's transitions as prediction problems: energies), :class:`ActsInChunks`
 (observations to action chunks: closed-loop rollouts).
 """
 
@@ -180,6 +181,19 @@ class WorldModel(Protocol):
     def rollout(self, z: torch.Tensor, actions: torch.Tensor, states: torch.Tensor | None = None) -> torch.Tensor:
         """Predicted latents ``(B, H, *Z)`` after ``H`` planned action chunks (see the methods' docstrings)."""
 
+
+
+@runtime_checkable
+class ScoresTransitions(Protocol):
+    """A world model whose predictor poses one transition as a prediction problem, with its latent variable z
+    (``latent``, of kind ``none`` without one): the energy E(x, y, z) of x = (latents, actions), y = the next
+    latent."""
+
+    latent: nn.Module
+
+    def transition_problem(self, history: torch.Tensor, actions: torch.Tensor, next_latents: torch.Tensor) -> object:
+        """The :class:`~openjepa.objectives.energy.PredictionProblem` of predicting ``next_latents (B, *Z)`` from the
+        latents ``history (B, h, *Z)`` and the actions taken after each ``(B, h, A)``."""
 
 
 @runtime_checkable

@@ -17,8 +17,9 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from openjepa.core.errors import TrainingError
-from openjepa.core.protocols import Method, PredictsTargets, WorldModel
+from openjepa.core.protocols import Method, PredictsTargets, ScoresTransitions, WorldModel
 from openjepa.masks.tubes import future_split
+from openjepa.nn.latent import LatentVariable
 from openjepa.objectives.energy import PredictionProblem, free_energy, latent_energies
 
 
@@ -65,7 +66,7 @@ def transition_problem(model: WorldModel, frames: torch.Tensor, actions: torch.T
     """A world model's prediction of the latent of ``next_frames (B, C, H, W)`` from frames ``(B, C, h, H, W)``
     (or one ``(B, C, H, W)``) and the actions taken after each ``(B, h, A)``, all in [0, 1]."""
     history = model.embed(frames if frames.ndim == 5 else frames[:, :, None])
-    if hasattr(model, "transition_problem"):
+    if isinstance(model, ScoresTransitions):
         return model.transition_problem(history, actions, model.embed(next_frames))
     target = model.embed(next_frames)
 
@@ -76,16 +77,22 @@ def transition_problem(model: WorldModel, frames: torch.Tensor, actions: torch.T
     return PredictionProblem(predict, target.reshape(len(target), 1, -1), model.plan_config.energy)
 
 
+def latent_of(method: Method) -> LatentVariable | None:
+    """The latent variable z of a method's predictor (of kind ``none`` without one), or None for a method that
+    declares none."""
+    return method.latent if isinstance(method, (PredictsTargets, ScoresTransitions)) else None
+
+
 def energies(method: Method, problem: PredictionProblem) -> torch.Tensor:
     """``(B, R)``: E(x, y, z) of each pair under each of the method's starting latents (every code of a discrete z,
     z = 0 for a continuous one; one column without a latent)."""
-    latent = getattr(method, "latent", None)
+    latent = latent_of(method)
     return problem.per_sample(problem.energies(None)) if latent is None else latent_energies(latent, problem)
 
 
 def free_energies(method: Method, problem: PredictionProblem) -> torch.Tensor:
     """``(B,)``: F(x, y) = min_z E(x, y, z) of each pair (E itself without a latent)."""
-    latent = getattr(method, "latent", None)
+    latent = latent_of(method)
     if latent is None:
         return problem.per_sample(problem.energies(None)[:, 0])
     return problem.per_sample(free_energy(latent, problem).energy)
@@ -170,7 +177,7 @@ class Pairs:
         targets = self.problem(own, own).targets
         directions = slice_directions(targets)
         partner = shuffled(len(self))
-        latent = getattr(self.method, "latent", None)
+        latent = latent_of(self.method)
         out = []
         for i in samples:
             copies = torch.full((len(coords) ** 2,), i)

@@ -12,7 +12,7 @@ import torch
 from openjepa.core.device import pick_device
 from openjepa.core.errors import DataError, TrainingError
 from openjepa.core.protocols import Method, PredictsTargets, WorldModel
-from openjepa.eval.energy import Pairs, energies, free_energies, pair_problem, transition_problem
+from openjepa.eval.energy import Pairs, energies, free_energies, latent_of, pair_problem, transition_problem
 from openjepa.modalities.registry import MODALITIES, load_data
 from openjepa.objectives.energy import PredictionProblem
 from openjepa.runs.build import load_trained_method, random_init_method
@@ -98,7 +98,7 @@ def energy_report(run_dir: str | Path, *, pairs: int = 500, device: str = "auto"
     cfg, method = load_trained_method(run_dir, device)
     held_out = run_pairs(method, cfg, pairs)
     report = held_out.shuffled()
-    latent = getattr(method, "latent", None)
+    latent = latent_of(method)
     report["latent"] = latent.kind if latent is not None else "none"
     report["random_init"] = run_pairs(random_init_method(cfg, device), cfg, pairs).shuffled()
     picture = save_run_landscapes(held_out, Path(run_dir) / "plots" / "energy_landscapes.png",

@@ -101,7 +101,7 @@ def multimodal_report(method, test: torch.Tensor, train: torch.Tensor, others: l
 def futures_landscapes(method, test: torch.Tensor, others: list[torch.Tensor]) -> list[LandscapePanel]:
     """F over the plane through the three futures of the first clips: the true one at (0, 0), the two others at
     (1, 0) and (0, 1)."""
-    latent, panels = getattr(method, "latent", None), []
+    latent, panels = method.latent, []
     n = len(GRID) ** 2
     for i in range(min(SHOWN, len(test))):
         one = torch.zeros(1, dtype=torch.long)
