@@ -19,7 +19,7 @@ from sklearn.metrics import roc_auc_score
 from openjepa.core.errors import TrainingError
 from openjepa.core.protocols import Method, PredictsTargets, ScoresTransitions, WorldModel
 from openjepa.masks.tubes import future_split
-from openjepa.nn.latent import LatentVariable
+from openjepa.nn.latent import LatentConfig, LatentVariable
 from openjepa.objectives.energy import PredictionProblem, free_energy, latent_energies
 
 
@@ -77,31 +77,31 @@ def transition_problem(model: WorldModel, frames: torch.Tensor, actions: torch.T
     return PredictionProblem(predict, target.reshape(len(target), 1, -1), model.plan_config.energy)
 
 
-def latent_of(method: Method) -> LatentVariable | None:
-    """The latent variable z of a method's predictor (of kind ``none`` without one), or None for a method that
-    declares none."""
-    return method.latent if isinstance(method, (PredictsTargets, ScoresTransitions)) else None
+NO_LATENT = LatentVariable(LatentConfig(), 1, 1)  # the latent of a predictor without one: no parameters
+
+
+def latent_of(method: Method) -> LatentVariable:
+    """The latent variable z of a method's predictor (of kind ``none`` without one, also for a method that
+    declares none)."""
+    return method.latent if isinstance(method, (PredictsTargets, ScoresTransitions)) else NO_LATENT
 
 
 def energies(method: Method, problem: PredictionProblem) -> torch.Tensor:
     """``(B, R)``: E(x, y, z) of each pair under each of the method's starting latents (every code of a discrete z,
     z = 0 for a continuous one; one column without a latent)."""
-    latent = latent_of(method)
-    return problem.per_sample(problem.energies(None)) if latent is None else latent_energies(latent, problem)
+    return latent_energies(latent_of(method), problem)
 
 
 def free_energies(method: Method, problem: PredictionProblem) -> torch.Tensor:
     """``(B,)``: F(x, y) = min_z E(x, y, z) of each pair (E itself without a latent)."""
-    latent = latent_of(method)
-    if latent is None:
-        return problem.per_sample(problem.energies(None)[:, 0])
-    return problem.per_sample(free_energy(latent, problem).energy)
+    return problem.per_sample(free_energy(latent_of(method), problem).energy)
 
 
-def auroc(true: torch.Tensor, shuffled: torch.Tensor) -> float:
-    """How often a shuffled pair's energy exceeds a true pair's: the AUROC of energy as a score of 'shuffled'."""
-    labels = np.r_[np.zeros(len(true)), np.ones(len(shuffled))]
-    return float(roc_auc_score(labels, torch.cat([true, shuffled]).float().numpy()))
+def auroc(low: torch.Tensor, high: torch.Tensor) -> float:
+    """How often a score of ``high`` (shuffled pairs, impossible clips) exceeds one of ``low``: the AUROC of the
+    score as a detector of ``high``."""
+    labels = np.r_[np.zeros(len(low)), np.ones(len(high))]
+    return float(roc_auc_score(labels, torch.cat([low, high]).float().numpy()))
 
 
 def compare(true: torch.Tensor, shuffled: torch.Tensor) -> dict[str, float | int]:
@@ -206,7 +206,8 @@ def plane_coords(origin: torch.Tensor, directions: torch.Tensor, points: torch.T
 
 
 @torch.no_grad()
-def landscape(latent, problem: PredictionProblem, directions: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
+def landscape(latent: LatentVariable, problem: PredictionProblem, directions: torch.Tensor,
+              coords: torch.Tensor) -> torch.Tensor:
     """F(x, y) over a 2-D slice of y: ``problem`` holds ``n * n`` copies of one pair (x, true y); y runs over
     ``true y + a d_0 + b d_1`` (``directions (2, L D)``) for ``a, b`` in ``coords (n,)`` -> ``(n, n)``, rows b,
     columns a. The true y lies at (0, 0)."""
@@ -217,8 +218,4 @@ def landscape(latent, problem: PredictionProblem, directions: torch.Tensor, coor
     b, a = torch.meshgrid(coords, coords, indexing="ij")
     offsets = a.reshape(-1, 1) * directions[0] + b.reshape(-1, 1) * directions[1]  # (n n, L D)
     targets = problem.targets + offsets.view(problem.targets.shape).to(problem.targets.dtype)
-    if latent is None:
-        energy = problem.energies(None, targets)[:, 0]
-    else:
-        energy = free_energy(latent, problem, targets).energy
-    return problem.per_sample(energy).view(n, n).cpu()
+    return problem.per_sample(free_energy(latent, problem, targets).energy).view(n, n).cpu()

@@ -98,8 +98,7 @@ def energy_report(run_dir: str | Path, *, pairs: int = 500, device: str = "auto"
     cfg, method = load_trained_method(run_dir, device)
     held_out = run_pairs(method, cfg, pairs)
     report = held_out.shuffled()
-    latent = latent_of(method)
-    report["latent"] = latent.kind if latent is not None else "none"
+    report["latent"] = latent_of(method).kind
     report["random_init"] = run_pairs(random_init_method(cfg, device), cfg, pairs).shuffled()
     picture = save_run_landscapes(held_out, Path(run_dir) / "plots" / "energy_landscapes.png",
                                   f"{Path(run_dir).name}: F(x, y) over a slice of y through the true y")

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score
 
 from openjepa.core.device import pick_device, uses_bf16
 from openjepa.core.errors import TrainingError
@@ -21,6 +20,7 @@ from openjepa.data.sprites import make_physics_quads
 from openjepa.data.video_folder import VideoClips
 from openjepa.data.video_io import _sorted_classes, list_videos
 from openjepa.eval.clips import clip_batches
+from openjepa.eval.energy import auroc
 from openjepa.masks.tubes import future_split
 from openjepa.runs.build import load_trained_method, random_init_method
 
@@ -59,9 +59,7 @@ def quad_scores(possible: torch.Tensor, impossible: torch.Tensor) -> dict[str, f
     quadruplet's impossible pair more surprising in sum than its possible pair) and AUROC of those sums as an
     impossibility score."""
     possible, impossible = possible.reshape(-1, 2).sum(1), impossible.reshape(-1, 2).sum(1)
-    labels = np.r_[np.zeros(len(possible)), np.ones(len(impossible))]
-    return {"pairwise_accuracy": float((impossible > possible).float().mean()),
-            "auroc": float(roc_auc_score(labels, torch.cat([possible, impossible]).numpy()))}
+    return {"pairwise_accuracy": float((impossible > possible).float().mean()), "auroc": auroc(possible, impossible)}
 
 
 def physics_report(method: Method, possible, impossible, kinds: list[str], *, bf16: bool = False) -> dict:
@@ -95,9 +93,9 @@ def surprise_run(run_dir: str | Path, *, data: str | Path | None = None, quadrup
                                                bf16=bf16)
         report["predict_change"] = method.predicts_change
         if report["predict_change"]:
-            log.warning("%s predicts the change since the first time step (method.predict_change), so even untrained "
-                        "it carries the first step forward, which flags a sprite that vanishes or teleports: its random "
-                        "init is no blank baseline (vjepa2_tiny's is)", run_dir)
+            log.warning("%s predicts the change since the first time step (method.predict_change), so even "
+                        "untrained it carries the first step forward, which flags a sprite that vanishes or teleports: "
+                        "its random init is no blank baseline (vjepa2_tiny's is)", run_dir)
         return report
     videos = list_videos(Path(data))
     split = VideoClips(videos, _sorted_classes({label for _, label in videos}), frames=cfg.spec.frames,

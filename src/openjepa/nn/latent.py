@@ -27,6 +27,7 @@ multiple-hypothesis predictors do, and not only through the attention layers. Th
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable, Literal
 
@@ -79,9 +80,9 @@ class Conditioning:
     z: torch.Tensor
     latent: LatentVariable
 
-    def readout(self, hidden: torch.Tensor) -> torch.Tensor | float:
+    def readout(self, hidden: torch.Tensor) -> torch.Tensor:
         """The z-dependent output term ``(B, L, out_dim)`` from the predictor's normalised last hidden states
-        ``(B, L, width)`` (0 for a latent built without an output size)."""
+        ``(B, L, width)``."""
         return self.latent.readout(hidden, self.z)
 
 
@@ -178,7 +179,7 @@ class LatentVariable(nn.Module):
             energies = energy_fn(self.candidates(batch, device))  # (B, K, *rest)
             per_code = energies.flatten(2).mean(-1)  # (B, K)
             if self.training and torch.is_grad_enabled() and cfg.capacity:
-                index = balanced_choice(per_code, max(1, int(cfg.capacity * batch / cfg.codes + 0.999)))
+                index = balanced_choice(per_code, math.ceil(cfg.capacity * batch / cfg.codes))
             else:
                 index = per_code.argmin(1)
             usage = torch.bincount(index, minlength=cfg.codes).float() / batch
@@ -202,21 +203,21 @@ class LatentVariable(nn.Module):
         cfg = self.config
         sparse = self.kind == "continuous" and cfg.regularize
         z = z.detach()
-        best, best_energy = z.clone(), None
-        with torch.enable_grad():
-            for k in range(cfg.steps + 1):
-                z = z.requires_grad_(k < cfg.steps)
+        best, best_energy = z.clone(), torch.full((len(z),), math.inf, device=z.device)
+        for k in range(cfg.steps + 1):
+            searching = k < cfg.steps
+            with torch.set_grad_enabled(searching):  # the last iterate is only scored
+                z = z.requires_grad_(searching)
                 energy = energy_fn(z[:, None]).flatten(1).mean(-1)  # (B,)
-                found = energy.detach()
-                better = torch.ones_like(found, dtype=torch.bool) if best_energy is None else found < best_energy
-                best = torch.where(better[:, None], z.detach(), best)
-                best_energy = found if best_energy is None else torch.minimum(found, best_energy)
-                if k == cfg.steps:
-                    break
-                (grad,) = torch.autograd.grad(energy.sum(), z)
-                step = cfg.step_size * (cfg.steps - k) / cfg.steps
-                rms = grad.norm(dim=-1, keepdim=True) * cfg.dim ** -0.5
-                z = (z - step * grad / rms.clamp_min(1e-12)).detach()
-                if sparse:
-                    z = soft_threshold(z, step * cfg.sparsity)
+                grad = torch.autograd.grad(energy.sum(), z)[0] if searching else None
+            better = energy.detach() < best_energy
+            best = torch.where(better[:, None], z.detach(), best)
+            best_energy = torch.minimum(energy.detach(), best_energy)
+            if not searching:
+                break
+            step = cfg.step_size * (cfg.steps - k) / cfg.steps
+            rms = grad.norm(dim=-1, keepdim=True) * cfg.dim ** -0.5
+            z = (z - step * grad / rms.clamp_min(1e-12)).detach()
+            if sparse:
+                z = soft_threshold(z, step * cfg.sparsity)
         return best.detach()

@@ -23,7 +23,7 @@ import torch
 from openjepa.core.errors import TrainingError
 from openjepa.core.protocols import PredictsTargets
 from openjepa.data.fork_sprites import other_futures
-from openjepa.eval.energy import Pairs, landscape, plane_coords
+from openjepa.eval.energy import Pairs, landscape, pair_tokens, plane_coords
 from openjepa.eval.registry import EVAL_TASKS
 from openjepa.eval.task import EvalContext, EvalTask
 from openjepa.methods.vjepa import first_step_features
@@ -60,18 +60,17 @@ def latent_draws(method, clips: torch.Tensor, count: int) -> torch.Tensor | None
 def prediction_errors(method, test: torch.Tensor, draws: torch.Tensor | None,
                       batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Per test clip (in [0, 1]) the error under each draw ``(N, K)`` and of the still prediction ``(N,)``."""
-    pairs, grid = Pairs(method, test), method.encoder.grid
+    grid, width = method.encoder.grid, method.encoder.width
     device = next(method.parameters()).device
+    ctx, tgt = (ids.to(device) for ids in pair_tokens(method))
     errors, still = [], []
     for start in range(0, len(test), batch_size):
-        rows = torch.arange(start, min(start + batch_size, len(test)))
-        problem = pairs.problem(rows, rows)
-        z = None if draws is None else draws[None].expand(len(rows), -1, -1)
+        x = method.normalize(test[start : start + batch_size].to(device))
+        targets = method.target_features(x)
+        problem = method.prediction_problem(x, ctx.expand(len(x), -1), tgt.expand(len(x), -1), targets)
+        z = None if draws is None else draws[None].expand(len(x), -1, -1)
         errors.append(problem.per_sample(problem.energies(z)).cpu())
-        x = method.normalize(test[rows].to(device))
-        first = first_step_features(method.target_features(x)[..., : method.encoder.width], grid)
-        tgt = torch.arange(grid[0] // 2 * grid[1] * grid[2], first.shape[1], device=first.device)
-        carried = gather_tokens(first, tgt.expand(len(rows), -1))
+        carried = gather_tokens(first_step_features(targets[..., :width], grid), tgt.expand(len(x), -1))
         still.append(problem.per_sample(token_distance(carried.float(), problem.targets.float(), problem.distance))
                      .cpu())
     return torch.cat(errors), torch.cat(still)
