@@ -5,6 +5,7 @@ held-out clips once, then trains fresh predictors on them and prints each one's 
 predictions of the change added to step 0's features, as the run scores them):
 
 - ``none``: no latent; ``oracle``: the latent is a code per way, told the true way (the ceiling any z can reach);
+- ``blind`` (always printed): step 0's features plus the median change over the training clips, per position;
 - ``discrete`` / ``discrete_cap0``: learned codes, best-of-K (balanced, or not); ``continuous``: sparse z, F.
 
     python benchmarks/latent_oracle.py RUN [--variants oracle,none] [--steps 600] [--width 96 --depth 4]
@@ -72,6 +73,9 @@ def main() -> None:
         for (_, targets, _), way in zip((train, test), ways):
             targets[torch.arange(len(way)), :, way * 10] += 3.0
     print(f"features of {len(train[0])} + {len(test[0])} clips: {time.time() - start:.0f} s", flush=True)
+    change = (train[1] - train[2]).median(0).values  # (Lt, D): the median change at each target position
+    blind = (test[2] + change - test[1]).abs().mean()
+    print(f"blind (step 0's features plus the training median change, no context): {float(blind):.4f}", flush=True)
     width = args.width or cfg.method.predictor.width
     config = dataclasses.replace(cfg.method.predictor, width=width, depth=args.depth or cfg.method.predictor.depth)
     for name in args.variants.split(","):
