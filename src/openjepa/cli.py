@@ -308,6 +308,17 @@ def _cmd_demo(args) -> int:
 
 
 def _cmd_bench(args) -> int:
+    from openjepa.core.errors import ConfigError
+
+    if args.json is not None and not args.vs_reference:
+        raise ConfigError("--json writes the figures of --vs-reference; add --vs-reference")
+    if args.json is not None and args.json.exists():
+        raise ConfigError(f"{args.json} exists; give another file name (nothing was overwritten)")
+    if args.vs_reference:
+        from openjepa.bench.vs_reference import run_vs_reference
+
+        run_vs_reference(args.precision, rounds=args.rounds, steps=args.steps, json_path=args.json)
+        return 0
     if args.world:
         from openjepa.bench.world import run_world_bench
 
@@ -526,6 +537,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--video", action="store_true", help="time V-JEPA steps on clips instead of I-JEPA on images")
     p.add_argument("--world", action="store_true", help="time LeWorldModel training steps and CEM planning calls "
                                                         "(lewm_tworoom_tiny, 1 and 2 threads)")
+    p.add_argument("--vs-reference", action="store_true",
+                   help="time openjepa's I-JEPA step beside a re-implementation of the reference step on equal masks "
+                        "(ViT-tiny, 64px, patch 8, batch 64) in interleaved rounds; prints the ratio of medians")
+    p.add_argument("--rounds", type=_positive_int, default=5, help="interleaved rounds for --vs-reference (default 5)")
+    p.add_argument("--json", type=Path, help="with --vs-reference: also write the figures to this JSON file")
     p.add_argument("--precision", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
     p.add_argument("--steps", type=_positive_int, default=5, help="timed steps per setting (default 5)")
     p.add_argument("--batch-size", type=_positive_int, default=64, help="batch size (default 64; use 2-4 for --video large on a CPU)")

@@ -123,6 +123,7 @@ def time_training_step(cfg: RunConfig, data, batch_size: int, steps: int,
     method = build_method(cfg).to(device)
     train_step = TrainStep(cfg, method, build_optimizer(method, cfg.optim), DistInfo(device=device))
     batch = next(TrainBatches(data, batch_size, 0, extras=method.sample_extras()).iterate(0, 1))
+    batch["diagnose"] = False  # as on the training loop's steps between logged ones
     cast = torch.autocast(device.type, dtype=torch.bfloat16) if cfg.train.precision == "bf16" else \
         contextlib.nullcontext()
 

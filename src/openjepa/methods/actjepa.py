@@ -28,7 +28,7 @@ from openjepa.methods.targets import TargetConfig, TargetEncoder
 from openjepa.nn.observation_encoder import ObservationEncoder
 from openjepa.nn.query_predictor import QueryPredictor, QueryPredictorConfig
 from openjepa.nn.vit import ViT
-from openjepa.objectives.diagnostics import rankme
+from openjepa.objectives.diagnostics import diagnosing, rankme
 
 
 @dataclass
@@ -153,7 +153,8 @@ class ACTJEPA(Method):
             latent_loss = (latent_error * reached).sum() / reached.sum().clamp_min(1)
             loss = loss + self.config.latent_weight * latent_loss
             logs["latent_loss"] = latent_loss.detach()
-            logs["rankme"] = rankme(target[:, 0].float())
+            if diagnosing(batch):
+                logs["rankme"] = rankme(target[:, 0].float())
         return StepOutput(loss, logs)
 
     def after_step(self, step: int, total_steps: int) -> dict[str, float]:

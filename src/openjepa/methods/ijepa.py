@@ -29,7 +29,7 @@ from openjepa.nn.latent import LatentConfig, LatentVariable
 from openjepa.nn.predictor import MaskTokenPredictor, PredictorConfig, gather_tokens
 from openjepa.nn.projector import ProjectorConfig, build_projector
 from openjepa.nn.vit import ViT
-from openjepa.objectives.diagnostics import rankme, token_std
+from openjepa.objectives.diagnostics import diagnosing, rankme, token_std
 from openjepa.objectives.distances import Distance, masked_mean
 from openjepa.objectives.energy import PredictionProblem, free_energy, repeat_rows
 from openjepa.objectives.normalize import TargetNorm, normalize_targets
@@ -151,7 +151,9 @@ class IJepa(PredictionEnergies, Method):
         full = self._target(images, self.target.gives_gradients or (one_pass and whole_grad))  # (B, N, D)
         seen = full.detach()
         pred_loss, logs = self._block_loss(context, batch, full if self.target.gives_gradients else seen)
-        logs.update(pred_loss=pred_loss.detach(), token_std=token_std(seen), rankme=rankme(seen.mean(1)))
+        logs["pred_loss"] = pred_loss.detach()
+        if diagnosing(batch):
+            logs.update(token_std=token_std(seen), rankme=rankme(seen.mean(1)))
         loss = pred_loss
 
         pooled_ctx = masked_mean(context.transpose(1, 2), ctx_valid[:, None])  # (B, D)

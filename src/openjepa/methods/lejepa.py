@@ -19,7 +19,7 @@ from openjepa.data.augment import ViewConfig, random_view
 from openjepa.methods.registry import METHODS
 from openjepa.nn.projector import ProjectorConfig, build_projector
 from openjepa.nn.vit import ViT
-from openjepa.objectives.diagnostics import rankme, token_std
+from openjepa.objectives.diagnostics import diagnosing, rankme, token_std
 from openjepa.objectives.sigreg import SIGRegConfig, sigreg
 
 
@@ -82,8 +82,9 @@ class LeJepa(Method):
         lam = cfg.sigreg.weight
         loss = (1 - lam) * invariance + lam * reg
         first = tokens[:B]
-        logs = {"invariance": invariance.detach(), "sigreg": reg.detach(),
-                "token_std": token_std(first), "rankme": rankme(first.mean(1))}
+        logs = {"invariance": invariance.detach(), "sigreg": reg.detach()}
+        if diagnosing(batch):
+            logs.update(token_std=token_std(first), rankme=rankme(first.mean(1)))
         return StepOutput(loss, logs)
 
     def eval_encoder(self, which: str = "target") -> ViT:

@@ -32,7 +32,7 @@ from openjepa.nn.action_predictor import ActionPredictor, ActionPredictorConfig
 from openjepa.nn.latent import LatentConfig, LatentVariable
 from openjepa.nn.projector import ProjectorConfig, build_projector
 from openjepa.nn.vit import ViT
-from openjepa.objectives.diagnostics import rankme
+from openjepa.objectives.diagnostics import diagnosing, rankme
 from openjepa.objectives.energy import PredictionProblem, free_energy, repeat_rows
 from openjepa.objectives.sigreg import SIGRegConfig, sigreg
 
@@ -175,9 +175,9 @@ class LeWorldModel(Method):
                                       t_max=cfg.sigreg.t_max) for t in range(T)]).mean()
             loss = loss + cfg.sigreg.weight * reg
             logs["sigreg"] = reg.detach()
-        flat = z.detach().float().flatten(0, 1)
-        logs["latent_std"] = flat.std(0).mean()
-        logs["rankme"] = rankme(flat)
+        if diagnosing(batch):
+            flat = z.detach().float().flatten(0, 1)
+            logs.update(latent_std=flat.std(0).mean(), rankme=rankme(flat))
         return StepOutput(loss, logs)
 
     def eval_encoder(self, which: str = "target") -> ViT:

@@ -28,7 +28,7 @@ from openjepa.nn.flow_head import FlowHead, FlowHeadConfig
 from openjepa.nn.flow_ops import warp
 from openjepa.nn.projector import ProjectorConfig, build_projector
 from openjepa.nn.pyramid import PyramidConfig, TokenPyramid
-from openjepa.objectives.diagnostics import rankme, token_std
+from openjepa.objectives.diagnostics import diagnosing, rankme, token_std
 from openjepa.objectives.flow_losses import cycle_loss, occluded, photometric_loss, smoothness_loss
 from openjepa.objectives.vicreg import VarCovConfig, varcov_loss, vicreg_loss
 
@@ -133,8 +133,9 @@ class McJepa(Method):
                 + cfg.cycle * cycle + cfg.varcov.weight * varcov + cfg.content * content)
         logs = {"feature": feature.detach(), "photometric": photometric.detach(), "smoothness": smoothness.detach(),
                 "cycle": cycle.detach(), "varcov": varcov.detach(), "content": content.detach(),
-                "occluded": hidden_forward.float().mean(), "flow_px": forward.detach().norm(dim=1).mean(),
-                "token_std": token_std(pooled), "rankme": rankme(pooled)}
+                "occluded": hidden_forward.float().mean(), "flow_px": forward.detach().norm(dim=1).mean()}
+        if diagnosing(batch):
+            logs.update(token_std=token_std(pooled), rankme=rankme(pooled))
         return StepOutput(loss, logs)
 
     def eval_encoder(self, which: str = "target") -> nn.Module:

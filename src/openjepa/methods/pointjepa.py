@@ -28,7 +28,7 @@ from openjepa.nn.point_tokenizer import CentreEmbed
 from openjepa.nn.predictor import MaskTokenPredictor, PredictorConfig, gather_tokens
 from openjepa.nn.projector import ProjectorConfig, build_projector
 from openjepa.nn.vit import ViT
-from openjepa.objectives.diagnostics import rankme, token_std
+from openjepa.objectives.diagnostics import diagnosing, rankme, token_std
 from openjepa.objectives.distances import Distance, masked_mean, token_distance
 from openjepa.objectives.normalize import TargetNorm, normalize_targets
 from openjepa.objectives.sigreg import SIGRegConfig, sigreg
@@ -133,8 +133,9 @@ class PointJepa(Method):
         positions = self.query_positions(centres.to(context.dtype))
         pred = self.predictor(context, ctx_idx, tgt_idx, ctx_valid, tgt_valid, positions=positions)
         pred_loss = masked_mean(token_distance(pred.float(), targets.float(), cfg.distance), tgt_valid).mean()
-        logs = {"pred_loss": pred_loss.detach(), "token_std": token_std(seen), "rankme": rankme(seen.mean(1)),
-                "context_tokens": ctx_valid.sum(1).float().mean()}
+        logs = {"pred_loss": pred_loss.detach(), "context_tokens": ctx_valid.sum(1).float().mean()}
+        if diagnosing(batch):
+            logs.update(token_std=token_std(seen), rankme=rankme(seen.mean(1)))
         loss = pred_loss
         pooled = masked_mean(context.transpose(1, 2), ctx_valid[:, None])  # (B, D)
         embeddings = [pooled.float()]

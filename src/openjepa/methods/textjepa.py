@@ -35,7 +35,7 @@ from openjepa.methods.registry import METHODS
 from openjepa.methods.targets import TargetConfig, TargetEncoder
 from openjepa.nn.predictor import MaskTokenPredictor, PredictorConfig, gather_tokens
 from openjepa.nn.text_encoder import TextEncoder, trim_padding
-from openjepa.objectives.diagnostics import rankme, token_std
+from openjepa.objectives.diagnostics import diagnosing, rankme, token_std
 from openjepa.objectives.distances import masked_mean
 from openjepa.objectives.sigreg import SIGRegConfig, sigreg
 
@@ -142,8 +142,9 @@ class TextJepa(Method):
                          t_max=cfg.sigreg.t_max)
             loss = loss + cfg.sigreg.weight * reg
             logs["sigreg"] = reg.detach()
-        regularized = regularized.detach()
-        logs.update(token_std=token_std(regularized[:, None]), rankme=rankme(regularized))
+        if diagnosing(batch):
+            regularized = regularized.detach()
+            logs.update(token_std=token_std(regularized[:, None]), rankme=rankme(regularized))
         return StepOutput(loss, logs)
 
     def after_step(self, step: int, total_steps: int) -> dict[str, float]:

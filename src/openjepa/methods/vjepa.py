@@ -34,7 +34,7 @@ from openjepa.nn.latent import LatentConfig, LatentVariable
 from openjepa.nn.predictor import MaskTokenPredictor, PredictorConfig, gather_tokens
 from openjepa.nn.rope import grid_coords
 from openjepa.nn.vit import ViT
-from openjepa.objectives.diagnostics import rankme, token_std
+from openjepa.objectives.diagnostics import diagnosing, rankme, token_std
 from openjepa.objectives.distances import Distance, masked_mean, token_distance
 from openjepa.objectives.energy import PredictionProblem, free_energy, repeat_rows
 from openjepa.objectives.normalize import TargetNorm, normalize_targets
@@ -181,8 +181,9 @@ class VJepa(PredictionEnergies, Method):
                     latent_logs[name] = latent_logs.get(name, 0.0) + value.detach() / len(cfg.masks)
             pred_loss = pred_loss + masked_mean(distance, tgt_valid).mean()
         pred_loss = pred_loss / len(cfg.masks)
-        logs = {"pred_loss": pred_loss.detach(), "token_std": token_std(final), "rankme": rankme(final.mean(1)),
-                **latent_logs}
+        logs = {"pred_loss": pred_loss.detach(), **latent_logs}
+        if diagnosing(batch):
+            logs.update(token_std=token_std(final), rankme=rankme(final.mean(1)))
         loss = pred_loss
         if cfg.context_weight > 0:
             ctx_loss = ctx_loss / len(cfg.masks)

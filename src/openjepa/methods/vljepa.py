@@ -27,7 +27,7 @@ from openjepa.interop.text_embedders import TextEncoderConfig, build_text_embedd
 from openjepa.methods.registry import METHODS
 from openjepa.nn.query_predictor import QueryPredictor, QueryPredictorConfig
 from openjepa.nn.vit import ViT
-from openjepa.objectives.diagnostics import rankme, token_std
+from openjepa.objectives.diagnostics import diagnosing, rankme, token_std
 from openjepa.objectives.infonce import infonce, same_text
 
 MIN_TEMPERATURE = 0.01  # the learnt temperature is kept above it (CLIP's logit scale <= 100)
@@ -120,8 +120,9 @@ class VLJepa(Method):
         with torch.no_grad():
             nearest = (predicted.float() @ captions.T).argmax(1)
             batch_top1 = positives[torch.arange(len(nearest)), nearest].float().mean()
-        logs = {"infonce": loss.detach(), "temperature": 1 / scale.detach(), "batch_top1": batch_top1,
-                "token_std": token_std(tokens), "rankme": rankme(predicted.detach().float())}
+        logs = {"infonce": loss.detach(), "temperature": 1 / scale.detach(), "batch_top1": batch_top1}
+        if diagnosing(batch):
+            logs.update(token_std=token_std(tokens), rankme=rankme(predicted.detach().float()))
         return StepOutput(loss, logs)
 
     def after_step(self, step: int, total_steps: int) -> dict[str, float]:

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from openjepa.nn.packing import Packing
 from openjepa.nn.rope import apply_rope
 
 RopeTables = tuple[torch.Tensor, torch.Tensor]  # (cos, sin), each (B or 1, 1, N, head_dim)
@@ -38,6 +39,7 @@ class Attention(nn.Module):
 
     ``attn_mask`` is a bool tensor broadcastable to ``(B, heads, N, N)``; True means "may attend".
     ``rope``: rotary tables (see :mod:`openjepa.nn.rope`) applied to queries and keys.
+    ``packing``: ``x`` is packed ``(T, D)`` (:mod:`openjepa.nn.packing`); masks and tables stay in the padded layout.
     """
 
     def __init__(self, dim: int, heads: int, qkv_bias: bool = True):
@@ -49,10 +51,14 @@ class Attention(nn.Module):
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None,
-                rope: RopeTables | None = None) -> torch.Tensor:
-        B, N, D = x.shape
-        q, k, v = self.qkv(x).view(B, N, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
+                rope: RopeTables | None = None, packing: Packing | None = None) -> torch.Tensor:
+        qkv = self.qkv(x)
+        if packing is not None:
+            qkv = packing.unpack(qkv)
+        B, N, D3 = qkv.shape
+        D = D3 // 3
+        q, k, v = qkv.view(B, N, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
         if rope is not None:
             q, k = apply_rope(q, *rope), apply_rope(k, *rope)
-        out = attention(q, k, v, attn_mask)
-        return self.proj(out.transpose(1, 2).reshape(B, N, D))
+        out = attention(q, k, v, attn_mask).transpose(1, 2).reshape(B, N, D)
+        return self.proj(out if packing is None else packing.pack(out))

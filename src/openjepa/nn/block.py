@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from openjepa.nn.attention import Attention, RopeTables
+from openjepa.nn.packing import Packing
 
 
 class MLP(nn.Module):
@@ -22,7 +23,7 @@ class MLP(nn.Module):
 
 
 class Block(nn.Module):
-    """One transformer layer ``(B, N, D) -> (B, N, D)``."""
+    """One transformer layer ``(B, N, D) -> (B, N, D)``, or on packed tokens ``(T, D)`` with ``packing``."""
 
     def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0, qkv_bias: bool = True, norm_eps: float = 1e-6):
         super().__init__()
@@ -32,8 +33,8 @@ class Block(nn.Module):
         self.mlp = MLP(dim, int(dim * mlp_ratio))
 
     def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None,
-                rope: RopeTables | None = None) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x), attn_mask, rope)
+                rope: RopeTables | None = None, packing: Packing | None = None) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x), attn_mask, rope, packing)
         return x + self.mlp(self.norm2(x))
 
 

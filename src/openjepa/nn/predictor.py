@@ -10,6 +10,7 @@ from torch import nn
 
 from openjepa.nn.block import Block, init_weights, rescale_residual_branches
 from openjepa.nn.latent import Conditioning
+from openjepa.nn.packing import Packing
 from openjepa.nn.posembed import sincos_grid
 from openjepa.nn.rope import grid_coords, rope_tables
 
@@ -64,7 +65,8 @@ class MaskTokenPredictor(nn.Module):
     Inputs: context features ``ctx (B, Lc, D_enc)`` at grid indices ``ctx_idx (B, Lc)``
     and ``K`` target blocks ``tgt_idx (B, K, Lt)``. Output: ``(B, K, Lt, D_enc)``.
     Index sets may be padded; ``ctx_valid (B, Lc)`` / ``tgt_valid (B, K, Lt)`` mark
-    real entries. All blocks share one sequence; see :func:`block_attention_mask`.
+    real entries; the blocks run on the real tokens only (:mod:`openjepa.nn.packing`). All blocks share one
+    sequence; see :func:`block_attention_mask`.
     ``num_mask_tokens``: learned mask tokens, one per masking configuration (V-JEPA
     draws short- and long-range masks); ``forward(mask_index=m)`` picks token ``m``.
     ``levels``: predict that many encoder layers at once (V-JEPA 2.1's deep
@@ -130,8 +132,13 @@ class MaskTokenPredictor(nn.Module):
             ], dim=1)
         mask = block_attention_mask(Lc, K, Lt, valid)
         mask = mask if mask is None else mask.to(x.device)
+        packing = Packing.of(valid)
+        if packing is not None:
+            x = packing.pack(x)
         for block in self.blocks:
-            x = block(x, mask, rope)
+            x = block(x, mask, rope, packing)
+        if packing is not None:
+            x = packing.unpack(x)
         if with_context:
             out = self.proj(self.norm(x))
             return out[:, Lc:].reshape(B, K, Lt, -1), out[:, :Lc]

@@ -12,6 +12,7 @@ from torch import nn
 
 from openjepa.nn.attention import RopeTables, key_padding_mask
 from openjepa.nn.block import Block, init_weights, rescale_residual_branches
+from openjepa.nn.packing import Packing
 from openjepa.nn.posembed import sincos_grid
 from openjepa.nn.rope import rope_for
 
@@ -159,7 +160,8 @@ class ViT(nn.Module):
         """Run the blocks on ``tokens (B, N, D)``, or only on the tokens at ``keep (B, L)``.
 
         ``keep_valid (B, L)`` marks padding in ``keep`` (False = pad); pads are
-        excluded from attention and their outputs are meaningless. ``grid``: the
+        excluded from attention and skipped by everything else (the blocks run on
+        the real tokens packed, :mod:`openjepa.nn.packing`); their outputs are zeros. ``grid``: the
         token grid (default ``self.grid``), needed for RoPE. ``layers``: also return
         the hidden states after these blocks (1-based; without the final norm):
         the result is then ``[normed output, *hidden states]``.
@@ -168,13 +170,18 @@ class ViT(nn.Module):
         if keep is not None:
             tokens = torch.gather(tokens, 1, keep[..., None].expand(-1, -1, tokens.shape[-1]))
         mask = key_padding_mask(keep_valid)
+        packing = None if mask is None else Packing.of(keep_valid)
+        if packing is not None:
+            tokens = packing.pack(tokens)
         hidden = []
         for depth, block in enumerate(self.blocks, start=1):
-            tokens = block(tokens, mask, rope)
+            tokens = block(tokens, mask, rope, packing)
             if depth in layers:
                 hidden.append(tokens)
-        out = self.norm(tokens)
-        return [out, *hidden] if layers else out
+        out = [self.norm(tokens), *hidden]
+        if packing is not None:
+            out = [packing.unpack(t) for t in out]
+        return out if layers else out[0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.encode(self.tokenize(x), grid=self.input_grid(x))

@@ -26,3 +26,9 @@ def rankme(z: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
     s = torch.linalg.svdvals(z - z.mean(0))
     p = s / (s.sum() + eps) + eps
     return torch.exp(-(p * p.log()).sum())
+
+
+def diagnosing(batch: dict) -> bool:
+    """Whether a step computes its collapse diagnostics: the training loop asks for them only on the steps it logs
+    (``batch["diagnose"]``), so the SVD and statistics stay off the other steps; a batch that does not say gets them."""
+    return bool(batch.get("diagnose", True))

@@ -47,7 +47,12 @@ class LoopState:
 
     def logs_step(self, step: int) -> bool:
         """Whether ``step`` is written to ``metrics.jsonl``."""
-        return self.info.is_main and (step % self.cfg.train.log_every == 0 or step == self.stop_at)
+        return self.info.is_main and self.diagnoses(step)
+
+    def diagnoses(self, step: int) -> bool:
+        """Whether step ``step`` computes its collapse diagnostics: the steps that are logged (on every rank, so that
+        the ranks' logs reduce together)."""
+        return step % self.cfg.train.log_every == 0 or step == self.stop_at
 
 
 class Callback:

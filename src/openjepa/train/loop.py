@@ -224,6 +224,7 @@ def run_loop(cfg: RunConfig, run_dir: Path, train_step: TrainStep, batches: Trai
     with _StopRequest() as stop, logging_redirect_tqdm():
         for batch in batches.iterate(position.step, 10**12 if state.fits_budget else state.stop_at):
             t0 = time.perf_counter()
+            batch["diagnose"] = state.diagnoses(batch["step"] + 1)
             try:
                 record, (stop_now, out_of_time) = train_step(batch, position.total_steps,
                                                              [stop.requested, state.elapsed() >= budget])
