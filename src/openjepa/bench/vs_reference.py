@@ -60,14 +60,33 @@ def equal_masks(grid: int, batch: int, seed: int = 0) -> dict[str, torch.Tensor]
             "tgt_idx": tgt, "tgt_valid": torch.ones_like(tgt, dtype=torch.bool)}
 
 
-def own_mask_tokens(grid: int, batch: int, seed: int = 0) -> dict[str, float]:
-    """Per image, with openjepa's own masks: real context and target tokens, and the tokens the encoder and the
-    predictor are given (after padding to the batch's longest, if the step pads)."""
-    masker = MultiBlockMasker(MultiBlockConfig(num_targets=BLOCKS), (grid, grid))
-    draws = [masker(seed, 0, i) for i in range(batch)]
-    real_ctx = sum(len(d.context) for d in draws) / batch
-    real_tgt = sum(len(t) for d in draws for t in d.targets) / batch
-    return {"real_context": real_ctx, "real_target": real_tgt}
+def own_mask_tokens(batch: int = BATCH, seed: int = 0) -> dict[str, float]:
+    """Per image, with openjepa's own masks (one forward of the benchmark's I-JEPA): real context and target tokens,
+    the rows the context encoder's and the predictor's blocks are given (counted by hooks on their first block),
+    and the padded lengths a step without packing would have run."""
+    torch.manual_seed(seed)
+    method = build_method(bench_config("fp32"))
+    images = torch.randint(0, 256, (batch, 3, IMAGE, IMAGE), dtype=torch.uint8)
+    data = ImageSet(images, torch.zeros(batch, dtype=torch.long), ["x"])
+    inputs = next(TrainBatches(data, batch, seed, extras=method.sample_extras()).iterate(0, 1))
+    rows: dict[str, int] = {}
+
+    def counter(name: str):
+        def hook(module, args):
+            x = args[0]
+            rows[name] = x.shape[0] if x.ndim == 2 else x.shape[0] * x.shape[1]
+        return hook
+
+    handles = [method.encoder.blocks[0].register_forward_pre_hook(counter("encoder")),
+               method.predictor.blocks[0].register_forward_pre_hook(counter("predictor"))]
+    with torch.no_grad():
+        method({**inputs, "diagnose": False})
+    for handle in handles:
+        handle.remove()
+    ctx_valid, tgt_valid = inputs["ctx_valid"], inputs["tgt_valid"]
+    return {"real_context": float(ctx_valid.sum()) / batch, "real_target": float(tgt_valid.sum()) / batch,
+            "encoder_tokens": rows["encoder"] / batch, "predictor_tokens": rows["predictor"] / batch,
+            "padded_context": float(ctx_valid.shape[1]), "padded_target": float(tgt_valid[0].numel())}
 
 
 def _timed(fn, steps: int) -> float:
@@ -118,7 +137,7 @@ def run_vs_reference(precisions: list[str], rounds: int = 5, steps: int = 2, jso
           f"{ENCODER['depth']}, {IMAGE}px, patch {PATCH}, predictor {PREDICTOR['width']}x{PREDICTOR['depth']}, "
           f"{BLOCKS} target blocks, batch {BATCH}; {torch.get_num_threads()} threads, {rounds} interleaved rounds of "
           f"{steps} steps", flush=True)
-    result: dict = {"vs_reference": {}, "own_masks": own_mask_tokens(IMAGE // PATCH, BATCH)}
+    result: dict = {"vs_reference": {}, "own_masks": own_mask_tokens()}
     for precision in precisions:
         peak = matmul_peak_gflops(torch.float32 if precision == "fp32" else torch.bfloat16, torch.device("cpu"))
         r = compare(precision, rounds, steps, peak)
@@ -130,8 +149,10 @@ def run_vs_reference(precisions: list[str], rounds: int = 5, steps: int = 2, jso
               f"{r['reference']['fraction_of_peak']:.0%}); ratio {r['ratio']:.3f} (context {r['context_tokens']} "
               f"tokens, blocks of {r['target_tokens_per_block']})", flush=True)
     own = result["own_masks"]
-    print(f"own masks: {own['real_context']:.1f} real context and {own['real_target']:.1f} real target tokens per "
-          f"image")
+    print(f"own masks, per image: {own['real_context']:.1f} real context tokens, the context encoder's blocks get "
+          f"{own['encoder_tokens']:.1f} (padded: {own['padded_context']:.0f}); {own['real_target']:.1f} real target "
+          f"tokens, the predictor's blocks get {own['predictor_tokens']:.1f} with the context (padded: "
+          f"{own['padded_context'] + own['padded_target']:.0f})")
     if json_path is not None:
         json_path.write_text(json.dumps(result, indent=1))
         print(f"wrote {json_path}")
