@@ -36,7 +36,10 @@ class TrainConfig:
     autocast, ``fp32``, or ``auto``: bf16 where the device computes it natively (GPUs, CPUs with AVX-512 BF16 or
     AMX), else fp32. ``trainable``: the method's parts (top-level modules, e.g. ``predictor``) that learn; empty:
     all of them. ``tensorboard``: also write the logged numbers as TensorBoard event files in ``RUN/tensorboard``
-    (the ``tensorboard`` extra)."""
+    (the ``tensorboard`` extra). How the steps run, changing the results by rounding at most: ``sharding`` under
+    torchrun (``ddp``: a whole copy per process; ``fsdp``: FSDP2 shards each transformer block, then the rest, over
+    the processes), ``activation_checkpointing`` (each transformer block's activations recomputed in the backward
+    pass: less memory, more compute) and ``compile`` (``torch.compile`` of each transformer block; for GPUs)."""
 
     steps: int = 1000
     minutes: float | None = None
@@ -54,6 +57,9 @@ class TrainConfig:
     collapse_rank_fraction: float = 0.02
     trainable: list[str] = field(default_factory=list)
     tensorboard: bool = False
+    sharding: Literal["ddp", "fsdp"] = "ddp"
+    activation_checkpointing: bool = False
+    compile: bool = False
 
     def validate(self) -> None:
         if self.steps < 1:

@@ -16,6 +16,7 @@ from openjepa.runs.metrics import MetricsWriter, read_metrics, truncate_metrics
 from openjepa.train.budget import TimeBudget
 from openjepa.train.callback import Callback, Callbacks, LoopState
 from openjepa.train.distributed import broadcast_object
+from openjepa.train.parallel import full_state_dicts
 from openjepa.train.tensorboard import TensorBoardLog
 from openjepa.viz.curves import plot_training_curves
 
@@ -102,8 +103,8 @@ class CollapseWatch(Callback):
 
 
 class Checkpoints(Callback):
-    """A checkpoint every ``train.checkpoint_every`` steps and at the end (on every rank's schedule, written by
-    rank 0)."""
+    """A checkpoint every ``train.checkpoint_every`` steps and at the end (on every rank's schedule, gathered from a
+    sharded method by every rank, written by rank 0)."""
 
     def __init__(self, state: LoopState):
         self.state = state
@@ -111,10 +112,11 @@ class Checkpoints(Callback):
     def save(self) -> None:
         state, step = self.state, self.state.position.step
         state.position.elapsed, state.session_start = state.elapsed(), time.perf_counter()
+        model_state, optim_state = full_state_dicts(state.train_step.method, state.train_step.optimizer)
         if state.info.is_main:
             record = {"step": step, "total_steps": state.position.total_steps, "elapsed": state.position.elapsed}
-            save_checkpoint(state.run_dir, step, state.train_step.method.state_dict(),
-                            state.train_step.optimizer.state_dict(), record, keep=state.cfg.train.keep_checkpoints)
+            save_checkpoint(state.run_dir, step, model_state, optim_state, record,
+                            keep=state.cfg.train.keep_checkpoints)
         state.last_saved = step
 
     def after_step(self, record: dict[str, Any]) -> None:

@@ -39,6 +39,7 @@ from openjepa.runs.prepare import prepare_run
 from openjepa.train.callback import LoopState, Position
 from openjepa.train.callbacks import default_callbacks
 from openjepa.train.distributed import DistInfo, init_distributed, shutdown
+from openjepa.train.parallel import load_full_state_dicts, prepare_blocks
 from openjepa.train.tensorboard import summary_writer_class
 
 log = logging.getLogger("openjepa")
@@ -55,11 +56,14 @@ class NonFiniteLoss(ArithmeticError):
 class TrainStep:
     """One optimizer step of a method on a batch: learning rate and weight decay from the schedule, forward under
     the run's precision, loss and logs averaged over ranks (with any-rank flags), a non-finite loss refused,
-    backward, gradient clipping, the update, then the method's own ``after_step`` (EMA)."""
+    backward, gradient clipping, the update, then the method's own ``after_step`` (EMA). Under torchrun the method
+    runs in DistributedDataParallel, or as it is with ``train.sharding=fsdp`` (sharded by
+    :func:`~openjepa.train.parallel.prepare_blocks`)."""
 
     def __init__(self, cfg: RunConfig, method: Method, optimizer: torch.optim.Optimizer, info: DistInfo):
         self.cfg, self.method, self.optimizer, self.info = cfg, method, optimizer, info
-        self.model = DistributedDataParallel(method) if info.world_size > 1 else method
+        ddp = info.world_size > 1 and cfg.train.sharding == "ddp"
+        self.model = DistributedDataParallel(method) if ddp else method
         self.params = [p for p in method.parameters() if p.requires_grad]
         self.bf16 = uses_bf16(cfg.train.precision, info.device)
         if self.bf16 and not native_bf16(info.device):
@@ -174,6 +178,7 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, progress: bool, info: Di
         init(method)
     freeze_all_but(method, cfg.train.trainable)
     method = method.to(info.device)
+    prepare_blocks(method, cfg.train, info)
     optimizer = build_optimizer(method, cfg.optim)
     position = Position(0, cfg.train.steps)
     if resume:
@@ -206,8 +211,7 @@ def _restore(run_dir: Path, method: Method, optimizer: torch.optim.Optimizer) ->
     if folder is None:
         raise TrainingError(f"{run_dir} has no checkpoint to resume from; start it again without --resume")
     model_state, optim_state, state = load_checkpoint(folder)
-    method.load_state_dict(model_state)
-    optimizer.load_state_dict(optim_state)
+    load_full_state_dicts(method, optimizer, model_state, optim_state)
     log.info("resuming %s from step %d of %d", run_dir, state["step"], state["total_steps"])
     return Position(state["step"], state["total_steps"], state["elapsed"])
 
