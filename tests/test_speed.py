@@ -124,3 +124,31 @@ def test_bench_vs_reference_writes_ratios(tmp_path):
     assert fp32["openjepa"]["gflop"] > 0 and fp32["reference"]["gflop"] > 0
     again = run_cli(["bench", "--vs-reference", "--json", str(out)])
     assert again.code != 0 and "exists" in again.err
+
+
+def test_bf16_rollouts_rank_plans_as_fp32_does():
+    """A bfloat16 copy of the world model scores candidate plans as the fp32 model does (within bf16's precision);
+    the model planned with stays fp32."""
+    from openjepa.bench.world import world_config
+    from openjepa.control.mpc import LatentGoalCost
+
+    torch.manual_seed(0)
+    cfg = world_config("lewm_tworoom_tiny")
+    model = build_method(cfg).eval().requires_grad_(False)
+    for module in model.predictor.modules():  # unit-gain weights: at init the AdaLN gates are zero, rollouts trivial
+        if isinstance(module, torch.nn.Linear):
+            torch.nn.init.normal_(module.weight, std=module.in_features ** -0.5)
+    h, dz, a = model.history, model.latent_dim, cfg.spec.action_dim
+    start = (torch.randn(1, h, dz), torch.zeros(1, h - 1, a), torch.randn(1, dz))
+    actions = torch.rand(1, 64, cfg.method.plan.horizon, a) * 2 - 1
+    costs = {}
+    for precision in ("fp32", "bf16"):
+        cost = LatentGoalCost(model, "sum", precision=precision)
+        cost.set(*start)
+        with torch.no_grad():
+            costs[precision] = cost(actions)[0]
+    assert costs["bf16"].dtype == torch.float32 and next(model.parameters()).dtype == torch.float32
+    torch.testing.assert_close(costs["bf16"], costs["fp32"], rtol=0.03, atol=0.0)
+    assert costs["fp32"].std() > 0.01  # the candidates differ, so the check above is not about a constant
+    best = set(costs["fp32"].argsort()[:8].tolist())
+    assert len(best & set(costs["bf16"].argsort()[:8].tolist())) >= 6

@@ -2,9 +2,10 @@
 machine's measured matmul peak.
 
 For each ViT size and precision: images (clips)/s, achieved GFLOP/s (FLOPs of one
-forward+backward counted by ``torch.utils.flop_counter``, divided by the step
-time), the ratio to the peak GFLOP/s of a large matmul measured in the same
-run, and peak memory (CUDA: allocator peak; CPU: the process's peak RSS).
+forward+backward counted by ``torch.utils.flop_counter``, CPU attention included,
+:mod:`openjepa.bench.flops`, divided by the step time), the ratio to the peak
+GFLOP/s of a large matmul measured in the same run, and peak memory (CUDA:
+allocator peak; CPU: the process's peak RSS).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import contextlib
 import time
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
+from openjepa.bench.flops import count_flops
 from openjepa.core.device import pick_device
 from openjepa.core.errors import ConfigError, suggest
 from openjepa.core.spec import InputSpec
@@ -130,10 +131,11 @@ def time_training_step(cfg: RunConfig, data, batch_size: int, steps: int,
     def step() -> None:
         train_step(batch, cfg.train.steps, [])
 
-    with FlopCounterMode(display=False) as counter:
+    def forward_backward() -> None:
         with cast:
             method({k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}).loss.backward()
-    flops = counter.get_total_flops()
+
+    flops = count_flops(forward_backward)
     step()
     step()
     _sync(device)

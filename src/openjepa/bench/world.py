@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
+from openjepa.bench.flops import count_flops
 from openjepa.bench.steps import matmul_peak_gflops, time_training_step
 from openjepa.control.mpc import LatentGoalCost
 from openjepa.control.planners import make_planner
@@ -43,23 +43,22 @@ def world_config(recipe: str, precision: str | None = None, env_action_dim: int 
 
 
 @torch.no_grad()
-def plan_call_seconds(cfg, threads: int, calls: int = 3) -> tuple[float, float]:
+def plan_call_seconds(cfg, threads: int, calls: int = 3, precision: str = "fp32") -> tuple[float, float]:
     """Seconds per CEM call with the recipe's planner settings (random weights: timing does not depend on them)
-    on ``threads`` threads, and the GFLOP/s it achieves."""
+    on ``threads`` threads with rollouts in ``precision``, and the GFLOP/s it achieves."""
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = build_method(cfg).eval().requires_grad_(False)
     planner = make_planner("cem", **cfg.method.plan.planner_args)
-    cost = LatentGoalCost(model, cfg.method.plan.cost)
+    cost = LatentGoalCost(model, cfg.method.plan.cost, precision=precision)
     h, dz, a = model.history, model.latent_dim, cfg.spec.action_dim
     cost.set(torch.randn(1, h, dz), torch.zeros(1, h - 1, a), torch.randn(1, dz))
-    with FlopCounterMode(display=False) as counter:
-        planner.plan(cost, 1, cfg.method.plan.horizon, a)
+    flops = count_flops(lambda: planner.plan(cost, 1, cfg.method.plan.horizon, a))
     t0 = time.perf_counter()
     for _ in range(calls):
         planner.plan(cost, 1, cfg.method.plan.horizon, a)
     seconds = (time.perf_counter() - t0) / calls
-    return seconds, counter.get_total_flops() / seconds / 1e9
+    return seconds, flops / seconds / 1e9
 
 
 def run_world_bench(recipe: str = "lewm_tworoom_tiny", *, steps: int = 5, batch_size: int = 64,
@@ -81,11 +80,12 @@ def run_world_bench(recipe: str = "lewm_tworoom_tiny", *, steps: int = 5, batch_
               f"{timing['gflops']:.1f} GFLOP/s ({timing['fraction_of_peak']:.1%} of peak), "
               f"{timing['peak_memory_mb']:.0f} MB")
     args = cfg.method.plan.planner_args
-    for n in threads:
-        seconds, gflops = plan_call_seconds(cfg, n)
-        out["plan"][n] = {"seconds_per_call": seconds, "gflops": gflops}
-        print(f"CEM {int(args['samples'])} samples / {int(args['elites'])} elites / {int(args['iterations'])} "
-              f"iterations, horizon {cfg.method.plan.horizon}, {n} thread(s): {seconds:.3f} s per call, "
-              f"{gflops:.1f} GFLOP/s")
+    for precision in ("fp32", "bf16"):
+        for n in threads:
+            seconds, gflops = plan_call_seconds(cfg, n, precision=precision)
+            out["plan"][f"{precision}, {n} threads"] = {"seconds_per_call": seconds, "gflops": gflops}
+            print(f"CEM {int(args['samples'])} samples / {int(args['elites'])} elites / {int(args['iterations'])} "
+                  f"iterations, horizon {cfg.method.plan.horizon}, rollouts in {precision}, {n} thread(s): "
+                  f"{seconds:.3f} s per call, {gflops:.1f} GFLOP/s")
     torch.set_num_threads(initial_threads)
     return out

@@ -18,6 +18,8 @@ continuous z) instead: risk-neutral.
 
 from __future__ import annotations
 
+import copy
+
 import time
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -36,8 +38,9 @@ from openjepa.objectives.energy import free_energy
 class PlanConfig:
     """How ``openjepa plan`` plans: the planner and its settings (``planner_args``, e.g. CEM's samples,
     elites, iterations), the horizon in model steps, chunks executed per plan, the cost and its energy
-    (distance to the goal latent), the episode length in environment steps, and for a model with a latent
-    variable how each rolled step treats z (``latent``: ``min`` or ``mean``, see the module docstring)."""
+    (distance to the goal latent), the episode length in environment steps, for a model with a latent
+    variable how each rolled step treats z (``latent``: ``min`` or ``mean``, see the module docstring), and the
+    precision of the rollouts (``bf16``: a bfloat16 copy of the model rolls out; the costs are summed in fp32)."""
 
     planner: str = "cem"
     planner_args: dict[str, float] = field(default_factory=lambda: {"samples": 300, "elites": 30, "iterations": 30})
@@ -48,6 +51,7 @@ class PlanConfig:
     max_steps: int = 200
     env: str = "tworoom"
     latent: Literal["min", "mean"] = "min"
+    precision: Literal["fp32", "bf16"] = "fp32"
 
     def validate(self) -> None:
         make_planner(self.planner, **self.planner_args)  # an unknown planner or setting: a ConfigError
@@ -66,14 +70,19 @@ def frames_tensor(pixels: np.ndarray) -> torch.Tensor:
 class LatentGoalCost:
     """Cost of action chunks ``(B, S, H, A)`` for B problems: distance (``energy``) of the rolled-out latents to
     each problem's goal latent. ``set(history, past_actions, goal, states)`` fixes the start of every problem.
-    ``latent``: how a model with a latent variable rolls out (``min`` or ``mean``, see the module docstring)."""
+    ``latent``: how a model with a latent variable rolls out (``min`` or ``mean``, see the module docstring);
+    ``precision``: ``bf16`` rolls out through a bfloat16 copy of the model (about 1.6x faster on a CPU with AMX)."""
 
     def __init__(self, model: WorldModel, kind: Literal["sum", "terminal"], energy: Literal["l2", "l1"] = "l2",
-                 latent: Literal["min", "mean"] = "min"):
+                 latent: Literal["min", "mean"] = "min", precision: Literal["fp32", "bf16"] = "fp32"):
         if energy not in ("l2", "l1"):
             raise ValueError(f"energy must be l2 or l1, got {energy!r}")
         if latent not in ("min", "mean"):
             raise ValueError(f"latent must be min or mean, got {latent!r}")
+        if precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be fp32 or bf16, got {precision!r}")
+        self.dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+        model = model if precision == "fp32" else copy.deepcopy(model).to(self.dtype)
         self.model, self.kind, self.energy, self.latent = model, kind, energy, latent
         self.reads_state = model.reads_state
         scored = isinstance(model, ScoresTransitions) and model.latent.active
@@ -85,17 +94,18 @@ class LatentGoalCost:
         ``states (B, h, S)``, which only a model that reads them (``model.reads_state``) needs."""
         if self.reads_state and states is None:
             raise ValueError("this world model reads the state of its history frames: pass states")
-        self.history, self.past, self.goal = history, past_actions, goal
-        self.states = states if self.reads_state else None
+        self.history, self.past, self.goal = (t.to(self.dtype) for t in (history, past_actions, goal))
+        self.states = states.to(self.dtype) if self.reads_state else None
 
     def rollout(self, actions: torch.Tensor, candidates: int = 1) -> torch.Tensor:
-        """Latents ``(B C, H, *Z)`` after planned chunks ``(B C, H, A)``: C candidates per problem, problem by
+        """Latents ``(B C, H, *Z)`` (fp32) after planned chunks ``(B C, H, A)``: C candidates per problem, problem by
         problem."""
         rep = lambda x: x.repeat_interleave(candidates, 0)  # noqa: E731
+        actions = torch.cat([rep(self.past), actions.to(self.dtype)], 1)
         if self.variable is not None:
-            return self._latent_rollout(rep(self.history), torch.cat([rep(self.past), actions], 1), rep(self.goal))
+            return self._latent_rollout(rep(self.history), actions, rep(self.goal)).float()
         extra = {} if self.states is None else {"states": rep(self.states)}
-        return self.model.rollout(rep(self.history), torch.cat([rep(self.past), actions], 1), **extra)
+        return self.model.rollout(rep(self.history), actions, **extra).float()
 
     def _latent_rollout(self, history: torch.Tensor, actions: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
         """Latents ``(N, H, *Z)`` rolled one step at a time from ``history (N, h, *Z)`` under ``actions
@@ -115,7 +125,7 @@ class LatentGoalCost:
     def __call__(self, actions: torch.Tensor) -> torch.Tensor:
         B, S, H, A = actions.shape
         z = self.rollout(actions.reshape(B * S, H, A), S)  # (B S, H, *Z)
-        diff = z - self.goal.repeat_interleave(S, 0)[:, None]
+        diff = z - self.goal.float().repeat_interleave(S, 0)[:, None]
         dist = (diff.square() if self.energy == "l2" else diff.abs()).flatten(2).mean(-1).reshape(B, S, H)
         return dist.sum(-1) if self.kind == "sum" else dist[..., -1]
 
@@ -146,7 +156,7 @@ class MPCPolicy:
     def __init__(self, model: WorldModel, config: PlanConfig, frameskip: int, seed: int = 0):
         self.model, self.config, self.frameskip, self.seed = model, config, frameskip, seed
         self.planner = make_planner(config.planner, **config.planner_args)
-        self.cost = LatentGoalCost(model, config.cost, config.energy, config.latent)
+        self.cost = LatentGoalCost(model, config.cost, config.energy, config.latent, config.precision)
 
     def reset(self, env, rng: np.random.Generator) -> None:
         self.env_dim = env.action_space.shape[0]

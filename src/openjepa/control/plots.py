@@ -92,7 +92,7 @@ def save_energy_landscape(model: WorldModel, env, seed: int, config: PlanConfig,
     action[:, 0], action[:, 1] = a0.ravel(), a1.ravel()
     chunks = torch.from_numpy(np.tile(action, frameskip))[None, :, None].expand(-1, -1, config.horizon, -1)
     model.eval()
-    cost = LatentGoalCost(model, config.cost, config.energy, config.latent)
+    cost = LatentGoalCost(model, config.cost, config.energy, config.latent, config.precision)
     z = model.embed(frames_tensor(obs["pixels"])[None])
     cost.set(z[:, None], torch.zeros(1, 0, chunks.shape[-1]), model.embed(frames_tensor(info["goal_pixels"])[None]),
              torch.as_tensor(obs["state"])[None, None])
