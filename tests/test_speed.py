@@ -6,6 +6,7 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
+from cli_process import run_cli
 
 from openjepa.bench.flops import count_flops
 from openjepa.bench.reference_ijepa import ReferenceStep
@@ -15,8 +16,6 @@ from openjepa.nn.packing import Packing
 from openjepa.nn.predictor import MaskTokenPredictor, PredictorConfig
 from openjepa.runs.build import build_method
 from openjepa.runs.config import build_config
-
-from cli_process import run_cli
 
 
 def _ijepa():

@@ -19,7 +19,6 @@ continuous z) instead: risk-neutral.
 from __future__ import annotations
 
 import copy
-
 import time
 from dataclasses import dataclass, field, replace
 from typing import Literal
