@@ -4,8 +4,8 @@ Same maths as the reference code, not its text: a ViT with a convolutional patch
 explicit attention (``softmax(q k^T / sqrt(d)) v`` as matmuls), a predictor that runs one sequence per target block
 with the context repeated for each block (so context tokens also attend to that block's mask tokens), the target
 encoder's layer-normed tokens gathered per block, smooth L1, plain AdamW (its default per-parameter loop on a CPU)
-and an EMA written as a loop over parameters. It shares no module with the library, so the ratio of the two step
-times measures the library's own work.
+and an EMA written as a loop over parameters. It shares no module with the library (only the values of its sincos
+position table), so the ratio of the two step times measures the library's own work.
 """
 
 from __future__ import annotations

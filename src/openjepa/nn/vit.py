@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from openjepa.nn.attention import RopeTables, key_padding_mask
+from openjepa.nn.attention import RopeTables
 from openjepa.nn.block import Block, init_weights, rescale_residual_branches
 from openjepa.nn.packing import Packing
 from openjepa.nn.posembed import sincos_grid
@@ -169,8 +169,8 @@ class ViT(nn.Module):
         rope = self.rope(grid or self.grid, keep, tokens.device)
         if keep is not None:
             tokens = torch.gather(tokens, 1, keep[..., None].expand(-1, -1, tokens.shape[-1]))
-        mask = key_padding_mask(keep_valid)
-        packing = None if mask is None else Packing.of(keep_valid)
+        packing = Packing.of(keep_valid)  # None when nothing is padded
+        mask = None if packing is None else keep_valid[:, None, None, :]
         if packing is not None:
             tokens = packing.pack(tokens)
         hidden = []
