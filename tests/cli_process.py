@@ -1,5 +1,6 @@
 """Running the ``openjepa`` command in a child process forked from the test process (the imports are paid once):
-exit status, stdout and stderr as a user sees them, and the sha256 of every file under a folder."""
+exit status, stdout and stderr as a user sees them, and the sha256 of every file under a folder. Commands and
+spawned ranks bounded in time, so that a hang fails its test instead of stalling the suite."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import hashlib
 import logging
 import os
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.multiprocessing as mp
 
 
 @dataclass
@@ -64,6 +67,31 @@ def run_cli(argv: list[str], timeout: float = 300.0) -> Outcome:
         code = os.waitstatus_to_exitcode(status) if status >= 0 else -9
         out.seek(0), err.seek(0)
         return Outcome(code, out.read().decode(errors="replace"), err.read().decode(errors="replace"))
+
+
+def run_bounded(cmd: list[str], timeout: float = 600.0, env: dict | None = None) -> None:
+    """Run ``cmd`` (its stdout discarded) in a session of its own; after ``timeout`` seconds kill the session (a
+    torchrun agent and its workers) and fail. A non-zero exit fails with the end of its stderr."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, start_new_session=True)
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        _, err = proc.communicate()
+        raise AssertionError(f"still running after {timeout:.0f} s: {cmd}\n{err.decode(errors='replace')[-3000:]}")
+    assert proc.returncode == 0, f"exit {proc.returncode}: {cmd}\n{err.decode(errors='replace')[-3000:]}"
+
+
+def spawn_bounded(fn, args: tuple, nprocs: int, timeout: float = 300.0) -> None:
+    """``torch.multiprocessing.spawn`` of ``fn(rank, *args)``, failing (the processes killed) after ``timeout``
+    seconds instead of waiting for ever."""
+    context = mp.spawn(fn, args=args, nprocs=nprocs, join=False)
+    deadline = time.monotonic() + timeout
+    while not context.join(timeout=1.0):
+        if time.monotonic() > deadline:
+            for process in context.processes:
+                process.kill()
+            raise AssertionError(f"spawned ranks still running after {timeout:.0f} s")
 
 
 def hashes(root: Path) -> dict[str, str]:

@@ -1,16 +1,17 @@
 """Two gloo processes on half a global batch each must match one process on the whole batch."""
 
+import faulthandler
+import gc
 import os
 import socket
-import subprocess
 import sys
 
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 from torch.nn.parallel import DistributedDataParallel
 
+from cli_process import run_bounded, spawn_bounded
 from openjepa.data.digits import load_digits
 from openjepa.data.loader import TrainBatches
 from openjepa.runs.build import build_method
@@ -34,6 +35,7 @@ def _free_port() -> int:
 def _one_step(rank: int, world: int, overrides: list[str], out_path: str, port: int) -> None:
     torch.set_num_threads(1)
     if world > 1:
+        faulthandler.dump_traceback_later(240, exit=True)  # a hung rank prints where it hangs
         os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
         dist.init_process_group("gloo", rank=rank, world_size=world)
     data = load_digits(size=16)
@@ -54,13 +56,18 @@ def _one_step(rank: int, world: int, overrides: list[str], out_path: str, port: 
         target = {k: v.clone() for k, v in method.target.copy.state_dict().items()}
         torch.save({"grads": grads, "sigreg": out.logs["sigreg"], "target": target}, out_path)
     if world > 1:
+        # the DDP wrapper goes first: its reducer must not hold the group's last reference (see
+        # openjepa.train.distributed.shutdown)
+        del model, out
+        gc.collect()
         dist.destroy_process_group()
+        faulthandler.cancel_dump_traceback_later()
 
 
 def test_ddp_matches_a_single_process_on_the_same_global_batch(tmp_path, tiny_overrides):
     overrides = tiny_overrides + DDP_OVERRIDES
     _one_step(0, 1, overrides, str(tmp_path / "single.pt"), 0)
-    mp.spawn(_one_step, args=(2, overrides, str(tmp_path / "ddp.pt"), _free_port()), nprocs=2, join=True)
+    spawn_bounded(_one_step, (2, overrides, str(tmp_path / "ddp.pt"), _free_port()), nprocs=2)
     single, ddp = torch.load(tmp_path / "single.pt"), torch.load(tmp_path / "ddp.pt")
     assert torch.allclose(single["sigreg"], ddp["sigreg"], rtol=1e-5)
     assert single["grads"].keys() == ddp["grads"].keys() and len(single["grads"]) > 10
@@ -78,10 +85,10 @@ def test_torchrun_training_matches_single_process(tmp_path, tiny_overrides):
                                                   "train.steps=4", "train.threads=1"]
     single, multi = tmp_path / "single", tmp_path / "ddp"
     base = [sys.executable, "-m", "openjepa", "train", "ijepa_tiny", "--quiet", *overrides]
-    subprocess.run(base + ["--out", str(single)], check=True, stdout=subprocess.DEVNULL)
+    run_bounded(base + ["--out", str(single)])
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "openjepa",
                 "train", "ijepa_tiny", "--quiet", "--out", str(multi), *overrides]
-    subprocess.run(torchrun, check=True, stdout=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    run_bounded(torchrun, env={**os.environ, "OMP_NUM_THREADS": "1"})
     a, b = read_metrics(single / "metrics.jsonl"), read_metrics(multi / "metrics.jsonl")
     assert [r["step"] for r in b] == [1, 2, 3, 4]
     for ra, rb in zip(a, b):

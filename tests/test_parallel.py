@@ -5,13 +5,13 @@ into one process and back; checkpointed and compiled blocks give the same losses
 import logging
 import os
 import shutil
-import subprocess
 import sys
 
 import pytest
 import torch
 from torch import nn
 
+from cli_process import run_bounded
 from openjepa.core.errors import ConfigError
 from openjepa.data.digits import load_digits
 from openjepa.data.loader import TrainBatches
@@ -41,7 +41,7 @@ def _fit(run, overrides=(), resume=False):
 def _torchrun(args):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "openjepa",
            "train", "--quiet", *args]
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    run_bounded(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 
 def _records(run):

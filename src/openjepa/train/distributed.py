@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 
@@ -40,10 +41,15 @@ def init_distributed(device_name: str) -> DistInfo:
 
 def shutdown(clean: bool) -> None:
     """Leave the process group. After a clean run every rank first waits for the others: a gloo rank that tears
-    its connections down while a peer still holds them can abort ("terminate called without an active exception")."""
+    its connections down while a peer still holds them can abort ("terminate called without an active exception").
+    Unreachable DistributedDataParallel wrappers are collected first, while the group is still registered: a
+    wrapper's reducer that held the group's last reference would destroy it holding the GIL, and gloo's destructor
+    joins worker threads that may need the GIL to free work queued during a backward pass (torch 2.13 stashes a
+    Python object in that work), a deadlock."""
     if dist.is_available() and dist.is_initialized():
         if clean:
             dist.barrier()
+        gc.collect()
         dist.destroy_process_group()
 
 
