@@ -11,6 +11,7 @@ from cli_process import run_cli
 from openjepa.bench.flops import count_flops
 from openjepa.bench.reference_ijepa import ReferenceStep
 from openjepa.bench.vs_reference import equal_masks
+from openjepa.core.device import native_bf16
 from openjepa.masks.multiblock import MultiBlockConfig, MultiBlockMasker, collate_block_masks
 from openjepa.nn.packing import Packing
 from openjepa.nn.predictor import MaskTokenPredictor, PredictorConfig
@@ -151,3 +152,40 @@ def test_bf16_rollouts_rank_plans_as_fp32_does():
     assert costs["fp32"].std() > 0.01  # the candidates differ, so the check above is not about a constant
     best = set(costs["fp32"].argsort()[:8].tolist())
     assert len(best & set(costs["bf16"].argsort()[:8].tolist())) >= 6
+    # auto: bf16 where this CPU computes it natively, fp32 elsewhere
+    assert LatentGoalCost(model, "sum", precision="auto").dtype == (torch.bfloat16 if native_bf16("cpu")
+                                                                     else torch.float32)
+
+
+def test_the_probes_cross_attention_never_forms_keys_and_values_and_computes_the_same():
+    """The attentive probe's pooling block reads each head's query in token space; outputs and gradients equal
+    the textbook block that projects every token to keys and values (random LayerNorm affine and biases)."""
+    from openjepa.eval.attentive import CrossAttentionBlock
+
+    torch.manual_seed(0)
+    block = CrossAttentionBlock(48, heads=4).double()
+    with torch.no_grad():
+        for p in block.parameters():
+            p.add_(torch.randn_like(p) * 0.3)
+    queries = torch.randn(5, 2, 48, dtype=torch.float64, requires_grad=True)
+    tokens = torch.randn(5, 11, 48, dtype=torch.float64) * 3 + 1
+
+    def textbook(queries):
+        B, Q, D = queries.shape
+        q = block.q(block.norm_q(queries)).view(B, Q, 4, 12).transpose(1, 2)
+        k, v = block.kv(block.norm_kv(tokens)).view(B, -1, 2, 4, 12).permute(2, 0, 3, 1, 4)
+        out = queries + block.proj(F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(B, Q, D))
+        return out + block.mlp(block.norm2(out))
+
+    results = []
+    for forward in (block, lambda q: textbook(q)):
+        block.zero_grad()
+        queries.grad = None
+        out = forward(queries, tokens) if forward is block else forward(queries)
+        (out * torch.linspace(-1, 1, out.numel(), dtype=out.dtype).view_as(out)).sum().backward()
+        results.append((out.detach(), queries.grad.clone(), {n: p.grad.clone() for n, p in block.named_parameters()}))
+    (out, gq, grads), (ref, gq_ref, grads_ref) = results
+    torch.testing.assert_close(out, ref)
+    torch.testing.assert_close(gq, gq_ref)
+    for name, g in grads_ref.items():
+        torch.testing.assert_close(grads[name], g, msg=name)

@@ -580,8 +580,8 @@ def _world_parsers(sub) -> None:
     p.add_argument("--latent", choices=["min", "mean"], help="a model with a latent z: each rolled step at the z "
                    "that brings it nearest the goal (min: the free energy) or averaged over z (mean)")
     p.add_argument("--max-steps", type=_positive_int, help="environment steps per episode")
-    p.add_argument("--precision", choices=["fp32", "bf16"], help="rollouts in fp32 or through a bfloat16 copy of the "
-                   "model (faster on CPUs with native bf16)")
+    p.add_argument("--precision", choices=["fp32", "bf16", "auto"], help="rollouts in fp32 or through a bfloat16 "
+                   "copy of the model (faster on CPUs with native bf16; auto: bf16 where it is native)")
     p.add_argument("--threads", type=_positive_int, help="torch threads (on a busy 2-core machine one can beat two)")
     _episode_options(p, "RUN/plan.json")
     p.set_defaults(func=_cmd_plan)

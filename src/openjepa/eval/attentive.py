@@ -18,13 +18,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from openjepa.nn.attention import attention
 from openjepa.nn.block import MLP, Block, init_weights
 from openjepa.optim.schedules import warmup_cosine
 
 
 class CrossAttentionBlock(nn.Module):
-    """Queries ``(B, Q, D)`` attend to tokens ``(B, L, D)``; pre-norm, residual, then an MLP."""
+    """Queries ``(B, Q, D)`` attend to tokens ``(B, L, D)``; pre-norm, residual, then an MLP.
+
+    The keys and values are never formed. A query's score for a token is ``q_h . (W_k,h LN(x) + b_k,h)``, which
+    is ``(gamma * W_k,h^T q_h) . x_hat`` plus terms equal for every token (they cancel in the softmax), with
+    ``x_hat`` the token LayerNormed without affine; its output is ``W_v,h (gamma * sum_j a_j x_hat_j + beta) +
+    b_v,h`` since the weights ``a`` sum to one. For a few queries that costs ``Q x heads`` dot products per token
+    instead of a ``D x 2D`` projection of every token: the same parameters and the same maths, about 50x fewer
+    FLOPs for V-JEPA's one-query probe on 192-d tokens."""
 
     def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0):
         super().__init__()
@@ -37,9 +43,15 @@ class CrossAttentionBlock(nn.Module):
     def forward(self, queries: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         B, Q, D = queries.shape
         h = self.heads
-        q = self.q(self.norm_q(queries)).view(B, Q, h, D // h).transpose(1, 2)
-        k, v = self.kv(self.norm_kv(tokens)).view(B, -1, 2, h, D // h).permute(2, 0, 3, 1, 4)
-        queries = queries + self.proj(attention(q, k, v, None).transpose(1, 2).reshape(B, Q, D))
+        w_k, w_v = self.kv.weight.view(2, h, D // h, D)  # (h, d, D) each: rows of the key and value projections
+        gamma, beta = self.norm_kv.weight, self.norm_kv.bias
+        x_hat = F.layer_norm(tokens, (D,), eps=self.norm_kv.eps)  # (B, L, D)
+        q = self.q(self.norm_q(queries)).view(B, Q, h, D // h)
+        u = torch.einsum("bqhe,hed->bqhd", q, w_k) * gamma  # (B, Q, h, D): each head's query read in token space
+        weights = (torch.einsum("bqhd,bld->bqhl", u, x_hat) * (D // h) ** -0.5).softmax(-1)  # (B, Q, h, L)
+        pooled = torch.einsum("bqhl,bld->bqhd", weights, x_hat) * gamma + beta  # sum_j a_j LN(x_j)
+        values = torch.einsum("bqhd,hed->bqhe", pooled, w_v) + self.kv.bias[D:].view(h, D // h)
+        queries = queries + self.proj(values.reshape(B, Q, D))
         return queries + self.mlp(self.norm2(queries))
 
 
