@@ -115,7 +115,7 @@ def _train(x: torch.Tensor, y: torch.Tensor, classes: int, cfg: AttentiveProbeCo
     torch.manual_seed(cfg.seed)
     model = AttentiveClassifier(x.shape[-1], classes, cfg.heads, cfg.self_attention_layers)
     lr, warmup = cfg.schedule(warmup)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, fused=True)  # one kernel a tensor
     steps = cfg.epochs * math.ceil(len(x) / cfg.batch_size)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, partial(warmup_cosine, total=steps, warmup=round(warmup * steps)))
     gen = torch.Generator().manual_seed(cfg.seed)
