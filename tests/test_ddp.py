@@ -9,9 +9,9 @@ import sys
 import pytest
 import torch
 import torch.distributed as dist
+from cli_process import run_bounded, spawn_bounded
 from torch.nn.parallel import DistributedDataParallel
 
-from cli_process import run_bounded, spawn_bounded
 from openjepa.data.digits import load_digits
 from openjepa.data.loader import TrainBatches
 from openjepa.runs.build import build_method

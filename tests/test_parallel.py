@@ -9,9 +9,9 @@ import sys
 
 import pytest
 import torch
+from cli_process import run_bounded
 from torch import nn
 
-from cli_process import run_bounded
 from openjepa.core.errors import ConfigError
 from openjepa.data.digits import load_digits
 from openjepa.data.loader import TrainBatches

@@ -157,7 +157,8 @@ def attentive_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.
             any(v.ndim != 3 or v.shape[1:] != train_x.shape[2:] or len(v) != len(test_y) for v in views):
         raise ValueError(f"attentive probes need token features (N, L, D) (or (N, V, L, D) views with labels "
                          f"(N, V)) of one shape and one test label per item, got {tuple(train_x.shape)}, labels "
-                         f"{tuple(train_y.shape)}, test {[tuple(v.shape) for v in views]}, labels {tuple(test_y.shape)}")
+                         f"{tuple(train_y.shape)}, test {[tuple(v.shape) for v in views]}, labels "
+                         f"{tuple(test_y.shape)}")
     mean, std = _token_stats(train_x)
     train_x, *views = [((x.float() - mean) / std).to(x.dtype) for x in (train_x, *views)]  # dtypes kept
     classes = int(max(train_y.max(), test_y.max())) + 1
