@@ -28,7 +28,7 @@ import torch
 
 from openjepa.control.envs.episodes import run_episode
 from openjepa.control.planners import make_planner
-from openjepa.core.device import native_bf16
+from openjepa.core.device import uses_bf16
 from openjepa.core.errors import ConfigError
 from openjepa.core.protocols import ScoresTransitions, WorldModel
 from openjepa.objectives.energy import free_energy
@@ -85,7 +85,7 @@ class LatentGoalCost:
             raise ValueError(f"latent must be min or mean, got {latent!r}")
         if precision not in ("fp32", "bf16", "auto"):
             raise ValueError(f"precision must be fp32, bf16 or auto, got {precision!r}")
-        bf16 = precision == "bf16" or (precision == "auto" and native_bf16(next(model.parameters()).device))
+        bf16 = uses_bf16(precision, next(model.parameters()).device)
         self.dtype = torch.bfloat16 if bf16 else torch.float32
         model = copy.deepcopy(model).to(self.dtype) if bf16 else model
         self.model, self.kind, self.energy, self.latent = model, kind, energy, latent
