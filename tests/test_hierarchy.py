@@ -160,6 +160,20 @@ def test_the_eval_encoder_reads_every_level_and_exports_its_vit(tiny_overrides):
     assert method.eval_encoder("target").backbone is method.target.copy
 
 
+def test_a_tokens_patch_level_is_the_encoders_tokens_and_the_coarser_levels_learn(tiny_overrides):
+    method, batch = _method_and_batch("hjepa_tiny", tiny_overrides + SMALL + ["method.pyramid.patch_level=tokens"])
+    assert not list(method.pyramid.lateral[0].parameters()) and not list(method.pyramid.top_down[0].parameters())
+    method(batch).loss.backward()
+    assert method.pyramid.lateral[1][0].weight.grad.abs().sum() > 0
+    assert method.pyramid.top_down[1][0].weight.grad.abs().sum() > 0
+    encoder = method.eval_encoder("context").eval()
+    x = method.normalize(batch["inputs"][:3])
+    with torch.no_grad():
+        features, tokens = encoder(x), method.encoder(x)
+    assert features.shape == (3, 16, tokens.shape[-1] + 2 * 8)
+    assert torch.equal(encoder.level_tokens(features, 0), tokens) and encoder.level_tokens(features, 2).shape[-1] == 8
+
+
 @pytest.mark.parametrize("overrides,message", [
     (["method.level_weights=[1.0, 0.5]"], "one weight per pyramid level (3)"),
     (["method.target_norm=batch"], "must be layer or none"),

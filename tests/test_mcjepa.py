@@ -8,10 +8,12 @@ import pytest
 import torch
 from cli_process import run_cli
 
+from openjepa.core.errors import ConfigError
 from openjepa.data.sprites import make_sprites
 from openjepa.nn.flow_head import FlowHead, FlowHeadConfig, block_matching, convex_upsample
 from openjepa.nn.flow_ops import warp
 from openjepa.objectives.flow_losses import occluded
+from openjepa.runs.config import build_config, recipe_dict
 
 MCJEPA_TINY = ["data.frames=4", "data.image_size=16", "data.train_size=64", "encoder.width=32", "encoder.depth=1",
                "encoder.heads=2", "method.pyramid.width=16", "method.flow_head.hidden=8", "method.projector.hidden=32",
@@ -126,3 +128,8 @@ def test_mcjepa_trains_evaluates_and_writes_the_flow_of_a_video(tmp_path):
     folder = json.loads((tmp_path / "folder.json").read_text())
     assert "flow" not in folder and folder["meta"]["content_label"] == "class"
     assert set(folder["linear"]) == {"trained", "random_init", "raw_input"}
+
+
+def test_a_pyramid_without_a_lateral_patch_level_is_refused():
+    with pytest.raises(ConfigError, match="patch_level must be lateral"):
+        build_config(recipe_dict("mcjepa_tiny"), ["method.pyramid.patch_level=tokens"])

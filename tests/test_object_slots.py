@@ -42,6 +42,14 @@ def test_token_masks_hide_as_many_single_slots_anywhere_in_the_history():
     assert batch.shape == (3, 8, 4) and batch.dtype == torch.bool and torch.equal(batch[0], torch.from_numpy(seen))
 
 
+def test_a_count_range_draws_each_samples_masked_objects_from_it():
+    masker = SlotMasker(SlotMaskConfig("objects", 2, min_masked=0), history=5, future=3, objects=4)
+    counts = [int((~masker(0, 0, i)[1:5]).all(0).sum()) for i in range(60)]
+    assert set(counts) == {0, 1, 2}
+    with pytest.raises(ValueError, match="min_masked must be in 0..mask.masked=2"):
+        SlotMaskConfig("objects", 2, min_masked=3).validate()
+
+
 def test_bad_slot_masks_are_refused():
     with pytest.raises(ValueError, match="a scene holds 3"):
         SlotMasker(SlotMaskConfig("objects", 4), history=4, future=2, objects=3)

@@ -3,8 +3,9 @@
 A window holds ``history`` observed time steps and ``future`` ones to predict; every slot at t = 0 is seen (the
 identity anchors) and no future slot is. Within the history, ``kind: objects`` hides the whole history after t = 0
 of ``masked`` objects (an intervention: the model must infer what those objects did from the others), ``kind:
-tokens`` hides as many single slots, anywhere in the history after t = 0 (the patch-masking baseline). Draws
-depend only on ``(seed, epoch, sample index)``, so every sample gets its own objects at every step (the reference
+tokens`` hides as many single slots, anywhere in the history after t = 0 (the patch-masking baseline). With
+``min_masked`` set, each sample draws its count from ``min_masked..masked`` (the reference's M in {0, 1, 2}), so
+some windows rehearse the fully observed history that prediction at test time sees. Draws depend only on ``(seed, epoch, sample index)``, so every sample gets its own objects at every step (the reference
 re-creates its generator from one seed per call and hides the same objects every time).
 """
 
@@ -23,10 +24,13 @@ from openjepa.masks.multiblock import sample_rng
 class SlotMaskConfig:
     kind: Literal["objects", "tokens"] = "objects"
     masked: int = 2
+    min_masked: int | None = None
 
     def validate(self) -> None:
         if self.masked < 0:
             raise ValueError(f"mask.masked must be >= 0 objects, got {self.masked}")
+        if self.min_masked is not None and not 0 <= self.min_masked <= self.masked:
+            raise ValueError(f"mask.min_masked must be in 0..mask.masked={self.masked}, got {self.min_masked}")
 
 
 class SlotMasker:
@@ -43,11 +47,13 @@ class SlotMasker:
         rng = sample_rng(seed, epoch, index)
         seen = np.zeros((self.history + self.future, self.objects), bool)
         seen[: self.history] = True
+        masked = self.config.masked
+        if self.config.min_masked is not None:
+            masked = int(rng.integers(self.config.min_masked, masked + 1))
         if self.config.kind == "objects":
-            seen[1 : self.history, rng.choice(self.objects, self.config.masked, replace=False)] = False
+            seen[1 : self.history, rng.choice(self.objects, masked, replace=False)] = False
         else:
-            cells = rng.choice((self.history - 1) * self.objects, self.config.masked * (self.history - 1),
-                               replace=False)
+            cells = rng.choice((self.history - 1) * self.objects, masked * (self.history - 1), replace=False)
             seen[1 + cells // self.objects, cells % self.objects] = False
         return seen
 

@@ -57,6 +57,9 @@ class McJepaConfig:
         if min(weights) < 0:
             raise ValueError(f"mcjepa's loss weights must be >= 0, got {weights}")
         self.pyramid.validate()
+        if self.pyramid.patch_level != "lateral":
+            raise ValueError("mcjepa's flow head reads every level at method.pyramid.width: "
+                             "method.pyramid.patch_level must be lateral")
         self.flow_head.validate()
         self.varcov.validate()
 

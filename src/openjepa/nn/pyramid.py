@@ -6,11 +6,15 @@ positions of one block: only those tokens, at their grid positions); each level 
 which says how many of the subset's tokens each cell holds. The lateral maps are affine, so they run on the tokens
 before pooling (a subset's few tokens, not a canvas of the whole grid), and the top-down maps run on the coarse cells
 before these are copied onto the finer ones: the same features, at a fraction of the work.
+
+With ``patch_level: tokens`` level 0 is the encoder's tokens themselves (no lateral map, no top-down refinement):
+its loss is then I-JEPA's token loss and only the coarser levels are the pyramid's own.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
@@ -19,10 +23,12 @@ from torch import nn
 @dataclass
 class PyramidConfig:
     """``levels``: level 0 is the patch grid, each further level halves it (cells of 2, 4, ... patches a side;
-    odd sizes round up). ``width``: features per level."""
+    odd sizes round up). ``width``: features per level. ``patch_level``: level 0 read through a lateral map
+    (``lateral``, ``width`` features) or the encoder's tokens as they are (``tokens``, the encoder's width)."""
 
     levels: int = 3
     width: int = 128
+    patch_level: Literal["lateral", "tokens"] = "lateral"
 
     def validate(self) -> None:
         if self.levels < 1 or self.width < 1:
@@ -59,10 +65,17 @@ class TokenPyramid(nn.Module):
             raise ValueError(f"a token pyramid needs a 2-D token grid (images), got grid {tuple(grid)}")
         self.config, self.grid = config, tuple(grid)
         width = config.width
-        self.lateral = nn.ModuleList(nn.Sequential(nn.Linear(enc_dim, width), nn.LayerNorm(width))
-                                     for _ in range(config.levels))
-        self.top_down = nn.ModuleList(nn.Sequential(nn.Linear(width, width), nn.LayerNorm(width))
-                                      for _ in range(config.levels - 1))
+        # levels below ``first_mapped`` are the tokens as they are: identity placeholders keep the module indices
+        self.first_mapped = 1 if config.patch_level == "tokens" else 0
+        self.widths = [enc_dim] * self.first_mapped + [width] * (config.levels - self.first_mapped)
+
+        def mapped(level: int, width_in: int) -> nn.Module:
+            if level < self.first_mapped:
+                return nn.Sequential(nn.Identity(), nn.Identity())
+            return nn.Sequential(nn.Linear(width_in, width), nn.LayerNorm(width))
+
+        self.lateral = nn.ModuleList(mapped(level, enc_dim) for level in range(config.levels))
+        self.top_down = nn.ModuleList(mapped(level, width) for level in range(config.levels - 1))
 
     def forward(self, tokens: torch.Tensor, idx: torch.Tensor | None = None,
                 weight: torch.Tensor | None = None) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
@@ -80,13 +93,13 @@ class TokenPyramid(nn.Module):
             counts = weight.new_zeros(B, rows * cols).scatter_add_(1, cells, weight)
             maps.append(lateral[1](sums / counts.clamp_min(1e-6)[..., None]).reshape(B, rows, cols, -1))
             covers.append(counts.reshape(B, rows, cols))
-        for level in reversed(range(self.config.levels - 1)):
+        for level in reversed(range(self.first_mapped, self.config.levels - 1)):
             finer = maps[level]
             maps[level] = finer + upsample_cells(self.top_down[level](maps[level + 1]), finer.shape[1:3], 2)
         return maps, covers
 
     def per_patch(self, maps: list[torch.Tensor]) -> torch.Tensor:
-        """Every patch's features at every level, coarse cells copied to their patches: ``(B, N, levels * width)``,
+        """Every patch's features at every level, coarse cells copied to their patches: ``(B, N, sum(widths))``,
         level 0 first."""
         h, w = self.grid
         return torch.cat([upsample_cells(m, (h, w), 2 ** level).reshape(m.shape[0], h * w, -1)
@@ -94,7 +107,7 @@ class TokenPyramid(nn.Module):
 
 
 class PyramidEncoder(nn.Module):
-    """A ViT with a pyramid on its final tokens: ``forward(x)`` gives ``(B, N, levels * width)`` per-patch
+    """A ViT with a pyramid on its final tokens: ``forward(x)`` gives ``(B, N, sum(widths))`` per-patch
     features of every level (what probes, ``embed`` and search read); ``backbone`` is the ViT, whose other
     attributes (``grid``, ``in_chans``, ``tokenize``, ...) this module answers for. The two modules are the
     method's own, not copies."""
@@ -102,15 +115,16 @@ class PyramidEncoder(nn.Module):
     def __init__(self, backbone: nn.Module, pyramid: TokenPyramid):
         super().__init__()
         self.backbone, self.pyramid = backbone, pyramid
-        self.levels, self.level_width = pyramid.config.levels, pyramid.config.width
+        self.levels = pyramid.config.levels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         maps, _ = self.pyramid(self.backbone(x))
         return self.pyramid.per_patch(maps)
 
     def level_tokens(self, features: torch.Tensor, level: int) -> torch.Tensor:
-        """One level's slice ``(..., width)`` of this module's features ``(..., levels * width)``."""
-        return features[..., level * self.level_width : (level + 1) * self.level_width]
+        """One level's slice ``(..., widths[level])`` of this module's features ``(..., sum(widths))``."""
+        start = sum(self.pyramid.widths[:level])
+        return features[..., start : start + self.pyramid.widths[level]]
 
     def __getattr__(self, name: str):
         try:
