@@ -4,9 +4,10 @@ A window holds ``history`` observed time steps and ``future`` ones to predict; e
 identity anchors) and no future slot is. Within the history, ``kind: objects`` hides the whole history after t = 0
 of ``masked`` objects (an intervention: the model must infer what those objects did from the others), ``kind:
 tokens`` hides as many single slots, anywhere in the history after t = 0 (the patch-masking baseline). With
-``min_masked`` set, each sample draws its count from ``min_masked..masked`` (the reference's M in {0, 1, 2}), so
-some windows rehearse the fully observed history that prediction at test time sees. Draws depend only on ``(seed, epoch, sample index)``, so every sample gets its own objects at every step (the reference
-re-creates its generator from one seed per call and hides the same objects every time).
+``min_masked`` set, each sample draws its count from ``min_masked..masked`` (the reference's demo tries M = 0, 1
+and 2), so some windows rehearse the fully observed history that prediction at test time sees. Draws depend only on
+``(seed, epoch, sample index)``, so every sample gets its own objects at every step (the reference re-creates its
+generator from one seed per call and hides the same objects every time).
 """
 
 from __future__ import annotations
