@@ -30,6 +30,7 @@ from openjepa.runs.prepare import fill_spec
 
 DATA = load_digits(size=16)
 SMALL = ["method.pyramid.width=8"]
+LATERAL = ["method.pyramid.patch_level=lateral"]  # hjepa_tiny's level 0 is its tokens; these tests map it too
 
 
 def _method_and_batch(recipe, overrides, step=3):
@@ -134,7 +135,7 @@ def test_a_perfect_prediction_has_zero_loss_at_every_level(tiny_overrides):
 
 
 def test_the_pyramid_learns_its_ema_copy_follows(tiny_overrides):
-    method, batch = _method_and_batch("hjepa_tiny", tiny_overrides + SMALL)
+    method, batch = _method_and_batch("hjepa_tiny", tiny_overrides + SMALL + LATERAL)
     method(batch).loss.backward()
     assert method.pyramid.lateral[2][0].weight.grad.abs().sum() > 0
     assert method.pyramid.top_down[0][0].weight.grad.abs().sum() > 0
@@ -149,7 +150,7 @@ def test_the_pyramid_learns_its_ema_copy_follows(tiny_overrides):
 
 
 def test_the_eval_encoder_reads_every_level_and_exports_its_vit(tiny_overrides):
-    method, batch = _method_and_batch("hjepa_tiny", tiny_overrides + SMALL)
+    method, batch = _method_and_batch("hjepa_tiny", tiny_overrides + SMALL + LATERAL)
     encoder = method.eval_encoder("context")
     assert isinstance(encoder, PyramidEncoder) and encoder.grid == (4, 4) and encoder.in_chans == 1
     features = encoder(method.normalize(batch["inputs"][:3]))
@@ -161,7 +162,8 @@ def test_the_eval_encoder_reads_every_level_and_exports_its_vit(tiny_overrides):
 
 
 def test_a_tokens_patch_level_is_the_encoders_tokens_and_the_coarser_levels_learn(tiny_overrides):
-    method, batch = _method_and_batch("hjepa_tiny", tiny_overrides + SMALL + ["method.pyramid.patch_level=tokens"])
+    method, batch = _method_and_batch("hjepa_tiny", tiny_overrides + SMALL)
+    assert method.config.pyramid.patch_level == "tokens"
     assert not list(method.pyramid.lateral[0].parameters()) and not list(method.pyramid.top_down[0].parameters())
     method(batch).loss.backward()
     assert method.pyramid.lateral[1][0].weight.grad.abs().sum() > 0
@@ -213,7 +215,7 @@ def test_hjepa_trains_evaluates_per_level_embeds_and_exports_on_the_command_line
     image = tmp_path / "digit.png"
     Image.fromarray(DATA.test.images[0, 0].numpy()).save(image)
     cli("embed", run, image, "--out", tmp_path / "f.npy")
-    assert np.load(tmp_path / "f.npy").shape == (1, 3 * 8)
+    assert np.load(tmp_path / "f.npy").shape == (1, 32 + 2 * 8)  # level 0: the 32-d tokens; levels 1-2: 8 each
     cli("export-hf", run, "--out", tmp_path / "hf")
     assert (tmp_path / "hf" / "model.safetensors").is_file()
 
